@@ -1,0 +1,60 @@
+# rightfocus: `make demo` reproduces everything on synthetic data (CPU, minutes);
+# `make test` runs the test suite. See README.md for the paper profile.
+SHELL := /bin/bash
+PY_BOOT ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PROFILE ?= demo
+RESULTS ?= results
+DATA_ROOT ?= data
+WEIGHTS_ROOT ?=
+export PYTHONUNBUFFERED := 1
+export MPLBACKEND := Agg
+
+# Experiment parts add themselves here (mk/*.mk): each is a target that trains a paper's demo grid.
+DEMO_PARTS :=
+FIGURE_PARTS :=
+
+.PHONY: help setup test test-slow demo data gallery figures bench clean
+help:
+	@echo "make demo      synthetic data, demo grids, every figure and table into figures/demo/"
+	@echo "make test      install (if needed) and run the fast test suite"
+	@echo "make test-slow also the slow checks (full gradchecks, bigger models)"
+	@echo "make mg|aim    paper grids (PROFILE=paper DATA_ROOT=... WEIGHTS_ROOT=...)"
+	@echo "make figures   render every inventory id from existing results"
+	@echo "make bench     speed/memory benchmarks -> benchmarks/out/*.json"
+
+# Idempotent: reinstalls only when constraints.txt or pyproject.toml change.
+$(VENV)/.stamp: constraints.txt pyproject.toml
+	test -x $(PY) || $(PY_BOOT) -m venv $(VENV)
+	$(PY) -m pip install -q --disable-pip-version-check -c constraints.txt -e '.[dev]'
+	$(PY) -m ipykernel install --prefix $(VENV) --name python3 >/dev/null
+	touch $@
+setup: $(VENV)/.stamp
+
+test: setup
+	$(PY) -m pytest -q
+
+test-slow: setup
+	$(PY) -m pytest -q -m slow
+
+data: setup
+	$(PY) -m rightfocus make-data all --out $(DATA_ROOT)/synthetic
+
+gallery: data
+	$(PY) -m rightfocus gallery --data $(DATA_ROOT)/synthetic --out figures/$(PROFILE)/data_gallery.png
+
+-include mk/*.mk
+
+demo: setup data gallery $(DEMO_PARTS)
+	$(MAKE) figures PROFILE=demo
+
+figures: setup
+	$(PY) -m rightfocus figures --profile $(PROFILE) --results $(RESULTS)
+
+bench: setup
+	mkdir -p benchmarks/out
+	for b in benchmarks/bench_*.py; do $(PY) $$b --out benchmarks/out || exit 1; done
+
+clean:
+	rm -rf $(RESULTS)/demo figures/demo $(DATA_ROOT)/synthetic

@@ -1,0 +1,3 @@
+from rightfocus.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,78 @@
+"""The `rightfocus` command. Each subcommand is a thin call into the library (imports are lazy so
+that `--help` is instant)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Callable, Sequence
+
+
+def _make_data(args: argparse.Namespace) -> None:
+    from rightfocus.data import synthetic
+
+    kinds = synthetic.KINDS if args.kind == "all" else [args.kind]
+    for kind in kinds:
+        out = f"{args.out}/{synthetic.canonical(kind)}" if args.kind == "all" else args.out
+        path = synthetic.make(kind, out, seed=args.seed)
+        print(f"{kind}: {path}")
+
+
+def _gallery(args: argparse.Namespace) -> None:
+    from rightfocus.data.gallery import render_gallery
+
+    print(render_gallery(args.data, args.out))
+
+
+def _train(args: argparse.Namespace) -> None:
+    from rightfocus.training.runner import train_from_file
+
+    train_from_file(args.config, overrides=args.set, results=args.results)
+
+
+def _figures(args: argparse.Namespace) -> None:
+    from rightfocus.figures import render_all
+
+    for path in render_all(args.profile, args.results, only=args.only or None, out=args.out):
+        print(path)
+
+
+def _build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="rightfocus", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("make-data", help="write a synthetic dataset in a real dataset's on-disk format")
+    p.add_argument("kind", help="voc2007|coco2014|waterbirds|cub|travelingbirds|imagefolder|hardimagenet|all (voc, coco: aliases)")
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=_make_data)
+
+    p = sub.add_parser("gallery", help="draw a few samples of every synthetic dataset with boxes and masks")
+    p.add_argument("--data", required=True, help="folder written by `make-data all`")
+    p.add_argument("--out", required=True, help="PNG path")
+    p.set_defaults(func=_gallery)
+
+    p = sub.add_parser("train", help="train (or resume) one run from a YAML config")
+    p.add_argument("config", help="YAML run config")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config field")
+    p.add_argument("--results", default="results", help="results root")
+    p.set_defaults(func=_train)
+
+    p = sub.add_parser("figures", help="render inventory figures and tables from results")
+    p.add_argument("--profile", default="demo")
+    p.add_argument("--results", default="results")
+    p.add_argument("--out", default=None, help="default figures/<profile>")
+    p.add_argument("--only", action="append", default=[], metavar="ID")
+    p.set_defaults(func=_figures)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _build_parser().parse_args(argv)
+    func: Callable[[argparse.Namespace], None] = args.func
+    try:
+        func(args)
+    except (FileNotFoundError, ValueError, KeyError) as exc:
+        print(f"rightfocus {args.command}: {exc}", file=sys.stderr)
+        return 2
+    return 0
