@@ -1,0 +1,191 @@
+"""Run configurations as data: one `RunConfig` = one training run (Rao et al. 2023, Sec. 4 and D.1).
+
+A run's id is a readable prefix plus an 8-hex hash of the fields that can change its results; paths,
+devices and the profile (which only chooses the folder) never enter the hash, so moving data or
+switching GPUs keeps the id.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+import yaml
+
+PAPERS = ("mg", "aim")
+MODEL_KINDS = ("vanilla", "xdnn", "bcos", "aim")
+METHODS = ("ixg", "intgrad", "gradcam", "bcos")
+TAPS = ("input", "mid1", "mid2", "mid3", "final")
+LOSSES = ("energy", "l1", "ppce", "rrr")
+TASKS = ("bird", "place")
+
+#: fields that locate a run or choose hardware; they never change its results, so never its id
+NON_RESULT_FIELDS = frozenset({"data_root", "profile", "device", "num_workers", "weights_root"})
+
+
+@dataclass
+class RunConfig:
+    """One training run. `method`/`tap`/`loss` are None for a baseline (classification only).
+
+    `init_from`: the baseline run id a guided run starts from; a list of ids means "the best of
+    these on validation" (the paper's baseline learning-rate sweep, Sec. D.1.1).
+    `extra`: paper-specific settings (e.g. ``weights`` for pretrained weights, ``val_groups``).
+    """
+
+    paper: str = "mg"
+    dataset: str = "voc2007"
+    data_root: str = "data/synthetic/voc2007"
+    model_kind: str = "bcos"
+    arch: str = "tiny"
+    method: str | None = None
+    tap: str | None = None
+    loss: str | None = None
+    lam: float = 0.0
+    annotation_fraction: float = 1.0
+    dilation: float = 0.0
+    task: str | None = None
+    seed: int = 0
+    epochs: int = 1
+    lr: float = 1e-4
+    batch_size: int = 64
+    image_size: int = 224
+    init_from: str | list[str] | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+    profile: str = "demo"
+    device: str = "auto"
+    num_workers: int = 0
+    weights_root: str | None = None
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    @property
+    def is_baseline(self) -> bool:
+        return self.loss is None
+
+    def validate(self) -> None:
+        """Raise ValueError naming the bad field and the allowed values."""
+
+        def check(name: str, value: Any, allowed: Iterable[Any]) -> None:
+            allowed = tuple(allowed)
+            if value not in allowed:
+                raise ValueError(f"RunConfig.{name}={value!r} is not valid; use one of {list(allowed)}")
+
+        check("paper", self.paper, PAPERS)
+        check("model_kind", self.model_kind, MODEL_KINDS)
+        check("method", self.method, (None, *METHODS))
+        check("tap", self.tap, (None, *TAPS))
+        check("loss", self.loss, (None, *LOSSES))
+        check("task", self.task, (None, *TASKS))
+        guided = (self.method, self.tap, self.loss)
+        if any(v is None for v in guided) and any(v is not None for v in guided):
+            raise ValueError(
+                f"RunConfig: method, tap and loss must all be set (guided run) or all be None "
+                f"(baseline); got method={self.method!r}, tap={self.tap!r}, loss={self.loss!r}"
+            )
+        if not 0.0 < self.annotation_fraction <= 1.0:
+            raise ValueError(f"RunConfig.annotation_fraction={self.annotation_fraction} must be in (0, 1]")
+        if self.dilation < 0:
+            raise ValueError(f"RunConfig.dilation={self.dilation} must be >= 0")
+        for name in ("epochs", "batch_size", "image_size"):
+            if int(getattr(self, name)) < 1:
+                raise ValueError(f"RunConfig.{name} must be >= 1")
+
+    # ---- serialisation -------------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def field_names(cls) -> list[str]:
+        return [f.name for f in dataclasses.fields(cls)]
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "RunConfig":
+        """Build from a mapping; an unknown key is an error that names it and lists the valid ones."""
+        valid = cls.field_names()
+        unknown = sorted(set(data) - set(valid))
+        if unknown:
+            raise ValueError(f"unknown config key(s) {unknown}; valid keys: {valid}")
+        values = dict(data)
+        for name in ("lam", "lr", "annotation_fraction", "dilation"):
+            if name in values and values[name] is not None:
+                values[name] = float(values[name])  # YAML reads 1e-4 as a string
+        for name in ("seed", "epochs", "batch_size", "image_size", "num_workers"):
+            if name in values and values[name] is not None:
+                values[name] = int(values[name])
+        if values.get("extra") is None:
+            values["extra"] = {}
+        return cls(**values)
+
+    # ---- identity ------------------------------------------------------------------------------
+    def result_fields(self) -> dict[str, Any]:
+        """The fields that can change this run's results (everything but paths/devices/profile)."""
+        return {k: v for k, v in self.to_dict().items() if k not in NON_RESULT_FIELDS}
+
+    @property
+    def run_id(self) -> str:
+        return run_id(self)
+
+
+def _fmt(x: float) -> str:
+    return f"{x:g}"
+
+
+def run_id(config: RunConfig) -> str:
+    """Readable prefix + "-" + 8 hex digits of a hash of `config.result_fields()`.
+
+    E.g. ``voc2007-bcos-tiny-bcos-input-energy-l0.05-f1-d0-s0-1a2b3c4d``; baselines
+    ``voc2007-bcos-tiny-baseline-lr0.0001-s0-<hash>``.
+    """
+    c = config
+    head = [c.dataset] + ([c.task] if c.task else []) + [c.model_kind, c.arch]
+    if c.is_baseline:
+        parts = head + ["baseline", f"lr{_fmt(c.lr)}", f"s{c.seed}"]
+    else:
+        parts = head + [
+            str(c.method), str(c.tap), str(c.loss), f"l{_fmt(c.lam)}",
+            f"f{_fmt(c.annotation_fraction)}", f"d{_fmt(c.dilation)}", f"s{c.seed}",
+        ]
+    blob = json.dumps(c.result_fields(), sort_keys=True, default=str)
+    digest = hashlib.sha256(blob.encode()).hexdigest()[:8]
+    return "-".join(parts + [digest])
+
+
+def parse_overrides(overrides: Iterable[str]) -> dict[str, Any]:
+    """``["lam=0.1", "extra.weights=imagenet"]`` -> mapping; values parsed as YAML scalars."""
+    out: dict[str, Any] = {}
+    for item in overrides:
+        if "=" not in item:
+            raise ValueError(f"override {item!r} must look like key=value (e.g. lam=0.01)")
+        key, raw = item.split("=", 1)
+        value = yaml.safe_load(raw) if raw != "" else None
+        if key.startswith("extra."):
+            out.setdefault("extra", {})[key[len("extra."):]] = value
+        else:
+            out[key.strip()] = value
+    return out
+
+
+def load_config_file(path: str | Path, overrides: Iterable[str] = ()) -> RunConfig:
+    """Read a YAML run config and apply ``key=value`` overrides (unknown keys are errors)."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"config file {path} does not exist")
+    data = yaml.safe_load(path.read_text()) or {}
+    if not isinstance(data, dict):
+        raise ValueError(f"config file {path} must hold a mapping of RunConfig fields")
+    over = parse_overrides(overrides)
+    extra = {**(data.get("extra") or {}), **over.pop("extra", {})}
+    data.update(over)
+    if extra:
+        data["extra"] = extra
+    return RunConfig.from_dict(data)
+
+
+def dump_config(config: RunConfig) -> str:
+    """YAML text with every RunConfig field (the run's config.yaml)."""
+    return yaml.safe_dump(config.to_dict(), sort_keys=False)

@@ -1,0 +1,205 @@
+"""The results store: where runs live and how they are read and written.
+
+Layout (the results contract shared with the figure renderers)::
+
+    <results>/<profile>/runs/<run_id>/config.yaml     every RunConfig field
+                                     /metrics.jsonl   one row per (epoch, split, tap, method)
+                                     /ckpt/latest.pt  resume state; ckpt/epoch_<e>.pt kept for selection
+                                     /done            JSON summary, written last
+                                     /notebook.txt    pointer to the executed notebook (optional)
+    <results>/<profile>/groups/<group>.json           {"group", "profile", "runs": [run_id, ...]}
+
+Every write goes to a temporary file in the same folder and is renamed into place, so a reader (or a
+killed run) never sees half a file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+import pandas as pd
+
+from rightfocus.experiments.config import RunConfig, dump_config
+
+#: columns every metrics row carries (others may be added)
+METRIC_COLUMNS = (
+    "epoch", "split", "tap", "method", "f1", "map", "epg", "iou", "iou_threshold", "onobj_epg",
+    "accuracy", "group_acc", "worst_group_acc", "epoch_time_s", "checkpoint",
+)
+
+
+# ---- paths ------------------------------------------------------------------------------------
+def profile_dir(results: str | Path, profile: str) -> Path:
+    return Path(results) / profile
+
+
+def run_dir(results: str | Path, profile: str, run_id: str) -> Path:
+    """Folder of one run."""
+    return profile_dir(results, profile) / "runs" / run_id
+
+
+def group_path(results: str | Path, profile: str, group: str) -> Path:
+    return profile_dir(results, profile) / "groups" / f"{group}.json"
+
+
+# ---- atomic writes ----------------------------------------------------------------------------
+def _atomic(path: Path, write: Any, mode: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, mode) as fh:
+            write(fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_text(path: str | Path, text: str) -> None:
+    """Write `text` to `path` via a temporary file and rename."""
+    _atomic(Path(path), lambda fh: fh.write(text), "w")
+
+
+def atomic_torch_save(obj: Any, path: str | Path) -> None:
+    """`torch.save` via a temporary file and rename."""
+    import torch
+
+    _atomic(Path(path), lambda fh: torch.save(obj, fh), "wb")
+
+
+def write_config(rdir: Path, config: RunConfig) -> None:
+    atomic_write_text(rdir / "config.yaml", dump_config(config))
+
+
+def write_metrics(rdir: Path, rows: Sequence[dict[str, Any]]) -> None:
+    """Rewrite metrics.jsonl from the full row history (atomic; small files)."""
+    text = "".join(json.dumps(_row(r), sort_keys=False) + "\n" for r in rows)
+    atomic_write_text(rdir / "metrics.jsonl", text)
+
+
+def _row(row: dict[str, Any]) -> dict[str, Any]:
+    out = {k: row.get(k) for k in METRIC_COLUMNS}
+    out.update({k: v for k, v in row.items() if k not in out})
+    return out
+
+
+def write_done(rdir: Path, summary: dict[str, Any]) -> None:
+    atomic_write_text(rdir / "done", json.dumps(summary, indent=1, sort_keys=True))
+
+
+def write_group(results: str | Path, profile: str, group: str, run_ids: Iterable[str]) -> Path:
+    """Write the manifest of an experiment group (runs shared by groups are listed, not copied)."""
+    path = group_path(results, profile, group)
+    runs = list(dict.fromkeys(run_ids))
+    atomic_write_text(path, json.dumps({"group": group, "profile": profile, "runs": runs}, indent=1))
+    return path
+
+
+# ---- reading ----------------------------------------------------------------------------------
+def is_done(rdir: str | Path) -> bool:
+    return (Path(rdir) / "done").exists()
+
+
+def read_done(rdir: str | Path) -> dict[str, Any]:
+    path = Path(rdir) / "done"
+    if not path.exists():
+        raise FileNotFoundError(f"{path} missing: the run has not finished (train it, e.g. `make mg`)")
+    return json.loads(path.read_text())
+
+
+def list_runs(results: str | Path, profile: str, group: str | None = None) -> list[str]:
+    """Run ids of a group (from its manifest) or every run folder of the profile (sorted)."""
+    if group is not None:
+        path = group_path(results, profile, group)
+        if not path.exists():
+            raise FileNotFoundError(
+                f"no manifest {path}; write it with `rightfocus grid --profile {profile}` or train the grid"
+            )
+        return list(json.loads(path.read_text())["runs"])
+    runs = profile_dir(results, profile) / "runs"
+    return sorted(p.name for p in runs.iterdir() if p.is_dir()) if runs.exists() else []
+
+
+def load_config(rdir: str | Path) -> RunConfig:
+    """The RunConfig stored in a run folder."""
+    import yaml
+
+    path = Path(rdir) / "config.yaml"
+    if not path.exists():
+        raise FileNotFoundError(f"{path} missing: not a run folder")
+    return RunConfig.from_dict(yaml.safe_load(path.read_text()))
+
+
+def read_metrics(rdir: str | Path) -> list[dict[str, Any]]:
+    path = Path(rdir) / "metrics.jsonl"
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def load_metrics(results: str | Path, profile: str, group: str | None = None) -> pd.DataFrame:
+    """One row per metrics.jsonl line of every run (of `group`), joined with the run's config fields.
+
+    Added columns: ``run_id``, ``is_baseline``, ``done``, ``on_front`` (epoch on the run's own val
+    Pareto front), ``selected`` (the run's selected checkpoint: best val F1/accuracy for baselines,
+    the representative model for guided runs). ``extra`` is flattened into ``extra.<key>`` columns.
+    """
+    frames = []
+    for rid in list_runs(results, profile, group):
+        rdir = run_dir(results, profile, rid)
+        rows = read_metrics(rdir)
+        if not rows or not (rdir / "config.yaml").exists():
+            continue
+        cfg = load_config(rdir).to_dict()
+        extra = cfg.pop("extra") or {}
+        summary = read_done(rdir) if is_done(rdir) else {}
+        front = set(summary.get("front_epochs", []))
+        df = pd.DataFrame([_row(r) for r in rows])
+        # config columns must not clash with metric columns (tap/method are both: keep the metric's)
+        for k, v in cfg.items():
+            col = k if k not in df.columns else f"config_{k}"
+            df[col] = [v] * len(df)
+        for k, v in extra.items():
+            df[f"extra.{k}"] = [v] * len(df)
+        df["run_id"] = rid
+        df["is_baseline"] = cfg["loss"] is None
+        df["done"] = bool(summary)
+        df["on_front"] = df["epoch"].isin(front)
+        df["selected"] = df["epoch"] == summary.get("selected_epoch", -1)
+        frames.append(df)
+    if not frames:
+        return pd.DataFrame(columns=[*METRIC_COLUMNS, "run_id", "is_baseline"])
+    return pd.concat(frames, ignore_index=True)
+
+
+def checkpoint_path(rdir: str | Path, which: str | int = "selected") -> Path:
+    """Path of a kept checkpoint: "latest", "selected" (from `done`), or an epoch number."""
+    rdir = Path(rdir)
+    if which == "latest":
+        path = rdir / "ckpt" / "latest.pt"
+    else:
+        epoch = read_done(rdir)["selected_epoch"] if which == "selected" else int(which)
+        path = rdir / "ckpt" / f"epoch_{epoch}.pt"
+    if not path.exists():
+        kept = sorted(p.name for p in (rdir / "ckpt").glob("*.pt")) if (rdir / "ckpt").exists() else []
+        raise FileNotFoundError(f"checkpoint {path} not kept; this run keeps {kept}")
+    return path
+
+
+def load_checkpoint(rdir: str | Path, which: str | int = "selected", device: str = "cpu") -> tuple[Any, RunConfig]:
+    """Rebuild the model of a run and load a kept checkpoint: returns (model in eval mode, config)."""
+    import torch
+
+    from rightfocus.models import build_model
+
+    config = load_config(rdir)
+    state = torch.load(checkpoint_path(rdir, which), map_location=device, weights_only=False)
+    model = build_model(config.model_kind, config.arch, state["num_classes"], **state.get("model_options", {}))
+    model.load_state_dict(state["model"])
+    return model.to(device).eval(), config
