@@ -1,0 +1,215 @@
+"""AIM experiment groups as data, for the ``paper`` and ``demo`` profiles (Alshami et al. 2025).
+
+Each group lists run configurations (`RunConfig` with ``paper="aim"``); runs that several groups need
+(the main grid's CUB runs are also the center-bias group's, its Waterbirds-95 runs the threshold
+group's) have equal configs and hence equal run ids, so they exist once.
+
+AIM settings live in ``RunConfig.extra`` (keys and defaults: `AIM_EXTRA_DEFAULTS`); ``lam`` is the
+active-area loss weight (Eq. 7, 6 in every experiment) and ``lr`` the backbone learning rate
+(Table 5). ``extra["tau"] = None`` means "no annealing", i.e. no mask loss at all (Table 15).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterable
+
+from rightfocus.experiments.config import RunConfig
+
+#: AIM's extra settings and their defaults (paper values, Tables 4/5, Sec. 3, A.3).
+AIM_EXTRA_DEFAULTS: dict[str, Any] = {
+    "stage": 1,                 # T: last top-down stage (Sec. 4, "AIM [index]")
+    "tau": 0.25,                # final active-area threshold; None = no mask loss
+    "anneal_start": 0,          # epoch at which tau starts to fall from 1.0 (Fig. 9 shows 10)
+    "anneal_epochs": 100,       # epochs over which it falls (half of 200)
+    "aux_losses": True,         # per-stage classification losses (Eq. 7)
+    "single_mask": False,       # Table 13: only the first top-down stage's mask, upsampled
+    "direction": "top_down",    # or "bottom_up" (Sec. 6.1, D.4)
+    "blocks": None,             # bottom-up: backbone blocks that are masked, e.g. [1, 2, 3]
+    "edge_init": False,         # Table 16 / Fig. 30
+    "topdown_lr": 0.01,         # Table 4
+    "weight_decay": 1e-3,       # Table 4
+    "label_smoothing": 0.05,    # Table 4
+    "randaugment": [3, 9],      # Table 4: (ops, magnitude); None = off
+    "dropout": 0.3,             # Table 4
+    "drop_path": 0.3,           # Table 4
+    "val_fraction": 0.2,        # Table 4: validation = 20 % of the training split (seeded)
+    "shifted_offset": None,     # A.6: centre offset as a fraction of the image side (CUB runs only)
+    "gradcam_at": "classifier_input",  # or "backbone": where GradCAM for EPG is taken (FACTS.md)
+    "guided_eval": False,       # also Guided GradCAM / Guided Backprop EPG on test (Table 8)
+    "fixed_images": 4,          # test images whose masks are stored every epoch (Fig. 7)
+    "pretrained": True,         # ImageNet-1k weights for the backbone (paper); demo: False
+}
+
+#: Dataset key -> (loader name for `rightfocus.data.load_dataset`, sub-folder of DATA_ROOT).
+DATASETS: dict[str, tuple[str, str]] = {
+    "cub": ("cub", "cub"),
+    "waterbirds95": ("waterbirds", "waterbirds95"),
+    "waterbirds100": ("waterbirds", "waterbirds100"),
+    "travelingbirds": ("travelingbirds", "travelingbirds"),
+    "imagenet100": ("imagefolder", "imagenet100"),
+    "hardimagenet": ("hardimagenet", "hardimagenet"),
+    "imagewoof": ("imagefolder", "imagewoof"),
+}
+
+BIRDS = ("cub", "waterbirds95", "waterbirds100", "travelingbirds")
+GROUPS = ("aim-main", "aim-threshold", "aim-noaux", "aim-onemask", "aim-bottomup", "aim-edgeinit",
+          "aim-centerbias")
+
+#: Per-profile training recipe (everything a run needs besides its variant).
+PROFILES: dict[str, dict[str, Any]] = {
+    "paper": {
+        "epochs": 200, "batch_size": 512, "image_size": 224, "seeds": (0, 1, 2, 3),
+        "backbone_lr": {"convnext_tiny": 7e-6, "resnet50": 1e-3, "resnet101": 1e-3},   # Table 5
+        "image_size_by_dataset": {"travelingbirds": 299},                              # A.4.3
+        "extra": {"anneal_epochs": 100, "anneal_start": 0, "shifted_offset": 0.15},
+    },
+    "demo": {
+        "epochs": 6, "batch_size": 32, "image_size": 32, "seeds": (0,),
+        "backbone_lr": {"tiny": 3e-3},
+        "image_size_by_dataset": {},
+        "extra": {"anneal_epochs": 3, "anneal_start": 0, "topdown_lr": 3e-3, "weight_decay": 1e-4,
+                  "randaugment": None, "dropout": 0.0, "drop_path": 0.0, "fixed_images": 4,
+                  "pretrained": False, "shifted_offset": 0.15},
+    },
+}
+
+#: What the demo profile changes from the paper, printed under every AIM figure/table it affects.
+AIM_DEMO_DEVIATIONS: list[str] = [
+    "AIM demo: synthetic datasets (a few hundred images) instead of CUB/Waterbirds/TravelingBirds/ImageNet",
+    "AIM demo: one tiny ResNet-shaped backbone (width 16, 32 px, random init) stands in for "
+    "ConvNeXt-tiny, ResNet-50 and ResNet-101 (ImageNet-pretrained in the paper)",
+    "AIM demo: 6 epochs with the threshold annealed over 3 (paper: 200 over 100), one seed (paper: 4)",
+    "AIM demo: no RandAugment, dropout or drop path; equal backbone/top-down learning rates 3e-3",
+    "AIM demo: fewer thresholds (10/25/40 %) and variants per ablation than the paper",
+]
+
+
+def _archs(profile: str) -> dict[str, str]:
+    """The paper's backbones -> the architecture the profile trains for them."""
+    if profile == "demo":
+        return {"convnext_tiny": "tiny", "resnet50": "tiny", "resnet101": "tiny"}
+    return {"convnext_tiny": "convnext_tiny", "resnet50": "resnet50", "resnet101": "resnet101"}
+
+
+def make_config(profile: str, dataset: str, arch: str, *, aim: bool = True, seed: int = 0,
+                data_root: str = "data", **extra: Any) -> RunConfig:
+    """One AIM (or vanilla baseline) run of `profile` on `dataset` with paper backbone `arch`.
+
+    `extra` overrides `AIM_EXTRA_DEFAULTS` (e.g. ``stage=2, tau=0.35``). Baselines keep only the
+    recipe keys, so a baseline's id does not depend on AIM-only settings.
+    """
+    if profile not in PROFILES:
+        raise ValueError(f"unknown profile {profile!r}; use one of {list(PROFILES)}")
+    if dataset not in DATASETS:
+        raise ValueError(f"unknown AIM dataset {dataset!r}; use one of {list(DATASETS)}")
+    prof = PROFILES[profile]
+    real_arch = _archs(profile)[arch]
+    values = {**AIM_EXTRA_DEFAULTS, **prof["extra"], **extra}
+    values["paper_arch"] = arch  # which of the paper's backbones this run stands for
+    # evaluation extras follow from the dataset, so a run shared by groups has one config:
+    # every CUB run is also tested on shifted-center crops (A.6), every WB-95 run with the
+    # guided attributions of Table 8
+    if dataset != "cub":
+        values["shifted_offset"] = None
+    values["guided_eval"] = bool(values.get("guided_eval")) or dataset == "waterbirds95"
+    if not aim:
+        for key in ("stage", "tau", "anneal_start", "anneal_epochs", "aux_losses", "single_mask",
+                    "direction", "blocks", "edge_init", "topdown_lr"):
+            values.pop(key, None)
+    if values.get("direction") == "bottom_up" and values.get("blocks") is None:
+        raise ValueError("bottom-up AIM runs need extra blocks=[...] (backbone blocks to mask)")
+    if values.get("blocks") is not None:
+        values["blocks"] = list(values["blocks"])
+    lr = prof["backbone_lr"][real_arch] if real_arch in prof["backbone_lr"] else prof["backbone_lr"][arch]
+    return RunConfig(
+        paper="aim", dataset=dataset, data_root=f"{data_root}/{DATASETS[dataset][1]}",
+        model_kind="aim" if aim else "vanilla", arch=real_arch, lam=6.0 if aim else 0.0,
+        seed=seed, epochs=prof["epochs"], lr=lr, batch_size=prof["batch_size"],
+        image_size=prof["image_size_by_dataset"].get(dataset, prof["image_size"]),
+        extra=values, profile=profile,
+    )
+
+
+def _variants(group: str, profile: str) -> list[dict[str, Any]]:
+    """The group's runs as keyword sets for `make_config` (seed added by `group_configs`)."""
+    demo = profile == "demo"
+    v: list[dict[str, Any]] = []
+
+    def base(ds: str, arch: str = "convnext_tiny") -> None:
+        v.append({"dataset": ds, "arch": arch, "aim": False})
+
+    def aim(ds: str, arch: str = "convnext_tiny", **kw: Any) -> None:
+        v.append({"dataset": ds, "arch": arch, "aim": True, **kw})
+
+    if group == "aim-main":
+        for ds in BIRDS + ("imagenet100", "hardimagenet"):
+            base(ds)
+            for t in (1, 2):
+                for tau in (0.25,) if demo else (0.25, 0.35):
+                    aim(ds, stage=t, tau=tau)
+        if not demo:  # ResNet rows of Fig. 4 / Table 10 and Figs. 15-24
+            for ds in BIRDS:
+                for arch in ("resnet50", "resnet101"):
+                    base(ds, arch)
+                    for t in (2, 3):
+                        aim(ds, arch, stage=t, tau=0.25)
+    elif group == "aim-threshold":
+        base("waterbirds95")
+        for tau in (0.10, 0.25, 0.40) if demo else (0.10, 0.15, 0.20, 0.25, 0.30, 0.35, 0.40):
+            for t in (1, 2):
+                aim("waterbirds95", stage=t, tau=tau)
+    elif group == "aim-noaux":
+        stages = {"convnext_tiny": (1,)} if demo else {"convnext_tiny": (1, 2), "resnet50": (2, 3)}
+        for ds in ("cub", "waterbirds95"):
+            for arch, ts in stages.items():
+                for t in ts:
+                    for tau in (0.25,) if demo else (0.25, 0.35, None):
+                        for aux in (True, False):
+                            aim(ds, arch, stage=t, tau=tau, aux_losses=aux)
+    elif group == "aim-onemask":
+        for t in (1, 2):
+            for tau in (0.25,) if demo else (0.25, 0.35, None):
+                for single in (False, True):
+                    aim("cub", stage=t, tau=tau, single_mask=single)
+    elif group == "aim-bottomup":
+        base("cub")
+        for t in (1, 2):
+            aim("cub", stage=t, tau=0.25)
+        for tau in (0.25,) if demo else (0.25, 0.35):
+            for blocks in ([1, 2, 3], [2, 3], [3]):
+                aim("cub", tau=tau, direction="bottom_up", blocks=blocks)
+        for tau in (0.25, None):  # Table 15 on Waterbirds-95
+            aim("waterbirds95", stage=1, tau=tau)
+            aim("waterbirds95", tau=tau, direction="bottom_up", blocks=[1, 2, 3])
+    elif group == "aim-edgeinit":
+        for edge in (False, True):
+            aim("cub", stage=2, tau=0.25, edge_init=edge)
+    elif group == "aim-centerbias":
+        base("cub")
+        for t in (1, 2):
+            for tau in (0.25, None) if demo else (0.25, 0.35, None):
+                aim("cub", stage=t, tau=tau)
+    else:
+        raise ValueError(f"unknown AIM group {group!r}; use one of {list(GROUPS)}")
+    return v
+
+
+def group_configs(group: str, profile: str, data_root: str = "data") -> list[RunConfig]:
+    """Every run of `group` in `profile` (one per seed), without duplicates."""
+    seeds = PROFILES[profile]["seeds"] if profile in PROFILES else ()
+    root = f"{data_root}/synthetic" if profile == "demo" and not data_root.endswith("synthetic") else data_root
+    out: dict[str, RunConfig] = {}
+    for kw in _variants(group, profile):
+        for seed in seeds:
+            cfg = make_config(profile, seed=seed, data_root=root, **kw)
+            out.setdefault(cfg.run_id, cfg)
+    return list(out.values())
+
+
+def all_configs(profile: str, data_root: str = "data", groups: Iterable[str] = GROUPS) -> list[RunConfig]:
+    """The union of the groups' runs (each run once)."""
+    out: dict[str, RunConfig] = {}
+    for g in groups:
+        for cfg in group_configs(g, profile, data_root):
+            out.setdefault(cfg.run_id, cfg)
+    return list(out.values())
