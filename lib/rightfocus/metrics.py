@@ -1,0 +1,249 @@
+"""Evaluation metrics: localisation (EPG, IoU, on-object EPG; Rao et al. 2023 Sec. 3.3, B.4) and
+classification (micro F1, macro mAP, accuracy, per-group and worst-group accuracy), batched, plus a
+streaming `MetricAccumulator` over a data loader.
+
+Localisation metrics take the raw attribution maps ALREADY upsampled to the masks' size [N, H, W]
+(``attribute(..., upsample=True)``) and binary masks [N, H, W].
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+from torch import Tensor
+from torchmetrics.functional.classification import multilabel_average_precision
+
+#: positive attribution sums below this make EPG degenerate: counted as 0 (reference code)
+EPG_EPS = 1e-7
+
+
+def _same_shape(maps: Tensor, masks: Tensor) -> tuple[Tensor, Tensor]:
+    if maps.dim() != 3 or maps.shape != masks.shape:
+        raise ValueError(
+            f"maps and masks must both be [N, H, W] of one size, got {tuple(maps.shape)} and "
+            f"{tuple(masks.shape)}; upsample the maps first (attribute(..., upsample=True))"
+        )
+    return maps, masks.to(maps.dtype)
+
+
+# ----------------------------------------------------------------------------- localisation
+
+
+def no_positive_attribution(maps: Tensor) -> Tensor:
+    """Bool [N]: maps whose positive sum is < 1e-7 (EPG counts them as 0; count them with ``.sum()``)."""
+    return torch.relu(maps).flatten(1).sum(1) < EPG_EPS
+
+
+def epg(maps: Tensor, masks: Tensor) -> Tensor:
+    """Energy pointing game, Eq. (2): sum(M * A+) / sum(A+) per map [N]; 0 when sum(A+) < 1e-7."""
+    maps, masks = _same_shape(maps, masks)
+    positive = torch.relu(maps)
+    inside = (masks * positive).flatten(1).sum(1)
+    total = positive.flatten(1).sum(1)
+    return torch.where(total < EPG_EPS, torch.zeros_like(total), inside / total.clamp_min(EPG_EPS))
+
+
+def onobject_epg(maps: Tensor, box_masks: Tensor, seg_masks: Tensor) -> Tensor:
+    """On-object EPG (Rao et al. 2023, supplement B.4): the positive attribution inside the object's
+    segmentation AND its box, relative to the positive attribution inside the box [N]. Attributions
+    outside the box do not count. 0 when the in-box positive sum is < 1e-7."""
+    maps, box_masks = _same_shape(maps, box_masks)
+    _, seg_masks = _same_shape(maps, seg_masks)
+    in_box = torch.relu(maps) * box_masks
+    on_object = (in_box * seg_masks).flatten(1).sum(1)
+    total = in_box.flatten(1).sum(1)
+    return torch.where(total < EPG_EPS, torch.zeros_like(total), on_object / total.clamp_min(EPG_EPS))
+
+
+def binarise(maps: Tensor, threshold: float = 0.5) -> Tensor:
+    """Positive part, min-max normalised per map, strictly above `threshold` -> bool [N, H, W].
+    A constant map (e.g. all zero) has nothing above any threshold in [0, 1)."""
+    positive = torch.relu(maps)
+    low = positive.flatten(1).amin(1)[:, None, None]
+    span = positive.flatten(1).amax(1)[:, None, None] - low
+    normalised = (positive - low) / torch.where(span > 0, span, torch.ones_like(span))
+    return normalised > threshold
+
+
+def iou(maps: Tensor, masks: Tensor, threshold: float = 0.5) -> Tensor:
+    """IoU of the binarised map (`binarise`) with the mask, per map [N]; 0 when the union is empty.
+
+    The reference code fixes ``threshold = 0.5``; the paper text selects it on held-out data
+    (`select_iou_threshold`)."""
+    maps, masks = _same_shape(maps, masks)
+    predicted = binarise(maps, threshold)
+    target = masks > 0
+    inter = (predicted & target).flatten(1).sum(1)
+    union = (predicted | target).flatten(1).sum(1)
+    return torch.where(union > 0, inter / union.clamp_min(1), torch.zeros_like(inter, dtype=maps.dtype)).to(maps.dtype)
+
+
+def iou_per_threshold(maps: Tensor, masks: Tensor, thresholds: Sequence[float]) -> Tensor:
+    """IoU of every map at every threshold [N, T]."""
+    return torch.stack([iou(maps, masks, t) for t in thresholds], dim=1)
+
+
+def select_iou_threshold(maps: Tensor, masks: Tensor, candidates: Sequence[float]) -> float:
+    """The candidate threshold with the highest mean IoU on (held-out) maps, as the paper text says
+    (Sec. 3.3, following [20]); ties go to the first candidate."""
+    if len(candidates) == 0:
+        raise ValueError("select_iou_threshold needs at least one candidate threshold")
+    means = iou_per_threshold(maps, masks, candidates).mean(0)
+    return float(candidates[int(torch.argmax(means))])
+
+
+# ----------------------------------------------------------------------------- classification
+
+
+def f1(logits: Tensor, labels: Tensor) -> float:
+    """Micro F1 over all image x class cells, prediction = logit >= 0 (reference code)."""
+    if logits.shape != labels.shape:
+        raise ValueError(f"logits {tuple(logits.shape)} and labels {tuple(labels.shape)} must have one shape")
+    predicted, target = logits >= 0, labels > 0
+    tp = (predicted & target).sum()
+    wrong = (predicted ^ target).sum()  # false positives + false negatives
+    return float(2 * tp / (2 * tp + wrong)) if (2 * tp + wrong) > 0 else 0.0
+
+
+def _dense_ranks(scores: Tensor) -> Tensor:
+    """Per column, scores -> ranks in [0, 1] keeping order and ties (torchmetrics applies a sigmoid to
+    scores outside [0, 1], which would tie large logits in float32)."""
+    ranks = torch.empty_like(scores, dtype=torch.float64)
+    for k in range(scores.shape[1]):
+        _, inverse = torch.unique(scores[:, k], return_inverse=True)
+        ranks[:, k] = inverse.double() / max(int(inverse.max()) + 1, 1)
+    return ranks
+
+
+def average_precision_per_class(scores: Tensor, labels: Tensor) -> Tensor:
+    """Average precision of every class [K] (scikit-learn's definition, via torchmetrics); NaN for
+    classes without a positive example."""
+    if scores.shape != labels.shape or scores.dim() != 2:
+        raise ValueError(f"scores and labels must both be [N, K], got {tuple(scores.shape)} and {tuple(labels.shape)}")
+    target = (labels > 0).long()
+    ap = multilabel_average_precision(_dense_ranks(scores), target, num_labels=scores.shape[1], average="none")
+    return torch.where(target.sum(0) > 0, ap.double(), torch.full_like(ap, float("nan"), dtype=torch.float64))
+
+
+def mean_average_precision(scores: Tensor, labels: Tensor) -> float:
+    """Macro mAP: the mean of per-class average precision over classes with at least one positive
+    (the paper's Fig. B3; not in the reference code)."""
+    ap = average_precision_per_class(scores, labels)
+    present = ~torch.isnan(ap)
+    if not bool(present.any()):
+        raise ValueError("mean_average_precision: no class has a positive example")
+    return float(ap[present].mean())
+
+
+def _class_index(values: Tensor) -> Tensor:
+    """Logits/one-hot [N, K>1] -> argmax; a single logit [N] or [N, 1] -> (logit >= 0); ints stay."""
+    if values.dim() == 2 and values.shape[1] > 1:
+        return values.argmax(1)
+    values = values.reshape(-1)
+    return (values >= 0).long() if values.is_floating_point() else values.long()
+
+
+def _class_labels(labels: Tensor) -> Tensor:
+    if labels.dim() == 2 and labels.shape[1] > 1:
+        return labels.argmax(1)
+    return labels.reshape(-1).long()
+
+
+def accuracy(logits: Tensor, labels: Tensor) -> float:
+    """Top-1 accuracy of a single-label task (`logits` [N, K] or [N]; `labels` indices or one-hot)."""
+    return float((_class_index(logits) == _class_labels(labels)).double().mean())
+
+
+def group_accuracies(logits: Tensor, labels: Tensor, groups: Tensor, num_groups: int) -> Tensor:
+    """Accuracy within each group [num_groups] (float64); NaN for a group without examples."""
+    correct = (_class_index(logits) == _class_labels(labels)).double()
+    groups = groups.reshape(-1).long()
+    if groups.numel() and (int(groups.min()) < 0 or int(groups.max()) >= num_groups):
+        raise ValueError(f"group ids must lie in [0, {num_groups}), got {sorted(set(groups.tolist()))}")
+    hits = torch.zeros(num_groups, dtype=torch.float64).index_add_(0, groups, correct)
+    counts = torch.zeros(num_groups, dtype=torch.float64).index_add_(0, groups, torch.ones_like(correct))
+    return torch.where(counts > 0, hits / counts.clamp_min(1), torch.full_like(hits, float("nan")))
+
+
+def worst_group_accuracy(logits: Tensor, labels: Tensor, groups: Tensor, num_groups: int) -> float:
+    """Minimum accuracy over the groups that have examples (AIM's definition; MG Table 1 reports group 3
+    instead, read it from `group_accuracies`)."""
+    accs = group_accuracies(logits, labels, groups, num_groups)
+    return float(accs[~torch.isnan(accs)].min())
+
+
+# ----------------------------------------------------------------------------- streaming
+
+
+class MetricAccumulator:
+    """Collects per-batch results over a data loader and returns one dict.
+
+    ``add_classification(logits, labels, groups=None)`` per batch of images and
+    ``add_localisation(maps, masks, seg_masks=None)`` per batch of (image, class) pairs; `compute()`
+    returns whichever of f1, map (multi-label), accuracy (single-label), group_accuracy, worst_group_accuracy, epg, epg_degenerate,
+    iou, iou_threshold, iou_by_threshold, onobject_epg, pairs apply. EPG and IoU are averaged flat over
+    all pairs (reference code). IoU is kept for every candidate threshold so that one can be selected on
+    validation without storing maps.
+    """
+
+    def __init__(
+        self, iou_threshold: float = 0.5, iou_candidates: Sequence[float] = (), num_groups: int | None = None
+    ) -> None:
+        self.iou_threshold = float(iou_threshold)
+        self.thresholds = sorted({self.iou_threshold, *map(float, iou_candidates)})
+        self.num_groups = num_groups
+        self._logits: list[Tensor] = []
+        self._labels: list[Tensor] = []
+        self._groups: list[Tensor] = []
+        self._epg: list[Tensor] = []
+        self._degenerate = 0
+        self._iou: list[Tensor] = []
+        self._onobject: list[Tensor] = []
+
+    def add_classification(self, logits: Tensor, labels: Tensor, groups: Tensor | None = None) -> None:
+        self._logits.append(logits.detach().cpu())
+        self._labels.append(labels.detach().cpu())
+        if groups is not None:
+            self._groups.append(groups.detach().cpu().reshape(-1))
+
+    def add_localisation(self, maps: Tensor, masks: Tensor, seg_masks: Tensor | None = None) -> None:
+        maps, masks = maps.detach(), masks.detach()
+        self._epg.append(epg(maps, masks).cpu())
+        self._degenerate += int(no_positive_attribution(maps).sum())
+        self._iou.append(iou_per_threshold(maps, masks, self.thresholds).cpu())
+        if seg_masks is not None:
+            self._onobject.append(onobject_epg(maps, masks, seg_masks.detach()).cpu())
+
+    def iou_by_threshold(self) -> dict[float, float]:
+        """Mean IoU over all pairs at every kept threshold."""
+        means = torch.cat(self._iou).double().mean(0)
+        return {t: float(v) for t, v in zip(self.thresholds, means)}
+
+    def compute(self) -> dict:
+        out: dict = {}
+        if self._logits:
+            logits, labels = torch.cat(self._logits), torch.cat(self._labels)
+            if logits.dim() == 2 and logits.shape == labels.shape and labels.shape[1] > 1:
+                out["f1"] = f1(logits, labels)
+                out["map"] = mean_average_precision(logits, labels)
+            single_label = labels.dim() == 1 or labels.shape[1] == 1 or bool((labels.sum(1) == 1).all())
+            if single_label:
+                out["accuracy"] = accuracy(logits, labels)
+            if self._groups:
+                groups = torch.cat(self._groups)
+                n = self.num_groups if self.num_groups is not None else int(groups.max()) + 1
+                accs = group_accuracies(logits, labels, groups, n)
+                out["group_accuracy"] = [float(a) for a in accs]
+                out["worst_group_accuracy"] = float(accs[~torch.isnan(accs)].min())
+        if self._epg:
+            out["pairs"] = int(sum(len(e) for e in self._epg))
+            out["epg"] = float(torch.cat(self._epg).double().mean())
+            out["epg_degenerate"] = self._degenerate
+            by_threshold = self.iou_by_threshold()
+            out["iou"] = by_threshold[self.iou_threshold]
+            out["iou_threshold"] = self.iou_threshold
+            out["iou_by_threshold"] = by_threshold
+        if self._onobject:
+            out["onobject_epg"] = float(torch.cat(self._onobject).double().mean())
+        return out
