@@ -1,7 +1,7 @@
 """`attribute`: the convenience entry point (one call: model, images, targets -> maps).
 
 Built on `attribution_from_tap` for the methods a training step uses (ixg, intgrad on X-DNN, gradcam,
-bcos); adds the evaluation-only methods: IntGrad on models that are not X-DNNs (trapezoid Riemann sum,
+bcos); adds the evaluation-only methods: IntGrad on models that are not X-DNNs (right Riemann sum,
 batched over the path), Guided Backprop and Guided GradCAM (`guided.py`, ReLU and GELU rules).
 """
 
@@ -61,26 +61,26 @@ def _forward_from(model: TappedModel, layer: str, h: Tensor) -> Tensor:
     return model.head(h)
 
 
-def _trapezoid(steps: int, like: Tensor) -> tuple[Tensor, Tensor]:
-    """Alphas 0..1 (both ends included) and trapezoid weights summing to 1."""
-    if steps < 2:
-        raise ValueError(f"intgrad needs steps >= 2, got {steps}")
-    alphas = torch.linspace(0, 1, steps, dtype=like.dtype, device=like.device)
-    weights = torch.full((steps,), 1.0 / (steps - 1), dtype=like.dtype, device=like.device)
-    weights[0] = weights[-1] = 0.5 / (steps - 1)
-    return alphas, weights
+def _right_riemann(steps: int, like: Tensor) -> tuple[Tensor, Tensor]:
+    """Alphas 1/steps .. 1 and equal weights 1/steps (captum's ``method="riemann_right"``); the zero
+    baseline itself (alpha = 0) is never evaluated."""
+    if steps < 1:
+        raise ValueError(f"intgrad needs steps >= 1, got {steps}")
+    alphas = torch.arange(1, steps + 1, dtype=like.dtype, device=like.device) / steps
+    return alphas, torch.full((steps,), 1.0 / steps, dtype=like.dtype, device=like.device)
 
 
 def _integrated_gradients(
     model: TappedModel, images: Tensor, targets: Tensor, layer: str, steps: int, create_graph: bool
 ) -> Tensor:
-    """IntGrad with a zero baseline at `layer` by the trapezoid rule over `steps` points of the path
-    (captum's ``method="riemann_trapezoid"``), the path's points batched; summed over channels."""
+    """IntGrad with a zero baseline at `layer` by the right Riemann sum over `steps` points of the path
+    (captum's ``method="riemann_right"``; captum's trapezoid weights sum to (n-1)/n, so not that one),
+    the path's points batched; summed over channels."""
     with torch.no_grad() if not create_graph else torch.enable_grad():
         _, acts = model.forward_taps(images, [layer])
     act = acts[layer]
     n = act.shape[0]
-    alphas, weights = _trapezoid(steps, act)
+    alphas, weights = _right_riemann(steps, act)
     targets = torch.as_tensor(targets, device=act.device).long().reshape(-1)
     total = torch.zeros_like(act)
     per_pass = max(1, _PATH_BATCH // max(n, 1))
@@ -121,9 +121,9 @@ def attribute(
     ----------
     model : a TappedModel; `images` must already be encoded for it (`model.input_encoding`).
     method : ixg | intgrad | gradcam | bcos | guided_backprop | guided_gradcam.
-        ``intgrad`` is exact single-pass IxG on X-DNNs and a trapezoid Riemann sum over `steps` points
-        otherwise. ``guided_backprop`` is at the input, summed over channels. ``guided_gradcam`` is
-        sum_c guided_c * GradCAM(`layer`) bilinearly upsampled (captum's GuidedGradCam, summed over c).
+        ``intgrad`` is exact single-pass IxG on X-DNNs and a right Riemann sum over `steps` points
+        otherwise (captum's riemann_right, batched). ``guided_backprop`` is at the input, summed over
+        channels. ``guided_gradcam`` is sum_c guided_c * GradCAM(`layer`) bilinearly upsampled (captum's GuidedGradCam, summed over c).
     layer : the tap to attribute at (``input``, ``mid1`` .. ``final``).
     create_graph : keep the map differentiable w.r.t. the parameters (guidance).
     upsample : bilinearly upsample the tap's map to the input size; ``False`` returns it at the tap's
