@@ -78,8 +78,10 @@ def ppce_loss(attributions: Tensor, masks: Tensor) -> Tensor:
     ``torch.nn.BCELoss``); 0 for an empty mask [N]."""
     a, m = _prepare(attributions, masks)
     a_hat = _upsample(normalised_positive(a), m)
-    # clamp before the log so that a pixel at exactly 0 gives a finite value and a zero gradient
-    nll = -torch.log(a_hat.clamp_min(torch.finfo(a_hat.dtype).tiny)).clamp(max=LOG_CLAMP)
+    # a pixel at exactly 0 costs LOG_CLAMP with a zero gradient (as ReLU gives it): clamp before the
+    # log so that neither the value nor the gradient of the unused branch is inf / NaN
+    log = torch.log(a_hat.clamp_min(torch.finfo(a_hat.dtype).tiny))
+    nll = torch.where(a_hat > 0, -log, torch.full_like(log, LOG_CLAMP)).clamp(max=LOG_CLAMP)
     area = m.flatten(1).sum(1)
     return (m * nll).flatten(1).sum(1) / area.clamp_min(1)
 
