@@ -1,0 +1,269 @@
+"""The one sample schema shared by every loader, and the dataset class that produces it.
+
+A loader parses its on-disk format into `Record`s (image path, class indices, boxes in the original
+image's pixels, an optional segmentation reader, extras such as group/place); `BoxDataset` turns a
+record into a sample dict:
+
+- ``image``: float [3, H, W] in [0, 1], not normalised (see `encoding.encode`)
+- ``labels``: float [K] multi-hot (one-hot for single-label datasets)
+- ``boxes``: float [n, 5] rows (class, x0, y0, x1, y1) in pixels of the returned image, end exclusive
+- ``has_boxes``: bool, False when the image's boxes were withheld (`annotation_fraction`)
+- ``invert_mask``: bool, True when the guidance mask is the complement of the boxes (Waterbirds "place")
+- ``seg``: int64 [H, W] (class index + 1, or 1 for the object; 0 background; 255 void), only when the
+  dataset has a segmentation for this image
+- ``group`` / ``place``: ints, where defined (Waterbirds); ``index``: int, position in the dataset
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+import torch
+from PIL import Image, UnidentifiedImageError
+from torch import Tensor
+from torch.utils.data import Dataset
+
+from rightfocus.data.annotations import annotation_subset
+from rightfocus.data.boxes import as_boxes, clip_boxes, dilate_boxes, empty_boxes, round_boxes
+from rightfocus.data.transforms import as_size, make_train_transform, resize
+
+#: split names under which `dilation` may be used (coarse boxes are a training-time perturbation)
+TRAINING_SPLITS = ("train", "trainval")
+
+
+@dataclass
+class Record:
+    """One image as parsed from disk. Boxes are in the ORIGINAL image's pixels, end exclusive."""
+
+    path: Path
+    labels: list[int]
+    boxes: np.ndarray = field(default_factory=lambda: np.zeros((0, 5), np.float32))
+    seg: Callable[[], np.ndarray] | None = None
+    extra: dict[str, int] = field(default_factory=dict)
+    size: tuple[int, int] | None = None  # (H, W) when the annotation states it
+
+
+def read_image(path: Path) -> Tensor:
+    """Decode an image file to uint8 RGB [3, H, W]; errors name the file."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"image file not found: {path}")
+    try:
+        with Image.open(path) as im:
+            arr = np.asarray(im.convert("RGB"))
+    except (OSError, UnidentifiedImageError, SyntaxError, ValueError) as exc:
+        raise ValueError(f"cannot decode image {path} (corrupt or not an image: {exc}); "
+                         "re-download or regenerate that file") from exc
+    return torch.from_numpy(arr.copy()).permute(2, 0, 1).contiguous()
+
+
+def image_size(path: Path) -> tuple[int, int]:
+    """(H, W) from the file header without decoding the pixels."""
+    try:
+        with Image.open(path) as im:
+            w, h = im.size
+    except FileNotFoundError:
+        raise FileNotFoundError(f"image file not found: {path}") from None
+    except (OSError, UnidentifiedImageError) as exc:
+        raise ValueError(f"cannot read image header of {path}: {exc}") from exc
+    return h, w
+
+
+def read_label_png(path: Path) -> np.ndarray:
+    """A palettised / grayscale label PNG as int64 indices (VOC: class ids, 255 void)."""
+    try:
+        with Image.open(path) as im:
+            if im.mode not in ("P", "L", "I"):
+                im = im.convert("L")
+            return np.asarray(im).astype(np.int64)
+    except FileNotFoundError:
+        raise FileNotFoundError(f"segmentation file not found: {path}") from None
+    except (OSError, UnidentifiedImageError) as exc:
+        raise ValueError(f"cannot decode segmentation {path}: {exc}") from exc
+
+
+class BinaryMaskReader:
+    """Reads a (soft) grayscale mask as {0, 1}: pixels strictly above `threshold` are the object.
+    A picklable callable so DataLoader workers can use it."""
+
+    def __init__(self, path: Path, threshold: int) -> None:
+        self.path, self.threshold = Path(path), threshold
+
+    def __call__(self) -> np.ndarray:
+        try:
+            with Image.open(self.path) as im:
+                arr = np.asarray(im.convert("L"))
+        except FileNotFoundError:
+            raise FileNotFoundError(f"mask file not found: {self.path}") from None
+        except (OSError, UnidentifiedImageError) as exc:
+            raise ValueError(f"cannot decode mask {self.path}: {exc}") from exc
+        return (arr > self.threshold).astype(np.int64)
+
+
+class LabelPngReader:
+    """Picklable reader of a class-index PNG (VOC SegmentationClass)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+
+    def __call__(self) -> np.ndarray:
+        return read_label_png(self.path)
+
+
+def check_root(root: Path | str, expected: str, must_exist: Sequence[str] = ()) -> Path:
+    """Raise FileNotFoundError naming the expected layout when `root` or a required entry is missing."""
+    root = Path(root)
+    missing = [root] if not root.is_dir() else [root / m for m in must_exist if not (root / m).exists()]
+    if missing:
+        raise FileNotFoundError(f"dataset root incomplete: {missing[0]} does not exist. Expected layout:\n"
+                                f"{expected}")
+    return root
+
+
+class BoxDataset(Dataset):
+    """A dataset of `Record`s producing the shared sample schema (see the module docstring).
+
+    Options (common to every loader):
+      size: int or (H, W): resize without keeping the aspect ratio; boxes are scaled, rounded
+        (`box_rounding`: "truncate" as in the MG reference code, or "outward") and clamped to the image.
+        None keeps each image's own size (then batches need equal sizes).
+      train_transform: True / dict / `TrainTransform`: random resized crop + horizontal flip moving boxes
+        and masks with the image (output size = `size`, or the original size when `size` is None).
+      annotation_fraction, annotation_seed: only a seeded subset of int(frac*N) images keeps its boxes
+        (and segmentation); the others get empty boxes and ``has_boxes`` False.
+      dilation: grow boxes by int(p*box side) on each side (coarse annotations), training splits only.
+      cache: keep every decoded image (already resized when there is no train transform) in memory
+        after its first load, so epochs do not re-decode JPEGs; `preload()` fills the cache at once
+        (call it before creating DataLoader workers so they share it; with workers and no preload,
+        each worker fills its own copy).
+      with_seg: False skips reading segmentations.
+    Clipping of boxes that extend past their image is counted in ONE warning per dataset.
+    """
+
+    def __init__(self, records: list[Record], classes: list[str], *, name: str, split: str,
+                 source: str = "", size: int | tuple[int, int] | None = None,
+                 train_transform: Any = None, annotation_fraction: float = 1.0,
+                 annotation_seed: int = 0, dilation: float = 0.0, cache: bool = False,
+                 box_rounding: str = "truncate", with_seg: bool = True, invert_masks: bool = False
+                 ) -> None:
+        if not records:
+            raise ValueError(f"{name}: split {split!r} is empty (no images listed in {source or 'the split'}); "
+                             "check the split name and the split file")
+        self.records, self.classes, self.name, self.split = records, list(classes), name, split
+        self.size = None if size is None else as_size(size)
+        self.transform = make_train_transform(train_transform)
+        if dilation and split not in TRAINING_SPLITS:
+            raise ValueError(f"{name}: dilation={dilation} on split {split!r}; box dilation simulates coarse "
+                             f"TRAINING annotations (MG Sec. 5.3), evaluate on exact boxes: pass dilation only "
+                             f"for {TRAINING_SPLITS}")
+        self.dilation = float(dilation)
+        self.keep_boxes = annotation_subset(len(records), annotation_fraction, annotation_seed)
+        self.annotation_fraction = annotation_fraction
+        round_boxes(empty_boxes(), box_rounding)  # validates the name early
+        self.box_rounding = box_rounding
+        self.with_seg = with_seg
+        self.invert_masks = invert_masks
+        self.cache = cache
+        self._cache: dict[int, tuple[Tensor, Tensor | None, tuple[int, int]]] = {}
+        self.n_clipped = self._clip_original_boxes()
+
+    # -- public ----------------------------------------------------------------------------------
+    @property
+    def num_classes(self) -> int:
+        return len(self.classes)
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def preload(self) -> "BoxDataset":
+        """Decode every image once into the in-memory cache (turns `cache` on)."""
+        self.cache = True
+        for i in range(len(self)):
+            self._base(i)
+        return self
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        if not 0 <= index < len(self):
+            raise IndexError(f"index {index} out of range for {self.name}/{self.split} of {len(self)} images")
+        rec = self.records[index]
+        image, seg, (oh, ow) = self._base(index)
+        h0, w0 = image.shape[-2:]
+        boxes = torch.from_numpy(rec.boxes).float().clone() if len(rec.boxes) else empty_boxes()
+        if self.transform is None and self.size is not None and len(boxes):
+            # `_base` already resized the image (so the cache holds it): scale boxes from the original
+            boxes[:, [1, 3]] *= w0 / ow
+            boxes[:, [2, 4]] *= h0 / oh
+        if self.transform is not None:
+            image, boxes, seg = self.transform(image, boxes, seg, self.size or (h0, w0))
+        h, w = image.shape[-2:]
+        boxes, _ = clip_boxes(round_boxes(boxes, self.box_rounding), w, h)
+        if self.dilation:
+            boxes = dilate_boxes(boxes, self.dilation, (h, w))
+        keep = bool(self.keep_boxes[index])
+        sample: dict[str, Any] = {
+            "image": image.float() / 255.0 if image.dtype == torch.uint8 else image,
+            "labels": self._multi_hot(rec.labels),
+            "boxes": boxes if keep else empty_boxes(),
+            "has_boxes": keep,
+            "invert_mask": self.invert_masks,
+            "index": index,
+        }
+        if seg is not None and keep:
+            sample["seg"] = seg.long()
+        sample.update(rec.extra)
+        return sample
+
+    def __repr__(self) -> str:
+        return (f"{type(self).__name__}({self.name}, split={self.split!r}, n={len(self)}, "
+                f"classes={self.num_classes}, size={self.size})")
+
+    # -- internals -------------------------------------------------------------------------------
+    def _multi_hot(self, labels: list[int]) -> Tensor:
+        out = torch.zeros(len(self.classes), dtype=torch.float32)
+        if labels:
+            out[torch.as_tensor(sorted(set(labels)))] = 1.0
+        return out
+
+    def _read_seg(self, rec: Record) -> np.ndarray | None:
+        return None if rec.seg is None else rec.seg()
+
+    def _base(self, index: int) -> tuple[Tensor, Tensor | None, tuple[int, int]]:
+        """Decoded image (uint8) and seg; resized to `size` when there is no train transform (so the
+        cache holds what every epoch needs), and the original (H, W)."""
+        if index in self._cache:
+            return self._cache[index]
+        rec = self.records[index]
+        image = read_image(rec.path)
+        seg_np = self._read_seg(rec) if self.with_seg else None
+        seg = None if seg_np is None else torch.from_numpy(np.ascontiguousarray(seg_np)).long()
+        if seg is not None and tuple(seg.shape) != tuple(image.shape[-2:]):
+            raise ValueError(f"segmentation of {rec.path} has size {tuple(seg.shape)} but the image is "
+                             f"{tuple(image.shape[-2:])}; the mask must match its image")
+        orig = (int(image.shape[-2]), int(image.shape[-1]))
+        if self.transform is None and self.size is not None:
+            image, _, seg = resize(image, empty_boxes(), seg, self.size)
+        if self.cache:
+            self._cache[index] = (image, seg, orig)
+        return image, seg, orig
+
+    def _clip_original_boxes(self) -> int:
+        """Clip every record's boxes to its image once, and warn once with the count."""
+        n_clipped = 0
+        for rec in self.records:
+            if not len(rec.boxes):
+                continue
+            if rec.size is None:
+                rec.size = image_size(rec.path)
+            h, w = rec.size
+            clipped, changed = clip_boxes(as_boxes(rec.boxes), w, h)
+            if changed:
+                n_clipped += changed
+                rec.boxes = clipped.numpy()
+        if n_clipped:
+            warnings.warn(f"{self.name}/{self.split}: {n_clipped} box(es) extended past their image and were "
+                          "clipped to it", stacklevel=3)
+        return n_clipped
