@@ -88,8 +88,9 @@ def test_double_backprop_matches_finite_differences(method, tap, loss):
     _check(method, tap, loss, n_weights=2)
 
 
+# seed 2 is skipped on purpose: its 3-channel final tap has no positive attribution (constant losses)
 @pytest.mark.slow
-@pytest.mark.parametrize("method,tap,loss,seed", [(*c, s) for c, s in itertools.product(CASES, (1, 2))])
+@pytest.mark.parametrize("method,tap,loss,seed", [(*c, s) for c, s in itertools.product(CASES, (1, 3))])
 def test_double_backprop_matches_finite_differences_more_weights(method, tap, loss, seed):
     _check(method, tap, loss, n_weights=8, seed=seed)
 
