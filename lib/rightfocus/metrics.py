@@ -8,6 +8,7 @@ Localisation metrics take the raw attribution maps ALREADY upsampled to the mask
 
 from __future__ import annotations
 
+import warnings
 from typing import Sequence
 
 import torch
@@ -101,9 +102,9 @@ def f1(logits: Tensor, labels: Tensor) -> float:
     if logits.shape != labels.shape:
         raise ValueError(f"logits {tuple(logits.shape)} and labels {tuple(labels.shape)} must have one shape")
     predicted, target = logits >= 0, labels > 0
-    tp = (predicted & target).sum()
-    wrong = (predicted ^ target).sum()  # false positives + false negatives
-    return float(2 * tp / (2 * tp + wrong)) if (2 * tp + wrong) > 0 else 0.0
+    tp = int((predicted & target).sum())
+    wrong = int((predicted ^ target).sum())  # false positives + false negatives
+    return 2 * tp / (2 * tp + wrong) if (2 * tp + wrong) > 0 else 0.0
 
 
 def _dense_ranks(scores: Tensor) -> Tensor:
@@ -122,7 +123,9 @@ def average_precision_per_class(scores: Tensor, labels: Tensor) -> Tensor:
     if scores.shape != labels.shape or scores.dim() != 2:
         raise ValueError(f"scores and labels must both be [N, K], got {tuple(scores.shape)} and {tuple(labels.shape)}")
     target = (labels > 0).long()
-    ap = multilabel_average_precision(_dense_ranks(scores), target, num_labels=scores.shape[1], average="none")
+    with warnings.catch_warnings():  # classes without positives are set to NaN below
+        warnings.filterwarnings("ignore", message="No positive samples")
+        ap = multilabel_average_precision(_dense_ranks(scores), target, num_labels=scores.shape[1], average="none")
     return torch.where(target.sum(0) > 0, ap.double(), torch.full_like(ap, float("nan"), dtype=torch.float64))
 
 
