@@ -1,0 +1,271 @@
+"""Figure and table registry: one renderer per inventory id (shared INVENTORY.md), registered by id.
+
+A renderer is a function ``f(ctx: RenderContext) -> matplotlib Figure | Table`` decorated with
+``@register("mg.fig5a", kind="figure", groups=["voc-main"])``. `render_all` saves figures as
+``<id>.png`` + ``<id>.pdf`` and tables as ``<id>.csv`` + ``<id>.md`` under ``figures/<profile>/``.
+
+Renderers only READ results (through `rightfocus.experiments.store`); they never train. When a group
+a renderer reads has no results, `render_all` writes an explicit placeholder naming the group and the
+command that produces it, never fake data. A renderer that finds its groups but not the runs it needs
+raises `MissingResults`, which also becomes a placeholder.
+
+Registration: every module ``figures/<paper>_<topic>.py`` (a name with an underscore, e.g.
+``mg_pareto.py``, ``aim_tables.py``) is imported when this package is imported, so a new renderer
+module only needs that name and the decorator.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import importlib
+import json
+import logging
+import pkgutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable, Sequence
+
+import pandas as pd
+
+log = logging.getLogger(__name__)
+
+KINDS = ("figure", "table")
+#: groups that need no training results
+NO_RESULTS_GROUPS = frozenset({"none", "config"})
+
+
+class MissingResults(LookupError):
+    """Raised by a renderer when the runs it needs are not in the results; becomes a placeholder."""
+
+
+@dataclass
+class Table:
+    """What a table renderer returns: the frame (saved as csv + md) and note lines for the md."""
+
+    frame: pd.DataFrame
+    notes: list[str] = field(default_factory=list)
+    title: str = ""
+
+
+@dataclass(frozen=True)
+class Renderer:
+    id: str
+    kind: str
+    groups: tuple[str, ...]
+    func: Callable[["RenderContext"], Any]
+
+
+FIGURES: dict[str, Renderer] = {}
+
+
+def register(fig_id: str, kind: str = "figure", groups: Sequence[str] = ()) -> Callable:
+    """Decorator: register `func` as the renderer of inventory id `fig_id`."""
+    if kind not in KINDS:
+        raise ValueError(f"register({fig_id!r}): kind={kind!r}; use one of {KINDS}")
+
+    def wrap(func: Callable) -> Callable:
+        if fig_id in FIGURES and FIGURES[fig_id].func is not func:
+            raise ValueError(f"figure id {fig_id!r} registered twice ({FIGURES[fig_id].func.__module__})")
+        FIGURES[fig_id] = Renderer(fig_id, kind, tuple(g for g in groups if g not in NO_RESULTS_GROUPS), func)
+        return func
+
+    return wrap
+
+
+@dataclass
+class RenderContext:
+    """What a renderer gets: where results live, the id being rendered, and cached readers."""
+
+    profile: str
+    results: Path
+    fig_id: str = ""
+    _cache: dict = field(default_factory=dict, repr=False)
+
+    def metrics(self, group: str) -> pd.DataFrame:
+        """All metrics rows of a group joined with configs (`store.load_metrics`), cached."""
+        key = ("metrics", group)
+        if key not in self._cache:
+            from rightfocus.experiments import store
+
+            self._cache[key] = store.load_metrics(self.results, self.profile, group)
+        return self._cache[key]
+
+    def has_group(self, group: str) -> bool:
+        """True when the group's manifest exists and at least one of its runs has metrics."""
+        try:
+            return not self.metrics(group).empty
+        except FileNotFoundError:
+            return False
+
+    def run_dir(self, run_id: str) -> Path:
+        from rightfocus.experiments import store
+
+        return store.run_dir(self.results, self.profile, run_id)
+
+    def deviations(self) -> list[str]:
+        """The budget-driven deviations from the paper that affect this id (demo profile only)."""
+        return deviations_for(self.fig_id, self.profile)
+
+
+#: where each paper's budget-driven demo deviations are listed (module, attribute)
+DEVIATION_SOURCES: dict[str, tuple[str, str]] = {
+    "mg": ("rightfocus.experiments.grids", "DEMO_DEVIATIONS"),
+    "aim": ("rightfocus.experiments.aim_grids", "AIM_DEMO_DEVIATIONS"),
+}
+
+
+def deviations_for(fig_id: str, profile: str) -> list[str]:
+    """Texts of the demo deviations (`DEVIATION_SOURCES` of the id's paper) that affect `fig_id`.
+
+    Entries may be mappings (``text``/``what`` + ``figures``/``ids``), (text, ids) pairs, objects
+    with those attributes, or plain strings (affecting every id of that paper); ids may be glob
+    patterns (``mg.fig*``, ``*``)."""
+    if profile != "demo":
+        return []
+    source = DEVIATION_SOURCES.get(fig_id.split(".")[0])
+    if source is None:
+        return []
+    try:
+        entries = getattr(importlib.import_module(source[0]), source[1])
+    except (ImportError, AttributeError):
+        return []
+    items = entries.items() if isinstance(entries, dict) else entries
+    out: list[str] = []
+    for item in items:
+        if isinstance(item, str):
+            out.append(item)
+            continue
+        text, ids = _deviation_parts(item)
+        if text and any(fnmatch.fnmatch(fig_id, pat) for pat in ids):
+            out.append(text)
+    return out
+
+
+def _deviation_parts(item: Any) -> tuple[str, list[str]]:
+    def pick(obj: Any, names: Iterable[str]) -> Any:
+        for n in names:
+            if isinstance(obj, dict) and n in obj:
+                return obj[n]
+            if hasattr(obj, n):
+                return getattr(obj, n)
+        return None
+
+    if isinstance(item, tuple) and len(item) == 2 and not isinstance(item[1], dict):
+        text, ids = item
+        if isinstance(text, (list, tuple, set, frozenset)):  # (ids, text) order
+            text, ids = ids, text
+        if isinstance(ids, str):
+            ids = [ids]
+        return str(text), list(ids)
+    if isinstance(item, tuple) and len(item) == 2:  # dict.items(): (key, mapping)
+        key, body = item
+        text = pick(body, ("text", "what", "deviation", "description")) or str(key)
+        return str(text), list(pick(body, ("figures", "ids", "affects")) or [])
+    text = pick(item, ("text", "what", "deviation", "description"))
+    ids = pick(item, ("figures", "ids", "affects")) or []
+    return (str(text) if text else ""), [ids] if isinstance(ids, str) else list(ids)
+
+
+class RenderedPaths(list):
+    """`render_all`'s result: the written paths, plus the ids rendered as placeholders."""
+
+    placeholders: dict[str, str]
+
+    def __init__(self, paths: Iterable[Path] = (), placeholders: dict[str, str] | None = None) -> None:
+        super().__init__(paths)
+        self.placeholders = dict(placeholders or {})
+
+
+def _load_renderer_modules() -> None:
+    for info in pkgutil.iter_modules(__path__):
+        if "_" in info.name and not info.name.startswith("_"):
+            importlib.import_module(f"{__name__}.{info.name}")
+
+
+def render_all(
+    profile: str = "demo",
+    results: str | Path = "results",
+    only: Sequence[str] | None = None,
+    out: str | Path | None = None,
+) -> RenderedPaths:
+    """Render every registered id (or those in `only`, glob patterns allowed) into `out`
+    (default ``figures/<profile>``). Returns the written paths; ``.placeholders`` maps the ids that
+    had no results to the reason. Also writes ``render_report.json`` (id -> status).
+
+    Renderers that fail for another reason are written as placeholders naming the error and, after
+    every id has been tried, a RuntimeError lists them."""
+    from rightfocus.figures import style
+
+    style.use_style()
+    out = Path(out) if out is not None else Path("figures") / profile
+    out.mkdir(parents=True, exist_ok=True)
+    ids = _select_ids(only)
+    cache: dict = {}
+    written = RenderedPaths()
+    report: dict[str, str] = {}
+    failed: dict[str, str] = {}
+    for fig_id in ids:
+        rend = FIGURES[fig_id]
+        ctx = RenderContext(profile, Path(results), fig_id, cache)
+        missing = [g for g in rend.groups if not ctx.has_group(g)]
+        reason = None
+        result = None
+        if missing:
+            paper = fig_id.split(".")[0]
+            reason = (f"no results for group {', '.join(missing)} in {Path(results) / profile} "
+                      f"- run `make {paper} PROFILE={profile}`")
+        else:
+            try:
+                result = rend.func(ctx)
+            except MissingResults as exc:
+                reason = str(exc)
+            except Exception as exc:  # noqa: BLE001 - reported below, after the other ids
+                log.exception("renderer %s failed", fig_id)
+                reason = f"renderer failed: {type(exc).__name__}: {exc}"
+                failed[fig_id] = reason
+        notes = ctx.deviations()
+        if reason is not None:
+            result = style.placeholder(rend.kind, fig_id, reason)
+            if fig_id not in failed:
+                written.placeholders[fig_id] = reason
+            report[fig_id] = f"placeholder: {reason}"
+        else:
+            report[fig_id] = "rendered"
+        written.extend(_save(result, rend.kind, fig_id, out, notes))
+    report_path = out / "render_report.json"
+    previous = json.loads(report_path.read_text()) if report_path.exists() else {}
+    report_path.write_text(json.dumps({**previous, **report}, indent=1, sort_keys=True))
+    written.append(report_path)
+    if written.placeholders:
+        log.warning("placeholders (no results): %s", ", ".join(sorted(written.placeholders)))
+    if failed:
+        raise RuntimeError("renderers failed (placeholders written): " +
+                           "; ".join(f"{k}: {v}" for k, v in failed.items()))
+    return written
+
+
+def _select_ids(only: Sequence[str] | None) -> list[str]:
+    if not only:
+        return list(FIGURES)
+    ids: list[str] = []
+    for pat in only:
+        hits = [i for i in FIGURES if fnmatch.fnmatch(i, pat)]
+        if not hits:
+            raise KeyError(f"no renderer for {pat!r}; known ids: {', '.join(FIGURES)}")
+        ids.extend(h for h in hits if h not in ids)
+    return ids
+
+
+def _save(result: Any, kind: str, fig_id: str, out: Path, notes: list[str]) -> list[Path]:
+    from rightfocus.figures import style
+
+    if kind == "figure":
+        if isinstance(result, Table):
+            raise TypeError(f"{fig_id} is registered as a figure but returned a Table")
+        return style.save_figure(result, out / fig_id, notes)
+    if not isinstance(result, Table):
+        raise TypeError(f"{fig_id} is registered as a table and must return figures.Table, got {type(result)}")
+    return style.save_table(result, out / fig_id, notes)
+
+
+_load_renderer_modules()

@@ -1,0 +1,233 @@
+"""Helpers shared by the model-guidance renderers: picking configurations out of the results, the
+checkpoints the figures show (Rao et al. 2023, Sec. 4 / Fig. 4: the 3-D validation front pooled over
+lambda, plotted with its TEST metrics), the baseline reference point, the representative model
+(supplement D.1.1) and the Pareto panels of Figs. 5-8, 10, 12, B1-B9, X1-X11.
+
+Metrics are stored as fractions; plots and tables show percent."""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from rightfocus import pareto
+from rightfocus.figures import MissingResults, RenderContext, style
+
+PCT = 100.0
+MODEL_KINDS = ("vanilla", "xdnn", "bcos")
+LOSSES = ("energy", "l1", "ppce", "rrr")
+#: the attribution each model family is guided with in the main results (Sec. 4)
+MAIN_METHOD = {"vanilla": "ixg", "xdnn": "intgrad", "bcos": "bcos"}
+#: columns identifying the model family a baseline belongs to
+FAMILY_KEYS = ("dataset", "task", "model_kind", "arch")
+
+Filter = Mapping[str, Any]
+
+
+def match(df: pd.DataFrame, filters: Filter | None = None) -> pd.DataFrame:
+    """Rows of `df` matching every filter: a scalar (equality, None matches missing), a
+    list/tuple/set (membership) or a callable(series) -> bool mask. Unknown columns match nothing."""
+    if not filters:
+        return df
+    mask = pd.Series(True, index=df.index)
+    for col, want in filters.items():
+        if col not in df.columns:
+            return df.iloc[0:0]
+        s = df[col]
+        if callable(want):
+            mask &= want(s).astype(bool)
+        elif isinstance(want, (list, tuple, set, frozenset)):
+            mask &= s.isin(list(want))
+        elif want is None:
+            mask &= s.isna()
+        else:
+            mask &= s == want
+    return df[mask]
+
+
+def not_gradcam(s: pd.Series) -> pd.Series:
+    """Filter for the main results: guided with the model's own attribution, not GradCAM (Sec. 5.2)."""
+    return s != "gradcam"
+
+
+def guided(df: pd.DataFrame) -> pd.DataFrame:
+    return df[~df["is_baseline"].astype(bool)]
+
+
+def selected_test_rows(cfg_rows: pd.DataFrame, eval_tap: str | None = None,
+                       eval_method: str | None = None) -> pd.DataFrame:
+    """TEST rows of the checkpoints on the configuration's validation front in (F1, EPG, IoU),
+    pooled over lambda and epochs (`pareto.pooled_fronts` at the guided tap), evaluated at
+    `eval_tap`/`eval_method` (default: the guided tap/method; Fig. 8 evaluates at the input)."""
+    g = guided(cfg_rows)
+    if g.empty:
+        return g
+    front = pareto.pooled_fronts(g)
+    if front.empty:
+        return front
+    keys = front[["run_id", "epoch"]].drop_duplicates()
+    test = g[(g["split"] == "test")]
+    test = test[test["tap"] == (test["config_tap"] if eval_tap is None else eval_tap)]
+    test = test[test["method"] == (test["config_method"] if eval_method is None else eval_method)]
+    return test.merge(keys, on=["run_id", "epoch"], how="inner")
+
+
+def baseline_rows(group_df: pd.DataFrame, cfg_rows: pd.DataFrame, tap: str, method: str,
+                  split: str = "test") -> pd.DataFrame:
+    """The baseline's rows at (`tap`, `method`) for the model family of `cfg_rows`: epoch 0 of the
+    guided runs (the checkpoint they start from) when recorded, else the selected checkpoint of the
+    family's baseline runs."""
+    rows = cfg_rows[(cfg_rows["epoch"] == 0) & (cfg_rows["split"] == split) & (cfg_rows["tap"] == tap)
+                    & (cfg_rows["method"] == method)]
+    if not rows.empty:
+        return rows
+    fam = {k: cfg_rows[k].iloc[0] for k in FAMILY_KEYS if k in cfg_rows.columns and not cfg_rows.empty}
+    base = group_df[group_df["is_baseline"].astype(bool)]
+    base = match(base, {k: (v if not (isinstance(v, float) and np.isnan(v)) else None) for k, v in fam.items()})
+    base = base[(base["split"] == split) & (base["tap"] == tap) & (base["method"] == method)]
+    if "selected" in base.columns and base["selected"].any():
+        return base[base["selected"].astype(bool)]
+    return base[base["epoch"] == base.groupby("run_id")["epoch"].transform("max")] if not base.empty else base
+
+
+def baseline_point(group_df: pd.DataFrame, cfg_rows: pd.DataFrame, x: str, y: str, tap: str, method: str,
+                   split: str = "test") -> tuple[float, float] | None:
+    """Mean (x, y) of `baseline_rows`, or None when the baseline was not evaluated there."""
+    rows = baseline_rows(group_df, cfg_rows, tap, method, split)
+    if rows.empty or rows[[x, y]].isna().all().any():
+        return None
+    return float(rows[x].mean()), float(rows[y].mean())
+
+
+def front_2d(points: np.ndarray) -> np.ndarray:
+    """Indices of the 2-D non-dominated points (both maximised), sorted by x: the drawn front line."""
+    if len(points) == 0:
+        return np.zeros(0, dtype=int)
+    idx = np.flatnonzero(pareto.pareto_front(points, bins=None))
+    return idx[np.argsort(points[idx, 0])]
+
+
+def representative_checkpoint(group_df: pd.DataFrame, cfg_rows: pd.DataFrame) -> tuple[str, int]:
+    """(run_id, epoch) of the representative model of a configuration: highest validation EPG with
+    at most 5 p.p. F1 drop from the baseline, on the front pooled over lambda (D.1.1)."""
+    g = guided(cfg_rows)
+    front = pareto.pooled_fronts(g)
+    if front.empty:
+        raise MissingResults("no validation front for " + describe(cfg_rows))
+    tap, method = front["config_tap"].iloc[0], front["config_method"].iloc[0]
+    base = baseline_rows(group_df, g, tap, method, split="val")
+    base_f1 = float(base["f1"].mean()) if not base.empty else float(front["f1"].max())
+    kept = front[front["checkpoint"].notna()] if "checkpoint" in front.columns else front
+    row = pareto.representative(kept if not kept.empty else front, base_f1)
+    return str(row["run_id"]), int(row["epoch"])
+
+
+def describe(rows: pd.DataFrame) -> str:
+    if rows.empty:
+        return "(no rows)"
+    keys = [k for k in ("dataset", "model_kind", "arch", "config_method", "config_tap", "loss") if k in rows.columns]
+    return "/".join(str(rows[k].iloc[0]) for k in keys)
+
+
+# ---- Pareto panels ------------------------------------------------------------------------------
+
+def hue_style(hue: str, value: Any, order: Sequence[Any]) -> dict[str, Any]:
+    """Marker/colour/label of one hue value: losses use the paper's markers, other hues
+    (dilation, annotation fraction, tap) a colour-blind-safe sequence."""
+    if hue == "loss":
+        return dict(style.LOSS_STYLE.get(value, {"marker": "o", "color": "grey", "label": str(value)}))
+    i = list(order).index(value) if value in order else 0
+    label = {"dilation": lambda v: f"{v * 100:g} % dilation",
+             "annotation_fraction": lambda v: f"{v * 100:g} % annotated",
+             "config_tap": lambda v: f"@{style.TAP_LABELS.get(v, v)}"}.get(hue, str)(value)
+    return {"marker": "os^Dpv*"[i % 7], "color": style.SEQUENTIAL[i % len(style.SEQUENTIAL)], "label": label}
+
+
+def draw_pareto_panel(ax: Any, group_df: pd.DataFrame, cell: Filter, x: str = "f1", y: str = "epg",
+                      hue: str = "loss", hue_order: Sequence[Any] | None = None, eval_tap: str | None = None,
+                      shade: bool = True) -> int:
+    """One panel: per hue value, the selected checkpoints' test points and their 2-D front, the
+    baseline as a cross, and the Fig. 5 regions. Returns the number of configurations drawn."""
+    rows = match(guided(group_df), cell)
+    values = [v for v in (hue_order or sorted(rows[hue].dropna().unique(), key=str)) if (rows[hue] == v).any()]
+    drawn, base = 0, None
+    for v in values:
+        cfg = rows[rows[hue] == v]
+        pts = selected_test_rows(cfg, eval_tap=eval_tap)
+        pts = pts.dropna(subset=[x, y])
+        st = hue_style(hue, v, hue_order or values)
+        if pts.empty:
+            continue
+        xy = pts[[x, y]].to_numpy(dtype=float) * PCT
+        ax.scatter(xy[:, 0], xy[:, 1], marker=st["marker"], color=st["color"], s=14, alpha=0.9,
+                   edgecolor="black", linewidth=0.3, label=st["label"], zorder=4)
+        line = xy[front_2d(xy)]
+        ax.plot(line[:, 0], line[:, 1], color=st["color"], linewidth=0.9, zorder=3)
+        drawn += 1
+        if base is None:
+            tap = eval_tap or str(cfg["config_tap"].iloc[0])
+            base = baseline_point(group_df, cfg, x, y, tap, str(cfg["config_method"].iloc[0]))
+    if base is not None:
+        b = (base[0] * PCT, base[1] * PCT)
+        style.draw_baseline(ax, *b)
+        if shade:
+            ax.margins(0.15)
+            style.shade_baseline_regions(ax, *b)
+    if drawn == 0:
+        ax.text(0.5, 0.5, "no runs", transform=ax.transAxes, ha="center", va="center", color="grey")
+    ax.set_xlabel(style.METRIC_LABELS.get(x, x))
+    ax.set_ylabel(style.METRIC_LABELS.get(y, y))
+    return drawn
+
+
+def pareto_grid(ctx: RenderContext, group: str, rows: Sequence[tuple[str, Filter]],
+                cols: Sequence[tuple[str, Filter]], x: str = "f1", y: str | Sequence[str] = "epg",
+                hue: str = "loss", hue_order: Sequence[Any] | None = None, eval_tap: str | None = None,
+                title: str = "", base_filter: Filter | None = None) -> Any:
+    """A grid of Pareto panels (rows x cols of config filters). `y` may be one metric per row."""
+    df = match(ctx.metrics(group), base_filter)
+    ys = [y] * len(rows) if isinstance(y, str) else list(y)
+    fig, axes = style.subplots(len(rows), len(cols))
+    total = 0
+    for i, (rlabel, rfilt) in enumerate(rows):
+        for j, (clabel, cfilt) in enumerate(cols):
+            ax = axes[i, j]
+            total += draw_pareto_panel(ax, df, {**rfilt, **cfilt}, x=x, y=ys[i], hue=hue,
+                                       hue_order=hue_order, eval_tap=eval_tap)
+            ax.set_title(f"{clabel} | {rlabel}" if rlabel else clabel)
+    if total == 0:
+        raise MissingResults(f"group {group} in {ctx.results / ctx.profile} has none of the runs {ctx.fig_id} "
+                             f"shows ({title or 'guided runs'}); run `make mg PROFILE={ctx.profile}`")
+    style.add_legend(fig)
+    if title:
+        fig.suptitle(title, y=1.06, fontsize=9)
+    fig.tight_layout(rect=(0, 0, 1, 0.95))
+    return fig
+
+
+def model_columns(kinds: Sequence[str] = MODEL_KINDS) -> list[tuple[str, Filter]]:
+    """Columns Vanilla / X-DNN / B-cos, each with its main attribution (not GradCAM)."""
+    return [(f"{style.MODEL_LABELS[k]} ({MAIN_METHOD[k]})", {"model_kind": k, "config_method": not_gradcam})
+            for k in kinds]
+
+
+def tap_rows(taps: Sequence[str]) -> list[tuple[str, Filter]]:
+    return [(style.TAP_LABELS[t], {"config_tap": t}) for t in taps]
+
+
+def values_in(df: pd.DataFrame, col: str, filt: Filter | None = None) -> list[Any]:
+    """Sorted distinct non-null values of a column among the guided rows matching `filt`."""
+    rows = match(guided(df), filt)
+    return sorted(rows[col].dropna().unique().tolist()) if col in rows.columns else []
+
+
+def require(df: pd.DataFrame, what: str, ctx: RenderContext) -> pd.DataFrame:
+    if df.empty:
+        raise MissingResults(f"no {what} in {ctx.results / ctx.profile} for {ctx.fig_id}; "
+                             f"run `make mg PROFILE={ctx.profile}`")
+    return df
+
+
+Callback = Callable[..., Any]
