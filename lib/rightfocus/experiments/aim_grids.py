@@ -40,15 +40,16 @@ AIM_EXTRA_DEFAULTS: dict[str, Any] = {
     "pretrained": True,         # ImageNet-1k weights for the backbone (paper); demo: False
 }
 
-#: Dataset key -> (loader name for `rightfocus.data.load_dataset`, sub-folder of DATA_ROOT).
-DATASETS: dict[str, tuple[str, str]] = {
-    "cub": ("cub", "cub"),
-    "waterbirds95": ("waterbirds", "waterbirds95"),
-    "waterbirds100": ("waterbirds", "waterbirds100"),
-    "travelingbirds": ("travelingbirds", "travelingbirds"),
-    "imagenet100": ("imagefolder", "imagenet100"),
-    "hardimagenet": ("hardimagenet", "hardimagenet"),
-    "imagewoof": ("imagefolder", "imagewoof"),
+#: Dataset key -> (loader name for `rightfocus.data.load_dataset`, sub-folder of DATA_ROOT, loader
+#: options). Both Waterbirds releases live in one folder (the loader picks one by `confounder`).
+DATASETS: dict[str, tuple[str, str, dict[str, Any]]] = {
+    "cub": ("cub", "cub", {}),
+    "waterbirds95": ("waterbirds", "waterbirds", {"confounder": 95}),
+    "waterbirds100": ("waterbirds", "waterbirds", {"confounder": 100}),
+    "travelingbirds": ("travelingbirds", "travelingbirds", {}),
+    "imagenet100": ("imagefolder", "imagenet100", {}),
+    "hardimagenet": ("hardimagenet", "hardimagenet", {}),
+    "imagewoof": ("imagefolder", "imagewoof", {}),
 }
 
 BIRDS = ("cub", "waterbirds95", "waterbirds100", "travelingbirds")

@@ -1,0 +1,635 @@
+"""AIM training and evaluation (Alshami et al. 2025, Sec. 3-4 and App. A): one run = one RunConfig
+with ``paper="aim"`` (settings in ``config.extra``, defaults `AIM_EXTRA_DEFAULTS`).
+
+Loss (Eq. 7): the classification losses of the final classifier and, unless ``aux_losses`` is off
+(Table 12), of every top-down stage's classifier (label smoothing, Table 4), plus ``lam`` (6) times the
+active-area losses of the stage masks (Eq. 6) with the threshold annealed from 1.0 to ``tau``
+(App. A.3, Fig. 9). ``tau = None`` ("no annealing") means no mask loss at all (Table 15, FACTS.md).
+
+Optimiser: AdamW with two parameter groups, the (pretrained) backbone at ``config.lr`` (Table 5) and
+everything else (top-down pathway, mask estimators, classifiers) at ``topdown_lr`` (Table 4), weight
+decay, cosine schedule over all steps. RandAugment(ops, magnitude) on training images only; AIM trains
+on labels alone, so its geometric ops (shear, translate, rotate) are kept and boxes/segmentations are
+never augmented (they are read only on val/test, which are not augmented).
+
+Validation = ``val_fraction`` (20 %) of the training split, drawn with the run's seed. The selected
+checkpoint is the epoch with the best validation accuracy (ties: the later epoch); the test split is
+evaluated for it: accuracy, per-group / worst-group accuracy (Waterbirds: minimum over the 4 groups),
+GradCAM EPG for the ground-truth class against the segmentation (boxes where there is none), at the
+feature map the final classifier reads for AIM and at the last backbone stage for plain backbones
+(``gradcam_at``), Guided GradCAM / Guided Backprop EPG (``guided_eval``, Table 8), mask sparsity
+(share of active elements, Table 15), per-sample EPG (``per_sample.csv``, Fig. 5), examples of fixed
+images (``examples.pt``, Figs. 3/6/11-24) and, for CUB, the shifted-center test (A.6, Table 3/7).
+Masks of the fixed test images are stored every epoch (``masks/epoch_<e>.pt``, Fig. 7).
+
+Resumable: ``ckpt/latest.pt`` holds model, optimiser, scheduler and the rows so far; every epoch
+re-seeds torch from (seed, epoch), so a resumed run equals an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import csv
+import inspect
+import io
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Iterable, Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torch.utils.data import DataLoader, Dataset, Subset
+
+from rightfocus.experiments import store
+from rightfocus.experiments.aim_grids import AIM_EXTRA_DEFAULTS, DATASETS
+from rightfocus.experiments.config import RunConfig
+from rightfocus.models.taps import TappedModel
+
+#: ImageNet-1k torchvision release files (looked up under $WEIGHTS_ROOT; never downloaded)
+PRETRAINED_FILES: dict[str, str] = {
+    "convnext_tiny": "convnext_tiny-983f1562.pth",
+    "resnet50": "resnet50-0676ba61.pth",
+    "resnet101": "resnet101-63fe2227.pth",
+}
+
+#: Waterbirds groups (2 * y + place)
+NUM_WATERBIRDS_GROUPS = 4
+
+
+def aim_options(config: RunConfig) -> dict[str, Any]:
+    """The run's AIM settings: `AIM_EXTRA_DEFAULTS` overridden by ``config.extra``."""
+    unknown = set(config.extra) - set(AIM_EXTRA_DEFAULTS) - {"paper_arch", "weights"}
+    if unknown:
+        raise ValueError(f"unknown AIM extra key(s) {sorted(unknown)}; valid: {sorted(AIM_EXTRA_DEFAULTS)}")
+    return {**AIM_EXTRA_DEFAULTS, **config.extra}
+
+
+# ----------------------------------------------------------------------------- model
+
+
+def model_options(config: RunConfig) -> dict[str, Any]:
+    """Keyword options that rebuild this run's model (stored in its checkpoints)."""
+    opts = aim_options(config)
+    if config.model_kind != "aim":
+        return {"drop_path": opts["drop_path"]}
+    if opts["direction"] == "bottom_up":
+        return {"direction": "bottom_up", "masked_blocks": tuple(opts["blocks"]),
+                "edge_init": bool(opts["edge_init"]), "drop_path": opts["drop_path"]}
+    return {"stage": int(opts["stage"]), "aux_losses": bool(opts["aux_losses"]),
+            "single_mask": bool(opts["single_mask"]), "edge_init": bool(opts["edge_init"]),
+            "dropout": float(opts["dropout"]), "drop_path": opts["drop_path"]}
+
+
+class PlainBackbone(TappedModel):
+    """The baseline of an AIM comparison: exactly AIM's bottom-up backbone (same stages, same
+    code) with the backbone's own classifier, so "with vs without AIM" differs only by AIM."""
+
+    kind = "vanilla"
+    input_encoding = "imagenet"
+
+    def __init__(self, arch: str, num_classes: int, weights: str | Path | None = None,
+                 drop_path: float | None = None) -> None:
+        super().__init__()
+        from rightfocus.models.aim_backbones import build_backbone
+
+        backbone = build_backbone(arch, num_classes, weights, drop_path)
+        self.stages, self.head = backbone.stages, backbone.head
+
+
+def _weights_file(config: RunConfig) -> str | None:
+    opts = aim_options(config)
+    if not opts["pretrained"]:
+        return None
+    if opts.get("weights"):
+        return str(opts["weights"])
+    if config.arch not in PRETRAINED_FILES:
+        raise ValueError(f"no ImageNet weights are known for arch {config.arch!r}; set extra "
+                         f"pretrained=False or extra weights=<file>")
+    from rightfocus.models.weights import resolve_weights
+
+    return str(resolve_weights(PRETRAINED_FILES[config.arch]))  # $WEIGHTS_ROOT; never downloaded
+
+
+def build_run_model(config: RunConfig, num_classes: int, pretrained: bool = True) -> TappedModel:
+    """The run's classifier: ``build_model("aim", ...)`` with ImageNet backbone weights, or the plain
+    backbone (`PlainBackbone`). ``pretrained=False`` skips the weights (rebuilding from a checkpoint)."""
+    weights = _weights_file(config) if pretrained else None
+    if config.model_kind == "aim":
+        from rightfocus.models import build_model
+
+        return build_model("aim", config.arch, num_classes, backbone_weights=weights, **model_options(config))
+    if config.model_kind != "vanilla":
+        raise ValueError(f"AIM runs use model_kind 'aim' or 'vanilla', got {config.model_kind!r}")
+    return PlainBackbone(config.arch, num_classes, weights, **model_options(config))
+
+
+def load_aim_checkpoint(rdir: str | Path, which: str | int = "selected") -> tuple[TappedModel, RunConfig]:
+    """Rebuild an AIM run's model (AIM or its plain baseline) from a kept checkpoint, in eval mode."""
+    config = store.load_config(rdir)
+    state = torch.load(store.checkpoint_path(rdir, which), map_location="cpu", weights_only=False)
+    model = build_run_model(config, state["num_classes"], pretrained=False)
+    model.load_state_dict(state["model"])
+    return model.eval(), config
+
+
+@dataclass
+class AimForward:
+    """What one forward pass gives the loop (plain backbones: no aux logits, no masks)."""
+
+    logits: Tensor
+    aux_logits: list[Tensor]
+    masks: list[Tensor]
+    merged: Tensor | None
+
+
+def forward(model: nn.Module, x: Tensor) -> AimForward:
+    """Final logits, per-stage aux logits and binary masks from one forward pass."""
+    if hasattr(model, "forward_aim"):
+        out = model.forward_aim(x)
+        return AimForward(out.logits, list(out.stage_logits.values()), list(out.masks.values()),
+                          out.merged_mask)
+    return AimForward(model(x), [], [], None)
+
+
+def gradcam_layer(model: nn.Module, at: str = "classifier_input") -> str:
+    """The tap GradCAM reads: for AIM the feature map its final classifier reads (``classifier_input``)
+    or its last backbone stage (``backbone``); for plain backbones always the last stage (``final``)."""
+    if at not in ("classifier_input", "backbone"):
+        raise ValueError(f"gradcam_at={at!r}; use 'classifier_input' or 'backbone'")
+    if getattr(model, "kind", "vanilla") == "aim" and at == "classifier_input":
+        return model.classifier_tap  # the map the final classifier reads (models/aim.py)
+    return "final"
+
+
+# ----------------------------------------------------------------------------- data
+
+
+def load_splits(config: RunConfig) -> tuple[Dataset, Dataset, Dataset, int]:
+    """(train, val, test, num_classes): val is ``val_fraction`` of the training split (seeded)."""
+    from rightfocus.data import load_dataset
+
+    if config.dataset not in DATASETS:
+        raise ValueError(f"unknown AIM dataset {config.dataset!r}; use one of {list(DATASETS)}")
+    name, _, options = DATASETS[config.dataset]
+    full = load_dataset(name, config.data_root, "train", size=config.image_size, **options)
+    test_split = "val" if name in ("imagefolder", "hardimagenet") else "test"  # ImageNet: val is the test
+    test = load_dataset(name, config.data_root, test_split, size=config.image_size, **options)
+    n = len(full)
+    n_val = max(1, int(round(aim_options(config)["val_fraction"] * n)))
+    perm = torch.randperm(n, generator=torch.Generator().manual_seed(config.seed)).tolist()
+    val, train = Subset(full, sorted(perm[:n_val])), Subset(full, sorted(perm[n_val:]))
+    num_classes = int(full[0]["labels"].numel())
+    return train, val, test, num_classes
+
+
+class RandAugmented(Dataset):
+    """Applies torchvision's RandAugment to the image of every sample (and to nothing else)."""
+
+    def __init__(self, dataset: Dataset, ops: int, magnitude: int) -> None:
+        from torchvision.transforms import v2
+
+        self.dataset = dataset
+        self.augment = v2.RandAugment(num_ops=int(ops), magnitude=int(magnitude))
+
+    def __len__(self) -> int:
+        return len(self.dataset)  # type: ignore[arg-type]
+
+    def __getitem__(self, i: int) -> dict[str, Any]:
+        sample = dict(self.dataset[i])
+        img = (sample["image"] * 255).round().to(torch.uint8)  # RandAugment's colour ops need uint8
+        sample["image"] = self.augment(img).float() / 255
+        return sample
+
+
+def collate(samples: list[dict[str, Any]]) -> dict[str, Any]:
+    """Batch samples: tensors of equal shape are stacked, everything else kept as lists."""
+    try:
+        from rightfocus.data import collate as shared
+
+        return shared(samples)
+    except ImportError:  # pragma: no cover - the shared collate is the normal path
+        out: dict[str, Any] = {}
+        for key in samples[0]:
+            vals = [s[key] for s in samples]
+            if isinstance(vals[0], Tensor) and all(v.shape == vals[0].shape for v in vals):
+                out[key] = torch.stack(vals)
+            elif isinstance(vals[0], (int, float)):
+                out[key] = torch.tensor(vals)
+            else:
+                out[key] = vals
+        return out
+
+
+def targets_of(batch: dict[str, Any]) -> Tensor:
+    """Class indices from one-hot (or index) labels."""
+    labels = batch["labels"]
+    return labels.argmax(1) if labels.dim() == 2 else labels.long()
+
+
+def object_masks(batch: dict[str, Any], targets: Tensor, size: Sequence[int]) -> Tensor:
+    """[N, H, W] float masks of the ground-truth object: the segmentation (object = id > 0, 255 = void
+    counts as background) where the dataset has one, else the union of the target class's boxes."""
+    seg = batch.get("seg")
+    if seg is not None and not isinstance(seg, list):
+        return ((seg > 0) & (seg != 255)).float()
+    if isinstance(seg, list) and all(s is not None for s in seg):
+        return torch.stack([((s > 0) & (s != 255)).float() for s in seg])
+    from rightfocus.data.boxes import boxes_to_masks
+
+    return boxes_to_masks(list(batch["boxes"]), targets, tuple(int(s) for s in size)).float()
+
+
+def _encode(model: nn.Module, images: Tensor) -> Tensor:
+    from rightfocus.data.encoding import encode
+
+    return encode(images, getattr(model, "input_encoding", "imagenet"))
+
+
+# ----------------------------------------------------------------------------- loss
+
+
+def aim_loss(fw: AimForward, targets: Tensor, tau: float | None, lam: float, label_smoothing: float,
+             aux_losses: bool = True) -> tuple[Tensor, dict[str, float]]:
+    """Eq. 7: sum of the classification losses (final + per-stage aux when `aux_losses`) plus
+    ``lam * active_area_loss(masks, tau)`` (Eq. 6); no mask term when `tau` is None or no masks."""
+    from rightfocus.losses import active_area_loss
+
+    cls = F.cross_entropy(fw.logits, targets, label_smoothing=label_smoothing)
+    if aux_losses:
+        for aux in fw.aux_logits:
+            cls = cls + F.cross_entropy(aux, targets, label_smoothing=label_smoothing)
+    mask = torch.zeros((), device=cls.device)
+    if tau is not None and fw.masks:
+        mask = active_area_loss(fw.masks, tau)
+    total = cls + lam * mask
+    return total, {"loss": float(total.detach()), "cls_loss": float(cls.detach()),
+                   "mask_loss": float(mask.detach())}
+
+
+def threshold_at(options: dict[str, Any], epoch: int) -> float | None:
+    """The active-area threshold of 1-based training `epoch` (App. A.3; None = no mask loss)."""
+    from rightfocus.losses import area_threshold
+
+    if options.get("tau") is None:
+        return None
+    return area_threshold(epoch - 1, int(options["anneal_start"]), int(options["anneal_epochs"]),
+                          float(options["tau"]))
+
+
+def active_share(masks: Sequence[Tensor]) -> list[float]:
+    """Share of active elements of each stage mask (Table 15's sparsity score, as a fraction)."""
+    return [float(m.detach().float().mean()) for m in masks]
+
+
+def build_optimizer(model: nn.Module, config: RunConfig, steps: int
+                    ) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LRScheduler]:
+    """AdamW with the backbone at ``config.lr`` and the rest at ``topdown_lr``; cosine over `steps`."""
+    opts = aim_options(config)
+    backbone_ids = {id(p) for p in backbone_parameters(model)}
+    backbone = [p for p in model.parameters() if id(p) in backbone_ids]
+    rest = [p for p in model.parameters() if id(p) not in backbone_ids]
+    groups = [{"params": backbone, "lr": config.lr}]
+    if rest:
+        groups.append({"params": rest, "lr": float(opts["topdown_lr"])})
+    optimizer = torch.optim.AdamW(groups, weight_decay=float(opts["weight_decay"]))
+    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(1, steps))
+    return optimizer, scheduler
+
+
+def backbone_parameters(model: nn.Module) -> list[nn.Parameter]:
+    """Parameters of the (pretrained) bottom-up backbone: the model's ``stages``, or its own
+    ``backbone_parameters()`` when it defines one."""
+    if hasattr(model, "backbone_parameters"):
+        return list(model.backbone_parameters())
+    if hasattr(model, "stages"):
+        return list(model.stages.parameters())
+    return list(model.parameters())
+
+
+# ----------------------------------------------------------------------------- epochs
+
+
+def _seed_epoch(config: RunConfig, epoch: int) -> torch.Generator:
+    torch.manual_seed(config.seed * 100_003 + epoch)
+    return torch.Generator().manual_seed(config.seed * 100_003 + epoch)
+
+
+def _set_epoch(model: nn.Module, epoch: int, total: int) -> None:
+    if hasattr(model, "set_epoch"):
+        model.set_epoch(epoch - 1, total)  # 0-based for the Gumbel schedule
+
+
+def train_one_epoch(model: nn.Module, loader: Iterable[dict[str, Any]], optimizer: torch.optim.Optimizer,
+                    scheduler: Any, config: RunConfig, epoch: int) -> dict[str, Any]:
+    """One epoch of Eq. 7; returns mean losses, the threshold and the training mask activity."""
+    opts = aim_options(config)
+    tau = threshold_at(opts, epoch) if config.model_kind == "aim" else None
+    model.train()
+    sums: dict[str, float] = {}
+    shares: list[list[float]] = []
+    n = 0
+    for batch in loader:
+        x = _encode(model, batch["image"])
+        targets = targets_of(batch)
+        fw = forward(model, x)
+        loss, parts = aim_loss(fw, targets, tau, config.lam, float(opts["label_smoothing"]),
+                               bool(opts.get("aux_losses", True)))
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        scheduler.step()
+        for k, v in parts.items():
+            sums[k] = sums.get(k, 0.0) + v * len(targets)
+        if fw.masks:
+            shares.append(active_share(fw.masks))
+        n += len(targets)
+    out: dict[str, Any] = {f"train_{k}": v / max(n, 1) for k, v in sums.items()}
+    out["tau"] = tau
+    if shares:
+        out["train_mask_active"] = float(torch.tensor(shares).mean())
+    return out
+
+
+def evaluate(model: nn.Module, loader: Iterable[dict[str, Any]], *, gradcam_at: str = "classifier_input",
+             methods: Sequence[str] = ("gradcam",), num_groups: int | None = None,
+             per_sample: bool = False) -> tuple[dict[str, dict[str, Any]], list[dict[str, Any]]]:
+    """Accuracy, group accuracies, mask activity and EPG per attribution method on `loader`.
+
+    Returns ({method: metrics}, per-sample rows). EPG is of the ground-truth class's map against the
+    object mask (`object_masks`); GradCAM and Guided GradCAM read `gradcam_layer(model, gradcam_at)`,
+    Guided Backprop the input.
+    """
+    from rightfocus.attributions import attribute
+    from rightfocus.metrics import epg, group_accuracies
+
+    model.eval()
+    layer = gradcam_layer(model, gradcam_at)
+    logits_all, targets_all, groups_all, index_all = [], [], [], []
+    stage_shares: list[list[float]] = []
+    merged_shares: list[float] = []
+    epgs: dict[str, list[Tensor]] = {m: [] for m in methods}
+    for batch in loader:
+        x = _encode(model, batch["image"])
+        targets = targets_of(batch)
+        with torch.no_grad():
+            fw = forward(model, x)
+        logits_all.append(fw.logits)
+        targets_all.append(targets)
+        if "group" in batch:
+            groups_all.append(torch.as_tensor(batch["group"]).reshape(-1))
+        index_all.append(torch.as_tensor(batch.get("index", torch.arange(len(targets)))).reshape(-1))
+        if fw.masks:
+            stage_shares.extend(zip(*[m.flatten(1).float().mean(1).tolist() for m in fw.masks]))
+            if fw.merged is not None:
+                merged_shares.extend((fw.merged.flatten(1) > 0).float().mean(1).tolist())
+        masks = object_masks(batch, targets, x.shape[-2:])
+        for method in methods:
+            at = "input" if method == "guided_backprop" else layer
+            maps = attribute(model, x, targets, method, layer=at).detach()
+            epgs[method].append(epg(maps, masks))
+    logits, targets = torch.cat(logits_all), torch.cat(targets_all)
+    correct = logits.argmax(1) == targets
+    base: dict[str, Any] = {"accuracy": float(correct.double().mean()), "group_acc": None,
+                            "worst_group_acc": None, "mask_active": None, "merged_active": None,
+                            "stage_active": None}
+    groups = torch.cat(groups_all) if groups_all else None
+    if groups is not None:
+        k = num_groups or int(groups.max()) + 1
+        accs = group_accuracies(logits, targets, groups, k)
+        base["group_acc"] = [None if torch.isnan(a) else float(a) for a in accs]
+        base["worst_group_acc"] = float(accs[~torch.isnan(accs)].min())
+    if stage_shares:
+        per_stage = torch.tensor(stage_shares, dtype=torch.float64)
+        base["stage_active"] = per_stage.mean(0).tolist()
+        base["mask_active"] = float(per_stage.mean())
+    if merged_shares:
+        base["merged_active"] = float(torch.tensor(merged_shares).mean())
+    summary = {m: {**base, "epg": float(torch.cat(v).double().mean()), "method": m} for m, v in epgs.items()}
+    if not methods:
+        summary[None] = {**base, "epg": None, "method": None}
+    rows: list[dict[str, Any]] = []
+    if per_sample:
+        index = torch.cat(index_all)
+        preds = logits.argmax(1)
+        cat = {m: torch.cat(v) for m, v in epgs.items()}
+        for i in range(len(targets)):
+            row = {"index": int(index[i]), "label": int(targets[i]), "pred": int(preds[i]),
+                   "correct": int(correct[i]), "group": None if groups is None else int(groups[i])}
+            row.update({f"epg_{m}": float(cat[m][i]) for m in methods})
+            if stage_shares:
+                row["mask_active"] = float(sum(stage_shares[i]) / len(stage_shares[i]))
+            rows.append(row)
+    return summary, rows
+
+
+def fixed_indices(dataset: Dataset, n: int) -> list[int]:
+    """The same `n` test positions for every run on a dataset (seed 0), for qualitative figures."""
+    perm = torch.randperm(len(dataset), generator=torch.Generator().manual_seed(0))  # type: ignore[arg-type]
+    return perm[: min(n, len(perm))].tolist()
+
+
+def examples(model: nn.Module, dataset: Dataset, positions: Sequence[int],
+             gradcam_at: str = "classifier_input") -> dict[str, Any]:
+    """Images, object masks, predictions, GradCAM maps with EPG and the AIM masks of fixed images."""
+    from rightfocus.attributions import attribute
+    from rightfocus.metrics import epg
+
+    batch = collate([dataset[i] for i in positions])
+    model.eval()
+    x = _encode(model, batch["image"])
+    targets = targets_of(batch)
+    with torch.no_grad():
+        fw = forward(model, x)
+    maps = attribute(model, x, targets, "gradcam", layer=gradcam_layer(model, gradcam_at)).detach()
+    masks = object_masks(batch, targets, x.shape[-2:])
+    return {
+        "positions": list(positions), "index": torch.as_tensor(batch.get("index", torch.tensor(positions))),
+        "image": batch["image"], "object": masks, "label": targets, "pred": fw.logits.argmax(1),
+        "gradcam": maps, "epg": epg(maps, masks),
+        "stage_masks": [m.detach().bool() for m in fw.masks],
+        "stages": list(_mask_stages(model, x)),
+        "merged": None if fw.merged is None else fw.merged.detach(),
+    }
+
+
+# ----------------------------------------------------------------------------- run
+
+
+def _row(epoch: int, split: str, tap: str | None, metrics: dict[str, Any], **more: Any) -> dict[str, Any]:
+    return {"epoch": epoch, "split": split, "tap": tap, "method": metrics.get("method"),
+            "f1": None, "map": None, "epg": metrics.get("epg"), "iou": None, "iou_threshold": None,
+            "onobj_epg": None, "accuracy": metrics.get("accuracy"), "group_acc": metrics.get("group_acc"),
+            "worst_group_acc": metrics.get("worst_group_acc"), "mask_active": metrics.get("mask_active"),
+            "merged_active": metrics.get("merged_active"), "stage_active": metrics.get("stage_active"),
+            **more}
+
+
+def _save_state(path: Path, model: nn.Module, config: RunConfig, num_classes: int, epoch: int,
+                **more: Any) -> None:
+    store.atomic_torch_save({"model": model.state_dict(), "num_classes": num_classes,
+                             "model_options": model_options(config), "epoch": epoch, **more}, path)
+
+
+def train_aim(config: RunConfig, results: str | Path = "results", log: Callable[[str], None] = print,
+              stop_after: int | None = None) -> Path:
+    """Train (or resume, or skip when done) one AIM run; returns its folder.
+
+    `stop_after` ends the call after that epoch without writing ``done`` (to test resuming).
+    """
+    if config.paper != "aim":
+        raise ValueError(f"train_aim runs paper='aim' configs, got paper={config.paper!r}")
+    opts = aim_options(config)
+    rdir = store.run_dir(results, config.profile, config.run_id)
+    if store.is_done(rdir):
+        log(f"{config.run_id}: done, skipped")
+        return rdir
+    store.write_config(rdir, config)
+    train, val, test, num_classes = load_splits(config)
+    model = build_run_model(config, num_classes)
+    train_set = train
+    if opts["randaugment"]:
+        train_set = RandAugmented(train, *opts["randaugment"])
+    steps_per_epoch = -(-len(train_set) // config.batch_size)
+    optimizer, scheduler = build_optimizer(model, config, steps_per_epoch * config.epochs)
+    num_groups = NUM_WATERBIRDS_GROUPS if DATASETS[config.dataset][0] == "waterbirds" else None
+    eval_kw = {"gradcam_at": opts["gradcam_at"], "num_groups": num_groups}
+    val_loader = DataLoader(val, batch_size=config.batch_size, collate_fn=collate)
+    tap = gradcam_layer(model, opts["gradcam_at"])
+    fixed = fixed_indices(test, int(opts["fixed_images"]))
+    rows: list[dict[str, Any]] = []
+    start, best = 1, {"epoch": 0, "accuracy": -1.0}
+    latest = rdir / "ckpt" / "latest.pt"
+    if latest.exists():
+        state = torch.load(latest, map_location="cpu", weights_only=False)
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        rows, best, start = state["rows"], state["best"], state["epoch"] + 1
+        log(f"{config.run_id}: resuming after epoch {state['epoch']}")
+    else:
+        _store_masks(model, test, fixed, rdir, 0)
+    for epoch in range(start, config.epochs + 1):
+        t0 = time.perf_counter()
+        gen = _seed_epoch(config, epoch)
+        _set_epoch(model, epoch, config.epochs)
+        loader = DataLoader(train_set, batch_size=config.batch_size, shuffle=True, generator=gen,
+                            collate_fn=collate, drop_last=len(train_set) > config.batch_size)
+        train_stats = train_one_epoch(model, loader, optimizer, scheduler, config, epoch)
+        seconds = time.perf_counter() - t0
+        # validation: accuracy and masks every epoch (selection); EPG only where figures need it (test)
+        metrics, _ = evaluate(model, val_loader, methods=(), **eval_kw)
+        val_m = metrics[None]
+        kept = None
+        if val_m["accuracy"] >= best["accuracy"]:
+            old = rdir / "ckpt" / f"epoch_{best['epoch']}.pt"
+            best = {"epoch": epoch, "accuracy": val_m["accuracy"]}
+            kept = f"epoch_{epoch}.pt"
+            _save_state(rdir / "ckpt" / kept, model, config, num_classes, epoch)
+            if old.exists() and old.name != kept:
+                old.unlink()
+                for r in rows:
+                    if r.get("checkpoint") == old.name:
+                        r["checkpoint"] = None
+        rows.append(_row(epoch, "val", None, val_m, epoch_time_s=seconds, checkpoint=kept,
+                         lr=scheduler.get_last_lr()[0], **train_stats))
+        _store_masks(model, test, fixed, rdir, epoch)
+        store.write_metrics(rdir, rows)
+        _save_state(latest, model, config, num_classes, epoch, optimizer=optimizer.state_dict(),
+                    scheduler=scheduler.state_dict(), rows=rows, best=best)
+        log(f"{config.run_id}: epoch {epoch}/{config.epochs} val acc {val_m['accuracy']:.3f} "
+            f"mask active {val_m['mask_active']} tau {train_stats['tau']} ({seconds:.1f}s)")
+        if stop_after is not None and epoch >= stop_after and epoch < config.epochs:
+            return rdir
+    _test(model, config, rdir, test, rows, best, num_classes, tap, eval_kw, fixed, opts)
+    return rdir
+
+
+def _mask_stages(model: nn.Module, x: Tensor) -> list[int]:
+    """Stage numbers of the masks, top stage first (the keys of AimOutput.masks)."""
+    with torch.no_grad():
+        return list(model.forward_aim(x[:1]).masks.keys()) if hasattr(model, "forward_aim") else []
+
+
+def _store_masks(model: nn.Module, test: Dataset, fixed: Sequence[int], rdir: Path, epoch: int) -> None:
+    """Masks of the fixed test images at `epoch` (Fig. 7); images once in ``masks/images.pt``."""
+    if getattr(model, "kind", "vanilla") != "aim" or not fixed:
+        return
+    batch = collate([test[i] for i in fixed])
+    if not (rdir / "masks" / "images.pt").exists():
+        store.atomic_torch_save({"positions": list(fixed), "image": batch["image"]}, rdir / "masks" / "images.pt")
+    model.eval()
+    x = _encode(model, batch["image"])
+    with torch.no_grad():
+        fw = forward(model, x)
+    store.atomic_torch_save({"epoch": epoch, "stage_masks": [m.bool() for m in fw.masks],
+                             "stages": list(_mask_stages(model, x)),
+                             "merged": fw.merged}, rdir / "masks" / f"epoch_{epoch}.pt")
+
+
+def _test(model: nn.Module, config: RunConfig, rdir: Path, test: Dataset, rows: list[dict[str, Any]],
+          best: dict[str, Any], num_classes: int, tap: str, eval_kw: dict[str, Any], fixed: Sequence[int],
+          opts: dict[str, Any]) -> None:
+    """Test metrics of the selected checkpoint, per-sample EPG, examples, then ``done``."""
+    sel = best["epoch"]
+    state = torch.load(rdir / "ckpt" / f"epoch_{sel}.pt", map_location="cpu", weights_only=False)
+    model.load_state_dict(state["model"])
+    methods = ["gradcam"] + (["guided_gradcam", "guided_backprop"] if opts["guided_eval"] else [])
+    loader = DataLoader(test, batch_size=config.batch_size, collate_fn=collate)
+    summary, per_sample = evaluate(model, loader, methods=methods, per_sample=True, **eval_kw)
+    for m in methods:
+        rows.append(_row(sel, "test", "input" if m == "guided_backprop" else tap, summary[m],
+                         checkpoint=f"epoch_{sel}.pt"))
+    _write_csv(rdir / "per_sample.csv", per_sample)
+    store.atomic_torch_save(examples(model, test, fixed, opts["gradcam_at"]), rdir / "examples.pt")
+    if opts["shifted_offset"] is not None:
+        from rightfocus.data.shifted_crop import ShiftedCenterCrop
+
+        shifted = ShiftedCenterCrop(test, float(opts["shifted_offset"]), seed=0)
+        s_loader = DataLoader(shifted, batch_size=config.batch_size, collate_fn=collate)
+        s_summary, _ = evaluate(model, s_loader, **eval_kw)
+        rows.append(_row(sel, "test_shifted", tap, s_summary["gradcam"], checkpoint=f"epoch_{sel}.pt",
+                         shifted_offset=float(opts["shifted_offset"])))
+        store.atomic_torch_save(examples(model, shifted, fixed, opts["gradcam_at"]),
+                                rdir / "examples_shifted.pt")
+    store.write_metrics(rdir, rows)
+    test_m = summary["gradcam"]
+    store.write_done(rdir, {"run_id": config.run_id, "selected_epoch": sel, "front_epochs": [sel],
+                            "selection": "best validation accuracy", "test_accuracy": test_m["accuracy"],
+                            "test_worst_group_acc": test_m["worst_group_acc"], "test_epg": test_m["epg"],
+                            "num_classes": num_classes})
+    (rdir / "ckpt" / "latest.pt").unlink(missing_ok=True)  # resume state is no longer needed
+
+
+def _write_csv(path: Path, rows: list[dict[str, Any]]) -> None:
+    buf = io.StringIO()
+    if rows:
+        writer = csv.DictWriter(buf, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    store.atomic_write_text(path, buf.getvalue())
+
+
+# ----------------------------------------------------------------------------- groups
+
+
+def train_group(group: str, profile: str = "demo", results: str | Path = "results", data_root: str = "data",
+                log: Callable[[str], None] = print) -> list[str]:
+    """Train every run of an AIM group (skipping finished ones) and write its manifest."""
+    from rightfocus.experiments.aim_grids import group_configs
+
+    configs = group_configs(group, profile, data_root)
+    for cfg in configs:
+        train_aim(cfg, results, log=log)
+    store.write_group(results, profile, group, [c.run_id for c in configs])
+    return [c.run_id for c in configs]
+
+
+def train_configs(configs: Iterable[RunConfig | dict[str, Any]], results: str | Path = "results",
+                  log: Callable[[str], None] = print) -> list[Path]:
+    """Train a list of configs (RunConfig or dicts of its fields), e.g. from the notebook."""
+    out = []
+    for c in configs:
+        cfg = c if isinstance(c, RunConfig) else RunConfig.from_dict(c)
+        out.append(train_aim(cfg, results, log=log))
+    return out
