@@ -1,0 +1,1 @@
+"""Run configurations, experiment groups per profile, run ids and the results store."""

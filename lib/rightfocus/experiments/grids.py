@@ -1,0 +1,250 @@
+"""Model-guidance experiment groups as data, per profile (Rao et al. 2023, Sec. 5 and supplement D).
+
+`group_configs(group, profile, data_root)` lists the `RunConfig`s of a group: baselines first, then
+the guided runs that start from them. Runs that several groups need have identical configs, hence
+identical run ids, and are trained once (voc-main's input/final runs are voc-layers' too, voc-limited's
+100 % runs and voc-dilation's 0 % runs are voc-main's).
+
+Profiles:
+- ``paper``: the paper's grid: ResNet-50 Vanilla (IxG) / X-DNN (IntGrad) / B-cos, Input and Final
+  (plus Mid1-3), four losses, three lambdas each from Table D1 (limited annotations: Table D2), VOC 50
+  epochs, COCO 10 epochs, lr 1e-4, batch 64, 224 px, from baselines swept over lr {1e-3, 1e-4, 1e-5}
+  (VOC 300 / COCO 60 epochs, best val F1); Waterbirds-100: 2 seeds x 2 annotation subsets (1 %), lr
+  1e-5, lambda 5e-2, 350 epochs. Data under ``<data_root>/<dataset>``; ImageNet weights as local files
+  named in `PAPER_WEIGHTS` (relative to WEIGHTS_ROOT).
+- ``demo``: synthetic data (``<data_root>/synthetic/<dataset>``, written by `make data`), ``tiny``
+  models at 32 px, short training; every deviation is listed in `DEMO_DEVIATIONS` with the figures
+  it affects.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any, Iterable
+
+from rightfocus.experiments.config import RunConfig
+
+try:  # the paper's printed lambdas (Tables D1/D2) live with the other paper numbers
+    from rightfocus.experiments.paper_numbers_mg import TABLE_D1, TABLE_D2, WATERBIRDS_LAMBDA
+except ImportError:  # pragma: no cover - only while that module is absent
+    TABLE_D1 = {"energy": (5e-4, 1e-3, 5e-3), "l1": (1e-3, 5e-3, 1e-2),
+                "ppce": (1e-4, 5e-4, 1e-3), "rrr": (5e-6, 1e-5, 5e-5)}
+    TABLE_D2 = {"energy": (0.05, 0.1, 0.5), "l1": (0.01, 0.1, 1.0)}
+    WATERBIRDS_LAMBDA = 5e-2
+
+GROUPS: tuple[str, ...] = (
+    "voc-main", "coco-main", "voc-layers", "voc-dilation", "voc-limited", "voc-gradcam",
+    "coco-gradcam", "voc-backbones", "waterbirds",
+)
+PROFILES: tuple[str, ...] = ("demo", "paper")
+LOSS_ORDER: tuple[str, ...] = ("energy", "l1", "ppce", "rrr")
+#: (model kind, its native attribution method), the columns of Figs. 5/6
+MODELS: tuple[tuple[str, str], ...] = (("vanilla", "ixg"), ("xdnn", "intgrad"), ("bcos", "bcos"))
+
+#: ImageNet weights the paper profile starts from: files under WEIGHTS_ROOT (nothing is downloaded)
+PAPER_WEIGHTS: dict[tuple[str, str], str] = {
+    ("vanilla", "resnet50"): "vanilla_resnet50_imagenet.pth",
+    ("xdnn", "resnet50"): "xdnn_resnet50_imagenet.pth",
+    ("bcos", "resnet50"): "bcos_resnet50_imagenet.pth",
+    ("bcos", "densenet121"): "bcos_densenet121_imagenet.pth",
+    ("bcos", "vit_s"): "bcos_vit_s_imagenet.pth",
+}
+
+#: per-profile settings (data, not code forks)
+SETTINGS: dict[str, dict[str, Any]] = {
+    "paper": {
+        "arch": "resnet50",
+        "backbones": ("densenet121", "vit_s"),
+        "image_size": 224,
+        "batch_size": 64,
+        "baseline_lrs": (1e-3, 1e-4, 1e-5),
+        "baseline_epochs": {"voc2007": 300, "coco2014": 60, "waterbirds": 350},
+        "guided_epochs": {"voc2007": 50, "coco2014": 10, "waterbirds": 350},
+        "guided_lr": {"voc2007": 1e-4, "coco2014": 1e-4, "waterbirds": 1e-5},
+        "lambdas": {k: tuple(v) for k, v in TABLE_D1.items()},
+        "lambdas_limited": {k: tuple(v) for k, v in TABLE_D2.items()},
+        "layers_losses": LOSS_ORDER,
+        "dilations": (0.1, 0.25, 0.5),
+        "fractions": (0.01, 0.1),
+        "waterbirds_fraction": 0.01,
+        "waterbirds_lambda": WATERBIRDS_LAMBDA,
+        "waterbirds_seeds": (0, 1),
+        "waterbirds_subsets": (0, 1),
+        "waterbirds_models": MODELS,
+    },
+    "demo": {
+        "arch": "tiny",
+        "backbones": ("tiny_densenet", "tiny_vit"),
+        "image_size": 32,
+        "batch_size": 16,
+        "baseline_lrs": (1e-3,),
+        "baseline_epochs": {"voc2007": 12, "coco2014": 12, "waterbirds": 10},
+        "guided_epochs": {"voc2007": 3, "coco2014": 3, "waterbirds": 3},
+        "guided_lr": {"voc2007": 1e-3, "coco2014": 1e-3, "waterbirds": 1e-3},
+        # one lambda per loss (the paper pools three): Table D1's largest, scaled up because the demo
+        # trains for few epochs on few images
+        "lambdas": {"energy": (5e-2,), "l1": (1e-1,), "ppce": (1e-2,), "rrr": (1e-3,)},
+        "lambdas_limited": None,  # demo: lambda / fraction (keeps Eq. (1)'s balance, D.1.1's reasoning)
+        "layers_losses": ("energy", "l1"),
+        "dilations": (0.1, 0.25, 0.5),
+        "fractions": (0.1, 0.25),
+        "waterbirds_fraction": 0.1,
+        "waterbirds_lambda": 5e-1,
+        "waterbirds_seeds": (0,),
+        "waterbirds_subsets": (0,),
+        "waterbirds_models": MODELS,
+    },
+}
+
+#: every way the demo profile departs from the paper, with the inventory ids each affects
+DEMO_DEVIATIONS: tuple[dict[str, Any], ...] = (
+    {"what": "synthetic datasets (VOC/COCO/Waterbirds formats) instead of the real ones; tiny models "
+             "(width 16) at 32 px trained from scratch instead of ImageNet-pretrained ResNet-50 at 224 px",
+     "figures": ("*",)},
+    {"what": "one lambda per loss (the paper pools three per configuration, Table D1)",
+     "figures": ("mg.fig4", "mg.fig5a", "mg.fig5b", "mg.fig6", "mg.fig7", "mg.fig8", "mg.fig10", "mg.fig12",
+                 "mg.figB1", "mg.figB2", "mg.figB3", "mg.figB4", "mg.figB5", "mg.figB7", "mg.figB8", "mg.figB9",
+                 "mg.figX1", "mg.figX2", "mg.figX3", "mg.figX4", "mg.figX5", "mg.figX6", "mg.figX7",
+                 "mg.figX8", "mg.figX9", "mg.figX10", "mg.figX11")},
+    {"what": "demo lambdas: Table D1's scale x10-100 (few epochs on few images); limited annotations: "
+             "lambda / fraction instead of Table D2",
+     "figures": ("mg.tabD1", "mg.tabD2", "mg.fig12", "mg.figB7", "mg.figX9", "mg.figX10")},
+    {"what": "short training: baselines 10-12 epochs (one lr, 1e-3) instead of 300/60/350 with an lr sweep; "
+             "guided runs 3 epochs (lr 1e-3) instead of 50/10/350",
+     "figures": ("*",)},
+    {"what": "intermediate layers (Mid1-3) with the Energy and L1 losses only (the paper: all four)",
+     "figures": ("mg.fig8", "mg.figB5", "mg.figX7", "mg.figX8")},
+    {"what": "limited annotations 10 % / 25 % / 100 % instead of 1 % / 10 % / 100 % (1 % of a small "
+             "synthetic set is a handful of images)",
+     "figures": ("mg.fig12", "mg.figB7", "mg.figX9", "mg.figX10")},
+    {"what": "Waterbirds: one seed and one annotation subset (the paper: 2 x 2 runs per row, baselines 2), "
+             "10 % annotations instead of 1 %, lambda 0.5 instead of 0.05, no spread shown",
+     "figures": ("mg.tab1", "mg.tabC1", "mg.fig1", "mg.fig13", "mg.figC1")},
+    {"what": "B-cos DenseNet-121 / ViT-S replaced by tiny B-cos DenseNet / ViT variants",
+     "figures": ("mg.fig7", "mg.figB9")},
+)
+
+
+def deviations_for(figure_id: str) -> list[str]:
+    """The demo deviations that affect `figure_id` (for printing under the figure)."""
+    return [d["what"] for d in DEMO_DEVIATIONS if "*" in d["figures"] or figure_id in d["figures"]]
+
+
+def _settings(profile: str) -> dict[str, Any]:
+    if profile not in SETTINGS:
+        raise ValueError(f"unknown profile {profile!r}; choose one of {list(SETTINGS)}")
+    return SETTINGS[profile]
+
+
+def _data_path(profile: str, data_root: str, dataset: str) -> str:
+    return f"{data_root}/synthetic/{dataset}" if profile == "demo" else f"{data_root}/{dataset}"
+
+
+def baselines(profile: str, dataset: str, kind: str, arch: str | None = None, *, task: str | None = None,
+              seed: int = 0, data_root: str = "data") -> list[RunConfig]:
+    """The baseline runs (one per swept lr) a guided configuration starts from."""
+    s = _settings(profile)
+    arch = arch or s["arch"]
+    extra: dict[str, Any] = {}
+    if profile == "paper":
+        extra["weights"] = PAPER_WEIGHTS[(kind, arch)]
+    lrs = (s["guided_lr"]["waterbirds"],) if dataset == "waterbirds" else s["baseline_lrs"]
+    return [RunConfig(paper="mg", dataset=dataset, data_root=_data_path(profile, data_root, dataset),
+                      model_kind=kind, arch=arch, task=task, seed=seed, lr=lr,
+                      epochs=s["baseline_epochs"][dataset], batch_size=s["batch_size"],
+                      image_size=s["image_size"], extra=dict(extra), profile=profile)
+            for lr in lrs]
+
+
+def guided(profile: str, dataset: str, kind: str, method: str, tap: str, loss: str, lam: float, *,
+           arch: str | None = None, fraction: float = 1.0, dilation: float = 0.0, task: str | None = None,
+           seed: int = 0, annotation_seed: int = 0, data_root: str = "data") -> RunConfig:
+    """One guided run, starting from the best of its baselines."""
+    s = _settings(profile)
+    base = baselines(profile, dataset, kind, arch, task=task, seed=seed, data_root=data_root)
+    ids = [b.run_id for b in base]
+    extra = {"annotation_seed": annotation_seed} if annotation_seed else {}
+    return replace(base[0], method=method, tap=tap, loss=loss, lam=float(lam),
+                   annotation_fraction=fraction, dilation=dilation, epochs=s["guided_epochs"][dataset],
+                   lr=s["guided_lr"][dataset], init_from=ids[0] if len(ids) == 1 else ids, extra=extra)
+
+
+def _lambdas(s: dict[str, Any], loss: str, fraction: float = 1.0) -> tuple[float, ...]:
+    if fraction >= 1.0:
+        return tuple(s["lambdas"][loss])
+    if s["lambdas_limited"] is not None:
+        return tuple(s["lambdas_limited"][loss])
+    return tuple(lam / fraction for lam in s["lambdas"][loss])
+
+
+def _guided_configs(group: str, profile: str, data_root: str) -> list[RunConfig]:
+    s = _settings(profile)
+    out: list[RunConfig] = []
+
+    def add(dataset: str, kind: str, method: str, tap: str, losses: Iterable[str], **kw: Any) -> None:
+        for loss in losses:
+            for lam in _lambdas(s, loss, kw.get("fraction", 1.0)):
+                out.append(guided(profile, dataset, kind, method, tap, loss, lam, data_root=data_root, **kw))
+
+    if group in ("voc-main", "coco-main"):
+        dataset = "voc2007" if group == "voc-main" else "coco2014"
+        for kind, method in MODELS:
+            for tap in ("input", "final"):
+                add(dataset, kind, method, tap, LOSS_ORDER)
+    elif group == "voc-layers":
+        for kind, method in MODELS:
+            for tap in ("input", "mid1", "mid2", "mid3", "final"):
+                add("voc2007", kind, method, tap, LOSS_ORDER if tap in ("input", "final") else s["layers_losses"])
+    elif group == "voc-dilation":
+        for kind, method in MODELS:
+            for d in (0.0, *s["dilations"]):
+                add("voc2007", kind, method, "input", ("energy", "l1"), dilation=d)
+    elif group == "voc-limited":
+        for f in (*s["fractions"], 1.0):
+            add("voc2007", "bcos", "bcos", "input", ("energy", "l1"), fraction=f)
+    elif group in ("voc-gradcam", "coco-gradcam"):
+        dataset = "voc2007" if group == "voc-gradcam" else "coco2014"
+        for kind, _ in MODELS:
+            add(dataset, kind, "gradcam", "final", LOSS_ORDER)
+    elif group == "voc-backbones":
+        for arch in s["backbones"]:
+            add("voc2007", "bcos", "bcos", "input", LOSS_ORDER, arch=arch)
+    elif group == "waterbirds":
+        for task in ("bird", "place"):
+            for kind, method in s["waterbirds_models"]:
+                for tap in ("input", "final"):
+                    for loss in ("energy", "l1"):
+                        for seed in s["waterbirds_seeds"]:
+                            for subset in s["waterbirds_subsets"]:
+                                out.append(guided(profile, "waterbirds", kind, method, tap, loss,
+                                                  s["waterbirds_lambda"], fraction=s["waterbirds_fraction"],
+                                                  task=task, seed=seed, annotation_seed=subset,
+                                                  data_root=data_root))
+    else:
+        raise ValueError(f"unknown model-guidance group {group!r}; choose one of {list(GROUPS)}")
+    return out
+
+
+def group_configs(group: str, profile: str, data_root: str = "data") -> list[RunConfig]:
+    """Every run of `group` in `profile`: the baselines its guided runs need, then the guided runs
+    (duplicates removed, order kept)."""
+    guided_runs = _guided_configs(group, profile, data_root)
+    base: list[RunConfig] = []
+    for g in guided_runs:
+        base += baselines(profile, g.dataset, g.model_kind, g.arch, task=g.task, seed=g.seed, data_root=data_root)
+    return _unique(base + guided_runs)
+
+
+def all_configs(profile: str, data_root: str = "data", groups: Iterable[str] = GROUPS) -> list[RunConfig]:
+    """Every run of every group, once."""
+    out: list[RunConfig] = []
+    for g in groups:
+        out += group_configs(g, profile, data_root)
+    return _unique(out)
+
+
+def _unique(configs: Iterable[RunConfig]) -> list[RunConfig]:
+    seen: dict[str, RunConfig] = {}
+    for c in configs:
+        seen.setdefault(c.run_id, c)
+    return list(seen.values())
