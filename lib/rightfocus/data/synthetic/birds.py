@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from rightfocus.data.synthetic.draw import (COLOURS, background, paint, place_objects, save_jpeg, save_png,
+from rightfocus.data.synthetic.draw import (COLOURS, background, grow, paint, place_objects, save_jpeg, save_png,
                                             tight_box, write_text)
 
 #: (class dir, shape, colour, is waterbird); the two bird types differ by shape family (round vs pointy)
@@ -60,7 +60,7 @@ def make_cub_base(out: Path, rng: np.random.Generator, per_class: int | list[int
             save_jpeg(paint(img, r["mask"], r["colour"], rng), cub / "images" / r["file"])
         # soft annotator-average style mask: 255 on the bird, a faint halo (< 128) that binarises away
         soft = np.where(r["mask"], 255, 0).astype(np.uint8)
-        halo = _grow(r["mask"]) & ~r["mask"]
+        halo = grow(r["mask"]) & ~r["mask"]
         soft[halo] = 60
         save_png(soft, cub / "segmentations" / Path(r["file"]).with_suffix(".png"))
     write_text(cub / "images.txt", "".join(f"{r['id']} {r['file']}\n" for r in recs))
@@ -73,25 +73,15 @@ def make_cub_base(out: Path, rng: np.random.Generator, per_class: int | list[int
     return recs
 
 
-def _grow(mask: np.ndarray) -> np.ndarray:
-    g = mask.copy()
-    g[1:] |= mask[:-1]
-    g[:-1] |= mask[1:]
-    g[:, 1:] |= mask[:, :-1]
-    g[:, :-1] |= mask[:, 1:]
-    return g
-
-
-def _manifest(recs: list[dict], **extra: object) -> list[dict]:
-    return [{"file": r["file"], "split": r.get("split", "train" if r["train"] else "test"), "size": r["size"],
-             "objects": [{"class": r["class"], "box": r["box"]}], **{k: r[k] for k in extra if k in r}}
-            for r in recs]
+def _manifest(recs: list[dict], prefix: str) -> list[dict]:
+    return [{"file": f"{prefix}/{r['file']}", "split": "train" if r["train"] else "test", "size": r["size"],
+             "objects": [{"class": r["class"], "box": r["box"]}]} for r in recs]
 
 
 def make_cub(out: Path, rng: np.random.Generator, per_class: int = 20, num_classes: int = 8,
              min_size: int = 56, max_size: int = 80) -> list[dict]:
     """Synthetic CUB-200-2011: species differ by shape and colour, neutral backgrounds."""
-    return _manifest(make_cub_base(out, rng, per_class, num_classes, min_size, max_size))
+    return _manifest(make_cub_base(out, rng, per_class, num_classes, min_size, max_size), "CUB_200_2011/images")
 
 
 def _counts(n: int, fractions: list[float]) -> list[int]:

@@ -62,6 +62,16 @@ def rasterise(polygon: np.ndarray, h: int, w: int) -> np.ndarray:
     return mask_utils.decode(rle).astype(bool)
 
 
+def grow(mask: np.ndarray) -> np.ndarray:
+    """Mask dilated by one pixel (4-neighbourhood)."""
+    g = mask.copy()
+    g[1:] |= mask[:-1]
+    g[:-1] |= mask[1:]
+    g[:, 1:] |= mask[:, :-1]
+    g[:, :-1] |= mask[:, 1:]
+    return g
+
+
 def tight_box(mask: np.ndarray) -> tuple[int, int, int, int] | None:
     """(x0, y0, x1, y1), end exclusive, of the True pixels; None when there are none."""
     ys, xs = np.nonzero(mask)

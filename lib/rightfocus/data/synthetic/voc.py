@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from rightfocus.data.synthetic.draw import save_jpeg, save_png, voc_palette, write_text
+from rightfocus.data.synthetic.draw import grow, save_jpeg, save_png, voc_palette, write_text
 from rightfocus.data.synthetic.scenes import class_looks, draw_scene, sample_classes
 from rightfocus.data.voc import VOC_CLASSES
 
@@ -57,9 +57,14 @@ def make_voc(out: Path, rng: np.random.Generator, n_train: int = 120, n_val: int
             if has_seg:
                 cls_png = np.zeros((h, w), np.uint8)
                 obj_png = np.zeros((h, w), np.uint8)
+                union = np.zeros((h, w), bool)
                 for j, o in enumerate(scene.objects):
                     cls_png[o.visible] = VOC_CLASSES.index(classes[o.cls]) + 1
                     obj_png[o.visible] = j + 1
+                    union |= o.visible
+                # VOC marks a thin band around objects as void (255)
+                cls_png[grow(union) & ~union] = 255
+                obj_png[grow(union) & ~union] = 255
                 save_png(cls_png, voc / "SegmentationClass" / f"{image_id}.png", palette)
                 save_png(obj_png, voc / "SegmentationObject" / f"{image_id}.png", palette)
                 seg_splits[split].append(image_id)
