@@ -30,6 +30,21 @@ def _train(args: argparse.Namespace) -> None:
     train_from_file(args.config, overrides=args.set, results=args.results)
 
 
+def _grid(args: argparse.Namespace) -> None:
+    from rightfocus.experiments import grids
+    from rightfocus.experiments.makefile import write_grid
+
+    if args.paper != "mg":
+        raise ValueError(f"`rightfocus grid` writes the model-guidance grid; got --paper {args.paper!r}")
+    groups = args.group or list(grids.GROUPS)
+    if args.list:
+        for g in groups:
+            for c in grids.group_configs(g, args.profile, args.data_root):
+                print(f"{g}\t{c.run_id}")
+        return
+    print(write_grid(args.profile, args.results, args.data_root, groups=groups, gpus=args.gpus))
+
+
 def _figures(args: argparse.Namespace) -> None:
     from rightfocus.figures import render_all
 
@@ -57,6 +72,16 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config field")
     p.add_argument("--results", default="results", help="results root")
     p.set_defaults(func=_train)
+
+    p = sub.add_parser("grid", help="list a profile's runs, write group manifests and a Make fragment")
+    p.add_argument("--paper", default="mg")
+    p.add_argument("--profile", default="demo", help="demo | paper")
+    p.add_argument("--results", default="results")
+    p.add_argument("--data-root", default="data")
+    p.add_argument("--group", action="append", default=[], help="restrict to these groups (repeatable)")
+    p.add_argument("--gpus", type=int, default=0, help="round-robin CUDA_VISIBLE_DEVICES over this many GPUs")
+    p.add_argument("--list", action="store_true", help="only print group and run id per run")
+    p.set_defaults(func=_grid)
 
     p = sub.add_parser("figures", help="render inventory figures and tables from results")
     p.add_argument("--profile", default="demo")

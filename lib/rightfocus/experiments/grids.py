@@ -248,3 +248,16 @@ def _unique(configs: Iterable[RunConfig]) -> list[RunConfig]:
     for c in configs:
         seen.setdefault(c.run_id, c)
     return list(seen.values())
+
+
+def resolve_configs(configs: Iterable[RunConfig | dict[str, Any]] | None = None, group: str | None = None,
+                    profile: str = "demo", data_root: str = "data") -> list[RunConfig]:
+    """The runs a training notebook executes: explicit `configs` (dicts or RunConfigs), else the
+    runs of `group` in `profile`. Unknown dict keys are errors naming them."""
+    explicit = [c if isinstance(c, RunConfig) else RunConfig.from_dict(c) for c in (configs or [])]
+    if explicit:
+        return explicit
+    if group is None:
+        raise ValueError("give `configs` (a list of run configs) or `group` (one of "
+                         f"{list(GROUPS)}) to choose the runs")
+    return group_configs(group, profile, data_root)

@@ -309,9 +309,9 @@ def train_from_file(config: str | Path, overrides: Sequence[str] = (), results: 
     """`rightfocus train CONFIG [--set key=value ...]`: load, override, train (or resume)."""
     cfg = load_config_file(config, overrides)
     if cfg.paper != "mg":
-        from rightfocus.training import aim_runner  # AIM's loop lives beside this one
+        from rightfocus.training.aim_loop import train_aim  # AIM's loop lives beside this one
 
-        return aim_runner.train_run(cfg, results)
+        return train_aim(cfg, results)
     rdir = train_run(cfg, results)
     print(json.dumps({"run_id": cfg.run_id, "dir": str(rdir), "done": store.is_done(rdir)}))
     return rdir

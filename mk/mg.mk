@@ -1,0 +1,33 @@
+# Model guidance (Rao et al. 2023): the experiment grid of a profile, resumable and `make -j N` safe.
+#
+#   make mg PROFILE=paper DATA_ROOT=/data WEIGHTS_ROOT=/weights [-j N] [MG_GPUS=N]
+#   make mg-demo            (part of `make demo`: the synthetic demo grid, CPU, minutes)
+#
+# `rightfocus grid` writes every run's config, the group manifests and a generated fragment
+# ($(RESULTS)/$(PROFILE)/mg/grid.mk). Paper profile: one target per run (its `done` file), each
+# depending on the baselines it starts from, so Make trains baselines first, runs independent runs
+# in parallel under -j, skips finished runs and resumes interrupted ones (`rightfocus train` continues
+# from ckpt/latest.pt). Demo profile: one papermill execution of notebooks/mg_train.ipynb per group
+# (kernel start-up costs ~10 s, a demo run ~1 s), after one execution that trains the shared baselines.
+#
+# Several GPUs: with MG_GPUS=N the generator prefixes run k's command with CUDA_VISIBLE_DEVICES=k mod N
+# (round-robin); run `make mg -j N MG_GPUS=N` so that at most N runs share the N devices. A cluster
+# scheduler works the same way: each generated recipe is one self-contained command per run.
+
+MG_GPUS ?= 0
+MG_GRID_MK = $(RESULTS)/$(PROFILE)/mg/grid.mk
+
+.PHONY: mg mg-grid mg-train mg-demo
+mg-grid: setup
+	$(PY) -m rightfocus grid --paper mg --profile $(PROFILE) --results $(RESULTS) --data-root $(DATA_ROOT) --gpus $(MG_GPUS)
+
+mg-train: mg-grid
+	$(if $(WEIGHTS_ROOT),WEIGHTS_ROOT="$(WEIGHTS_ROOT)") $(MAKE) -f $(MG_GRID_MK) mg-runs PY="$(abspath $(PY))"
+
+mg: mg-train
+	$(MAKE) figures PROFILE=$(PROFILE) RESULTS=$(RESULTS)
+
+mg-demo: data
+	$(MAKE) mg-train PROFILE=demo
+
+DEMO_PARTS += mg-demo
