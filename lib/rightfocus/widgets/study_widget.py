@@ -1,0 +1,46 @@
+"""ipywidgets front end of `PerceptionStudy`: the trial figure, buttons A (left) / B (right), progress.
+The buttons only call `PerceptionStudy.answer`; everything else lives in study.py."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # pragma: no cover
+    from rightfocus.widgets.study import PerceptionStudy
+
+
+def study_widget(study: "PerceptionStudy"):
+    import io
+
+    import ipywidgets as W
+
+    from rightfocus.widgets.render import save_png
+    from rightfocus.widgets.study import QUESTION
+
+    image = W.Image(format="png")
+    progress = W.HTML()
+    left = W.Button(description="A (left)", button_style="info")
+    right = W.Button(description="B (right)", button_style="info")
+
+    def show() -> None:
+        progress.value = f"{study.answered} / {len(study.trials)} answered"
+        if study.done:
+            s = study.summary()
+            progress.value += (f" — finished. Preference for the second run: {s['rate']:.1%} "
+                               f"(k={s['k']}, n={s['n']}, two-sided binomial p={s['p_value']:.3g})")
+            left.disabled = right.disabled = True
+            return
+        buf = io.BytesIO()
+        save_png(study.figure(), buf)
+        image.value = buf.getvalue()
+
+    def pick(choice: str) -> None:
+        study.answer(choice)
+        show()
+
+    left.on_click(lambda _: pick("left"))
+    right.on_click(lambda _: pick("right"))
+    show()
+    box = W.VBox([W.HTML(f"<b>{QUESTION}</b>"), image, W.HBox([left, right]), progress])
+    box.buttons = (left, right)  # for tests and notebooks: click() answers a trial
+    return box

@@ -1,0 +1,443 @@
+"""Heatmap inspector and perception study (issue 6), driven through their Python API.
+
+Oracles: `rightfocus.attributions.attribute` and `rightfocus.metrics` on the same checkpoint / map
+(other modules), hand-drawn boxes and segmentations, `scipy.stats.binomtest`, exact reproducibility.
+The results tree is made by the training helper's `train_run` (MG runs) on a tiny VOC-format dataset
+written here; the AIM run is a checkpoint + per-epoch masks written with the AIM loop's own writers.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from PIL import Image
+
+from rightfocus.widgets import (
+    RESPONSE_COLUMNS, InspectorState, PerceptionStudy, load_responses, plan_study, simulate_participant,
+    simulate_study, split_subsets, summarize,
+)
+
+REPO = Path(__file__).resolve().parents[1]
+SIZE = 32
+CLASSES = ("cat", "dog")  # VOC names; the loader keeps the ones that occur, in VOC order (cat=0, dog=1)
+VOC_IDS = {"cat": 8, "dog": 12}
+
+
+# ---- a tiny VOC-format dataset ---------------------------------------------------------------------
+def _write_voc(root: Path, n_per_split: int = 6, seed: int = 0) -> Path:
+    """VOCdevkit/VOC2007 with 32 px images: one or two coloured squares (cat red, dog blue) on noise,
+    their boxes in the XML and their pixels in SegmentationClass (VOC ids, inner 1 px ring void)."""
+    rng = np.random.default_rng(seed)
+    voc = root / "VOCdevkit" / "VOC2007"
+    for sub in ("Annotations", "ImageSets/Main", "JPEGImages", "SegmentationClass"):
+        (voc / sub).mkdir(parents=True, exist_ok=True)
+    counter = 0
+    for split in ("train", "val", "test"):
+        ids = []
+        for j in range(n_per_split):
+            counter += 1
+            name = f"{counter:06d}"
+            img = (rng.random((SIZE, SIZE, 3)) * 80).astype(np.uint8)
+            seg = np.zeros((SIZE, SIZE), np.uint8)
+            objs = [CLASSES[j % 2]] + ([CLASSES[1 - j % 2]] if j % 3 == 0 else [])
+            ann = ET.Element("annotation")
+            sz = ET.SubElement(ann, "size")
+            ET.SubElement(sz, "width").text, ET.SubElement(sz, "height").text = str(SIZE), str(SIZE)
+            ET.SubElement(sz, "depth").text = "3"
+            for k, cls in enumerate(objs):
+                x0, y0 = (2 + 16 * k, 3 + 12 * k)
+                w = 10
+                colour = (220, 30, 30) if cls == "cat" else (30, 30, 220)
+                img[y0:y0 + w, x0:x0 + w] = colour
+                seg[y0 + 2:y0 + w - 2, x0 + 2:x0 + w - 2] = VOC_IDS[cls]  # object smaller than its box
+                o = ET.SubElement(ann, "object")
+                ET.SubElement(o, "name").text = cls
+                ET.SubElement(o, "difficult").text = "0"
+                bb = ET.SubElement(o, "bndbox")
+                for tag, v in zip(("xmin", "ymin", "xmax", "ymax"), (x0 + 1, y0 + 1, x0 + w, y0 + w)):
+                    ET.SubElement(bb, tag).text = str(v)
+            ET.ElementTree(ann).write(voc / "Annotations" / f"{name}.xml")
+            Image.fromarray(img).save(voc / "JPEGImages" / f"{name}.jpg", quality=95)
+            Image.fromarray(seg, mode="L").save(voc / "SegmentationClass" / f"{name}.png")
+            ids.append(name)
+        (voc / "ImageSets" / "Main" / f"{split}.txt").write_text("\n".join(ids) + "\n")
+    return root
+
+
+def _mg_config(data_root: Path, **fields):
+    from rightfocus.experiments.config import RunConfig
+
+    base = dict(paper="mg", dataset="voc2007", data_root=str(data_root), model_kind="vanilla", arch="tiny",
+                epochs=1, lr=1e-3, batch_size=6, image_size=SIZE, seed=0, profile="demo")
+    base.update(fields)
+    return RunConfig(**base)
+
+
+def _write_aim_run(results: Path, data_root: Path, num_classes: int, epochs: int = 2) -> str:
+    """An AIM run on the same data, in the store's format, written with the AIM loop's own pieces:
+    its model builder, checkpoint writer and per-epoch mask writer (masks/epoch_<e>.pt)."""
+    from rightfocus.data import load_dataset
+    from rightfocus.experiments import store
+    from rightfocus.experiments.config import RunConfig
+    from rightfocus.training import aim_loop
+    from rightfocus.training.checkpoint import save_weights
+
+    config = RunConfig(paper="aim", dataset="voc2007", data_root=str(data_root), model_kind="aim", arch="tiny",
+                       epochs=epochs, image_size=SIZE, seed=0, profile="demo", lam=6.0,
+                       extra={"pretrained": False, "stage": 1})
+    rdir = store.run_dir(results, "demo", config.run_id)
+    store.write_config(rdir, config)
+    torch.manual_seed(0)
+    model = aim_loop.build_run_model(config, num_classes, pretrained=False).eval()
+    test = load_dataset("voc2007", data_root, "test", size=SIZE)
+    for epoch in range(1, epochs + 1):
+        with torch.no_grad():  # a different model per epoch, so the stored masks evolve
+            for p in model.parameters():
+                p.add_(0.05 * torch.randn_like(p))
+        save_weights(rdir / "ckpt" / f"epoch_{epoch}.pt", model, num_classes, epoch)
+        aim_loop._store_masks(model, test, [0, 1, 2], rdir, epoch)
+    store.write_metrics(rdir, [{"epoch": epochs, "split": "test", "tap": "aim", "method": "gradcam", "epg": 0.5,
+                                "iou_threshold": 0.5, "checkpoint": f"epoch_{epochs}.pt"}])
+    store.write_done(rdir, {"selected_epoch": epochs, "front_epochs": [epochs]})
+    return config.run_id
+
+
+def _write_mg_run(results: Path, config, model, num_classes: int) -> str:
+    """A finished MG run in the store's format, written with the store's and the loop's own writers."""
+    from rightfocus.experiments import store
+    from rightfocus.training.checkpoint import save_weights
+
+    rdir = store.run_dir(results, "demo", config.run_id)
+    store.write_config(rdir, config)
+    save_weights(rdir / "ckpt" / "epoch_1.pt", model, num_classes, 1)
+    store.write_metrics(rdir, [{"epoch": 1, "split": "test", "tap": config.tap or "input",
+                                "method": config.method or "ixg", "epg": 0.5, "iou_threshold": 0.5,
+                                "checkpoint": "epoch_1.pt"}])
+    store.write_done(rdir, {"selected_epoch": 1, "front_epochs": [1]})
+    return config.run_id
+
+
+@pytest.fixture(scope="module")
+def tree(tmp_path_factory):
+    """results/demo with a vanilla baseline, an Energy/IxG-guided run and an AIM run on one dataset.
+    The checkpoints are untrained (seeded, the guided one perturbed) to keep the suite fast; the slow
+    test below builds the same tree with `train_run`."""
+    from rightfocus.models import build_model
+
+    root = tmp_path_factory.mktemp("widgets")
+    data = _write_voc(root / "voc")
+    results = root / "results"
+    k = len(CLASSES)
+    base = _mg_config(data)
+    guided = _mg_config(data, method="ixg", tap="input", loss="energy", lam=1.0, init_from=base.run_id)
+    torch.manual_seed(0)
+    model = build_model("vanilla", "tiny", k).eval()
+    _write_mg_run(results, base, model, k)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(0.1 * torch.randn_like(p))
+    _write_mg_run(results, guided, model, k)
+    aim = _write_aim_run(results, data, num_classes=k)
+    return {"root": root, "data": data, "results": results, "baseline": base.run_id, "guided": guided.run_id,
+            "aim": aim}
+
+
+@pytest.fixture()
+def state(tree):
+    return InspectorState(tree["results"], "demo", [tree["baseline"], tree["guided"]], split="test")
+
+
+# ---- inspector: maps and metrics are the library's -------------------------------------------------
+def test_runs_are_listed_and_defaults_follow_the_guided_run(tree, state):
+    assert set(state.available_runs()) == {tree["baseline"], tree["guided"], tree["aim"]}
+    assert (state.method, state.tap) == ("ixg", "input")  # the guided run's own attribution
+    assert state.class_names == list(CLASSES)
+
+
+def test_heatmap_is_attribute_on_the_chosen_checkpoint_image_and_class(tree, state):
+    from rightfocus.attributions import attribute
+    from rightfocus.data import encode, load_dataset
+    from rightfocus.experiments import store
+
+    ds = load_dataset("voc2007", tree["data"], "test", size=SIZE)
+    for run in (tree["baseline"], tree["guided"]):
+        model, _ = store.load_checkpoint(store.run_dir(tree["results"], "demo", run), "selected")
+        for index, target in ((0, 0), (3, 1), (3, 0)):
+            state.select(index=index, target=target)
+            panel = {p.run_id: p for p in state.view().panels}[run]
+            x = encode(ds[index]["image"][None], model.input_encoding)
+            expected = attribute(model, x, torch.tensor([target]), "ixg", "input")[0]
+            torch.testing.assert_close(panel.heatmap, expected)
+            torch.testing.assert_close(state.heatmap(run, index, target), expected)
+    # the two runs' maps differ (guidance changed the model), and so do two classes of one image
+    state.select(index=3, target=0)
+    a, b = (p.heatmap for p in state.view().panels)
+    assert not torch.allclose(a, b)
+    assert not torch.allclose(state.heatmap(tree["guided"], 3, 0), state.heatmap(tree["guided"], 3, 1))
+
+
+def test_metrics_equal_rightfocus_metrics_on_the_same_map(tree, state):
+    from rightfocus.data import boxes_to_masks
+    from rightfocus.metrics import epg, iou, onobject_epg
+
+    state.select(index=3, target=1)
+    sample = state.sample()
+    box = boxes_to_masks(sample["boxes"], 1, (SIZE, SIZE))
+    obj = (sample["seg"] == 2).float()  # class index 1 -> id 2 in this dataset
+    assert 0 < obj.sum() < box.sum()  # the object is strictly inside its box: on-object EPG is informative
+    for panel in state.view().panels:
+        m = panel.heatmap[None]
+        assert panel.metrics["epg"] == pytest.approx(float(epg(m, box[None])[0]), abs=1e-6)
+        assert panel.metrics["iou"] == pytest.approx(float(iou(m, box[None], 0.5)[0]), abs=1e-6)
+        assert panel.metrics["onobj_epg"] == pytest.approx(float(onobject_epg(m, box[None], obj[None])[0]), abs=1e-6)
+    # EPG by hand on the first panel: positive mass inside the box over the total positive mass
+    pos = torch.relu(state.view().panels[0].heatmap)
+    assert state.view().panels[0].metrics["epg"] == pytest.approx(float((pos * box).sum() / pos.sum()), abs=1e-6)
+
+
+def test_prediction_is_the_models_sigmoid_score(tree, state):
+    from rightfocus.data import encode
+    from rightfocus.experiments import store
+
+    model, _ = store.load_checkpoint(store.run_dir(tree["results"], "demo", tree["guided"]))
+    state.select(index=2)
+    x = encode(state.sample()["image"][None], model.input_encoding)
+    with torch.no_grad():
+        probs = torch.sigmoid(model(x))[0]
+    panel = state.view().panels[1]
+    assert panel.predicted == int(probs.argmax()) and panel.confidence == pytest.approx(float(probs.max()), abs=1e-6)
+
+
+def test_cache_hits_on_revisit_and_is_bounded(tree):
+    s = InspectorState(tree["results"], "demo", [tree["guided"]], cache_size=4)  # 2 entries per image
+    s.select(index=0); s.view()
+    misses = s.cache.misses
+    s.select(index=1); s.view()
+    s.select(index=0); s.view()  # back to the first image: maps and logits come from the cache
+    assert s.cache.misses == misses + 2 and s.cache.hits >= 2
+    for i in range(4):
+        s.select(index=i); s.view()
+    assert len(s.cache) == 4
+
+
+def test_filters_by_class_group_and_epg(tree, state):
+    from rightfocus.data import load_dataset
+
+    ds = load_dataset("voc2007", tree["data"], "test", size=SIZE)
+    has_dog = [i for i in range(len(ds)) if ds[i]["labels"][1] > 0]
+    assert state.filter_images(cls=1) == has_dog and 0 < len(has_dog) < len(ds)
+    scores = state.image_epg(tree["guided"])
+    # per-image EPG = mean over its classes of the metric on the map of that class
+    from rightfocus.data import boxes_to_masks
+    from rightfocus.metrics import epg
+
+    i = has_dog[0]
+    per_class = [float(epg(state.heatmap(tree["guided"], i, c)[None],
+                           boxes_to_masks(ds[i]["boxes"], c, (SIZE, SIZE))[None])[0])
+                 for c in torch.nonzero(ds[i]["labels"]).flatten().tolist()]
+    assert scores.loc[i, "epg"] == pytest.approx(np.mean(per_class), abs=1e-5)
+    lo, hi = float(scores["epg"].median()), 1.0
+    kept = state.filter_images(epg_range=(lo, hi), run_id=tree["guided"])
+    assert kept == [int(j) for j, v in zip(scores["index"], scores["epg"]) if lo <= v <= hi]
+    change = state.epg_change(tree["baseline"], tree["guided"])
+    assert list(change["change"]) == sorted(change["change"], reverse=True)
+    assert state.filter_images(group=0) == []  # VOC has no groups
+
+
+def test_aim_panel_shows_stage_masks_and_stored_epochs(tree):
+    from rightfocus.data import encode
+    from rightfocus.training.aim_loop import load_aim_checkpoint
+
+    s = InspectorState(tree["results"], "demo", [tree["aim"]])
+    assert (s.method, s.tap) == ("gradcam", "classifier")
+    assert s.mask_epochs(tree["aim"]) == [1, 2]
+    s.select(index=1)
+    panel = s.view().panels[0]
+    assert panel.tap == "aim" and panel.mask_epoch is None
+    model, _ = load_aim_checkpoint(s.run_dir(tree["aim"]))
+    with torch.no_grad():
+        out = model.forward_aim(encode(s.sample()["image"][None], "imagenet"))
+    stage_names = [f"S{k}" for k in out.masks]
+    assert list(panel.masks) == stage_names + ["merged"]
+    first = out.masks[next(iter(out.masks))][0, 0].float()
+    up = torch.nn.functional.interpolate(first[None, None], size=(SIZE, SIZE), mode="nearest")[0, 0]
+    np.testing.assert_array_equal(panel.masks[stage_names[0]], up.numpy())
+    # the epoch slider shows the masks the run stored at that epoch
+    blob1 = torch.load(s.run_dir(tree["aim"]) / "masks" / "epoch_1.pt", weights_only=False)
+    s.select(mask_epoch=1)
+    p1 = s.view().panels[0]
+    assert p1.mask_epoch == 1
+    stored = blob1["stage_masks"][0][1, 0].float()  # image 1 is the second stored position
+    up = torch.nn.functional.interpolate(stored[None, None], size=(SIZE, SIZE), mode="nearest")[0, 0]
+    np.testing.assert_array_equal(p1.masks[stage_names[0]], up.numpy())
+    s.select(index=5)  # not a stored image: back to the checkpoint's masks, said so
+    assert s.view().panels[0].mask_epoch is None
+
+
+def test_export_png_and_bad_selections(tree, state, tmp_path):
+    out = state.export_png(tmp_path / "view.png")
+    with Image.open(out) as im:
+        assert im.format == "PNG" and im.size[0] > im.size[1] > 100
+    with pytest.raises(ValueError, match="unknown method"):
+        state.select(method="saliency")
+    with pytest.raises(IndexError, match="out of range"):
+        state.select(index=999)
+    with pytest.raises(ValueError, match="choose at least one run"):
+        state.set_runs([])
+    # runs on different data cannot be compared side by side
+    from rightfocus.experiments import store
+    from rightfocus.experiments.config import RunConfig
+
+    other = RunConfig(dataset="coco2014", data_root="elsewhere", profile="demo")
+    store.write_config(state.run_dir(other.run_id), other)
+    with pytest.raises(ValueError, match="different datasets"):
+        state.set_runs([tree["guided"], other.run_id])
+    # a method a model cannot do is shown as an error on its panel; the other panels still draw
+    s = InspectorState(tree["results"], "demo", [tree["guided"], tree["aim"]])
+    s.select(method="intgrad", tap="mid1")
+    panels = s.view().panels
+    assert panels[0].error is None and panels[1].error and "intgrad" in panels[1].error and "input" in panels[1].error
+
+
+# ---- the widget layer forwards to the state ----------------------------------------------------------
+def test_inspector_widgets_drive_the_view(tree, tmp_path):
+    from rightfocus.widgets import HeatmapInspector
+
+    ins = HeatmapInspector.from_results(tree["results"], "demo", runs=[tree["baseline"], tree["guided"]])
+    first = ins.image.value
+    assert ins.last_view is not None and len(first) > 0
+    ins.index.value = 3
+    assert ins.last_view.index == 3 and ins.image.value != first
+    ins.target.value = 1
+    assert ins.last_view.target == 1
+    torch.testing.assert_close(ins.last_view.panels[1].heatmap, ins.state.heatmap(tree["guided"], 3, 1))
+    ins.method.value = "ixg"
+    assert ins.last_view.method == "ixg"
+    ins.filter_class.value = 1
+    assert [v for _, v in ins.matches.options] == ins.state.filter_images(cls=1)
+    ins.next.click()
+    assert ins.last_view.index in ins.state.filter_images(cls=1)
+    ins.runs.value = (tree["aim"],)
+    assert [p.run_id for p in ins.last_view.panels] == [tree["aim"]]
+    assert [v for _, v in ins.mask_epoch.options] == [None, 1, 2]
+    ins.export_png(tmp_path / "w.png")
+    assert (tmp_path / "w.png").stat().st_size > 0
+
+
+# ---- perception study ----------------------------------------------------------------------------------
+def test_subsets_are_disjoint_and_cover_the_images():
+    subsets = split_subsets(range(100), 4, seed=3)
+    assert [len(s) for s in subsets] == [25] * 4
+    assert sorted(sum(subsets, [])) == list(range(100))
+    assert split_subsets(range(100), 4, seed=3) == subsets != split_subsets(range(100), 4, seed=4)
+
+
+def test_placement_is_balanced_and_reproducible():
+    from scipy.stats import binomtest
+
+    plans = [plan_study(range(100), "base", "aim", f"p{i}", seed=7) for i in range(40)]
+    b_left = sum(t.left_run == "aim" for plan in plans for t in plan)
+    n = sum(len(p) for p in plans)
+    assert n == 40 * 25
+    assert binomtest(b_left, n, 0.5).pvalue > 1e-3  # a fair coin, not a fixed side
+    assert 0 < sum(t.left_run == "aim" for t in plans[0]) < 25
+    again = [plan_study(range(100), "base", "aim", f"p{i}", seed=7) for i in range(40)]
+    assert again == plans
+    assert plan_study(range(100), "base", "aim", "p0", seed=8) != plans[0]
+    # every participant's trials are exactly one subset, each trial shows both runs once
+    subsets = split_subsets(range(100), 4, seed=7)
+    for plan in plans:
+        assert sorted(t.image_index for t in plan) == subsets[plan[0].subset]
+        assert all({t.left_run, t.right_run} == {"base", "aim"} for t in plan)
+    assert {plan[0].subset for plan in plans} == {0, 1, 2, 3}
+
+
+def test_responses_survive_a_restart_and_resume(tmp_path):
+    csv = tmp_path / "study" / "responses.csv"
+    study = PerceptionStudy(range(20), "base", "aim", csv, participant="alice", n_subsets=2, seed=1)
+    first = [study.answer(c) for c in ("left", "right", "left")]
+    # the kernel "dies": a new object on the same CSV resumes at the 4th trial and keeps the rows
+    again = PerceptionStudy(range(20), "base", "aim", csv, participant="alice", n_subsets=2, seed=1)
+    assert again.answered == 3 and again.current == study.trials[3]
+    again.answer("right")
+    df = load_responses(csv)
+    assert list(df.columns) == list(RESPONSE_COLUMNS)
+    assert df.trial.tolist() == [0, 1, 2, 3] and df.choice.tolist() == ["left", "right", "left", "right"]
+    for row, trial in zip(df.itertuples(), study.trials):
+        chosen = trial.left_run if row.choice == "left" else trial.right_run
+        assert row.chosen_run == chosen and row.preferred_is_b == (chosen == "aim") and not row.simulated
+    assert first[0]["image_index"] == df.image_index[0]
+    # another participant on the same file starts at trial 0
+    bob = PerceptionStudy(range(20), "base", "aim", csv, participant="bob", n_subsets=2, seed=1)
+    assert bob.answered == 0
+    while not bob.done:
+        bob.answer("left")
+    with pytest.raises(RuntimeError, match="answered all"):
+        bob.answer("left")
+    with pytest.raises(ValueError, match="choice"):
+        again.answer("middle")
+
+
+def test_summary_is_scipys_binomial_test(tmp_path):
+    from scipy.stats import binomtest
+
+    epg = {(i, r): (0.8 if r == "aim" else 0.5) + 0.01 * (i % 7) for i in range(100) for r in ("base", "aim")}
+    df = simulate_study(range(100), "base", "aim", epg, n_participants=8, noise=0.3, seed=0)
+    s = summarize(df)
+    k = int(df.preferred_is_b.sum())
+    assert (s["n"], s["k"]) == (200, k) and s["rate"] == k / 200
+    assert s["p_value"] == pytest.approx(binomtest(k, 200, 0.5, alternative="two-sided").pvalue, rel=1e-12)
+    assert s["simulated"] is True and df.simulated.all()
+    # the paper's numbers: 70.7 % of 2675 -> p < 1e-5
+    paper = pd.DataFrame({"preferred_is_b": [True] * 1891 + [False] * 784, "simulated": False})
+    ps = summarize(paper)
+    assert ps["rate"] == pytest.approx(0.707, abs=1e-3) and ps["p_value"] < 1e-5 and ps["simulated"] is False
+    # noise-free simulated participant always picks the higher-EPG map; written rows round-trip
+    plan = plan_study(range(100), "base", "aim", "sim", seed=0)
+    exact = simulate_participant(plan, epg, "aim", noise=0.0)
+    assert exact.preferred_is_b.all()
+    path = tmp_path / "responses_sim.csv"
+    exact.to_csv(path, index=False)
+    assert summarize(load_responses(tmp_path))["k"] == len(plan)
+
+
+def test_study_renders_maps_of_both_runs(tree, tmp_path):
+    state = InspectorState(tree["results"], "demo", [tree["baseline"], tree["aim"]])
+    render = state.study_renderer()
+    study = PerceptionStudy(range(6), tree["baseline"], tree["aim"], tmp_path / "r.csv", "p", n_subsets=2,
+                            render=render)
+    t = study.current
+    image, left = render(t.image_index, t.left_run)
+    gt = state.ground_truth(t.image_index)[0]
+    torch.testing.assert_close(left, state.heatmap(t.left_run, t.image_index, gt, "gradcam", "classifier"))
+    fig = study.figure()
+    assert [ax.get_title() for ax in fig.axes] == ["image", "A", "B"]
+    box = study.widget()
+    box.buttons[1].click()  # "B (right)"
+    assert load_responses(tmp_path / "r.csv").choice.tolist() == ["right"]
+
+
+# ---- notebooks run headless ---------------------------------------------------------------------------
+@pytest.mark.parametrize("name", ["inspect_heatmaps", "perception_study"])
+def test_notebook_runs_headless_under_papermill(tree, tmp_path, name):
+    import papermill as pm
+
+    src = REPO / "notebooks" / f"{name}.ipynb"
+    nb = json.loads(src.read_text())
+    assert all(not c.get("outputs") for c in nb["cells"] if c["cell_type"] == "code"), "commit without outputs"
+    params = {"results": str(tree["results"]), "profile": "demo", "interactive": False,
+              "runs": [tree["baseline"], tree["aim"]], "out_dir": str(tmp_path)}
+    pm.execute_notebook(str(src), str(tmp_path / f"{name}.out.ipynb"), parameters=params, kernel_name="python3",
+                        progress_bar=False, cwd=str(REPO))
+    pngs = list(tmp_path.glob("*.png"))
+    assert pngs, "the notebook exports its view / study figure"
