@@ -17,36 +17,49 @@ from rightfocus.models.aim import (AimModel, BottomUpAimModel, build_aim, comple
 from rightfocus.models.aim_parts import (BinaryGumbel, apply_edge_init, edge_emphasis_filter,
                                          gumbel_schedule)
 
-K, N, SIZE = 5, 2, 64
+K, N = 5, 2
+#: input size per backbone family: the ResNet-shaped tiny net keeps full resolution in its stem
+SIZES = {"resnet": 32, "convnext": 64}
 
 # (arch, options, expected mask stages top first, expected aux stages)
 VARIANTS = [
-    ("tiny", dict(stage=0), (3, 2, 1, 0), (3, 2, 1, 0)),
-    ("tiny", dict(stage=1), (3, 2, 1), (3, 2, 1)),
-    ("tiny", dict(stage=2), (3, 2), (3, 2)),
-    ("tiny", dict(stage=3), (3,), (3,)),
-    ("tiny", dict(stage=1, aux_losses=False), (3, 2, 1), ()),
-    ("tiny", dict(stage=1, single_mask=True), (3, 2, 1), (3, 2, 1)),
-    ("tiny", dict(stage=2, edge_init=True), (3, 2), (3, 2)),
-    ("tiny_resnet", dict(stage=1), (4, 3, 2, 1), (4, 3, 2, 1)),
-    ("tiny_resnet", dict(stage=2), (4, 3, 2), (4, 3, 2)),
-    ("tiny_resnet", dict(stage=3, single_mask=True, aux_losses=False), (4, 3), ()),
-    ("tiny", dict(direction="bottom_up", masked_blocks=(1, 2, 3)), (3, 2, 1), ()),
-    ("tiny", dict(direction="bottom_up", masked_blocks=(2, 3)), (3, 2), ()),
-    ("tiny", dict(direction="bottom_up", masked_blocks=(3,)), (3,), ()),
-    ("tiny_resnet", dict(direction="bottom_up", masked_blocks=(1, 4)), (4, 1), ()),
+    ("tiny_convnext", dict(stage=0), (3, 2, 1, 0), (3, 2, 1, 0)),
+    ("tiny_convnext", dict(stage=1), (3, 2, 1), (3, 2, 1)),
+    ("tiny_convnext", dict(stage=2), (3, 2), (3, 2)),
+    ("tiny_convnext", dict(stage=3), (3,), (3,)),
+    ("tiny_convnext", dict(stage=1, aux_losses=False), (3, 2, 1), ()),
+    ("tiny_convnext", dict(stage=1, single_mask=True), (3, 2, 1), (3, 2, 1)),
+    ("tiny_convnext", dict(stage=2, edge_init=True), (3, 2), (3, 2)),
+    ("tiny", dict(stage=1), (4, 3, 2, 1), (4, 3, 2, 1)),
+    ("tiny", dict(stage=2), (4, 3, 2), (4, 3, 2)),
+    ("tiny", dict(stage=3, single_mask=True, aux_losses=False), (4, 3), ()),
+    ("tiny_convnext", dict(direction="bottom_up", masked_blocks=(1, 2, 3)), (3, 2, 1), ()),
+    ("tiny_convnext", dict(direction="bottom_up", masked_blocks=(2, 3)), (3, 2), ()),
+    ("tiny_convnext", dict(direction="bottom_up", masked_blocks=(3,)), (3,), ()),
+    ("tiny", dict(direction="bottom_up", masked_blocks=(1, 4)), (4, 1), ()),
 ]
 IDS = [f"{a}-{'-'.join(f'{k}={v}' for k, v in o.items())}" for a, o, _, _ in VARIANTS]
 
 
-def _images(seed: int = 0) -> torch.Tensor:
-    return torch.randn(N, 3, SIZE, SIZE, generator=torch.Generator().manual_seed(seed))
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    """Tiny convs are fastest single-threaded; on a shared, oversubscribed CPU, OpenMP threads
+    spin-wait for each other (seconds per tiny forward). Restored after this module."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def _images(model, seed: int = 0) -> torch.Tensor:
+    size = SIZES[model.family]
+    return torch.randn(N, 3, size, size, generator=torch.Generator().manual_seed(seed))
 
 
 def _stage_sizes(model) -> dict[int, tuple[int, int]]:
     """Spatial size of each tap's output, by the stage number it outputs (from the backbone taps)."""
     with torch.no_grad():
-        _, acts = model.forward_taps(_images(), ["mid1", "mid2", "mid3", "final"])
+        _, acts = model.forward_taps(_images(model), ["mid1", "mid2", "mid3", "final"])
     return {model.tap_stage[t]: tuple(a.shape[-2:]) for t, a in acts.items()}
 
 
@@ -57,7 +70,7 @@ def test_variant_shapes_and_binary_masks(arch, options, mask_stages, aux_stages)
     sizes = _stage_sizes(model)
     for train in (True, False):
         model.train(train)
-        _check_output(model.forward_aim(_images()), sizes, mask_stages, aux_stages)
+        _check_output(model.forward_aim(_images(model)), sizes, mask_stages, aux_stages)
 
 
 def _check_output(out, sizes, mask_stages, aux_stages):
@@ -78,8 +91,8 @@ def _check_output(out, sizes, mask_stages, aux_stages):
 
 def test_single_mask_reuses_the_top_mask_nearest_upsampled():
     torch.manual_seed(0)
-    model = build_aim("tiny", K, stage=1, single_mask=True).eval()
-    out = model.forward_aim(_images())
+    model = build_aim("tiny_convnext", K, stage=1, single_mask=True).eval()
+    out = model.forward_aim(_images(model))
     top = out.masks[3]
     assert list(model.mask_estimators) == ["final"]
     for idx, factor in ((2, 2), (1, 4)):  # strides 2 between ConvNeXt stages
@@ -90,8 +103,8 @@ def test_single_mask_reuses_the_top_mask_nearest_upsampled():
 def test_top_down_pathway_follows_eqs_3_to_5():
     """Recompute Eqs. 3-5 by hand from the model's modules (eval: B = (A >= 0))."""
     torch.manual_seed(0)
-    model = build_aim("tiny_resnet", K, stage=2).eval()
-    x = _images(1)
+    model = build_aim("tiny", K, stage=2).eval()
+    x = _images(model, 1)
     with torch.no_grad():
         out = model.forward_aim(x, taps=["mid2", "mid3", "final", "aim"])
         feats = {t: out.taps[t] for t in ("final", "mid3", "mid2")}
@@ -109,8 +122,8 @@ def test_top_down_pathway_follows_eqs_3_to_5():
 
 def test_bottom_up_masks_multiply_stage_outputs_without_skip():
     torch.manual_seed(0)
-    model = build_aim("tiny", K, direction="bottom_up", masked_blocks=(2,)).eval()
-    x = _images(2)
+    model = build_aim("tiny_convnext", K, direction="bottom_up", masked_blocks=(2,)).eval()
+    x = _images(model, 2)
     with torch.no_grad():
         mid2 = model.forward_taps(x, ["mid2"])[1]["mid2"]
         est = model.mask_estimators["2"]
@@ -128,8 +141,8 @@ def test_bottom_up_masks_multiply_stage_outputs_without_skip():
 
 def test_training_gradient_reaches_mask_estimators():
     torch.manual_seed(0)
-    model = build_aim("tiny", K, stage=1).train()
-    out = model.forward_aim(_images())
+    model = build_aim("tiny_convnext", K, stage=1).train()
+    out = model.forward_aim(_images(model))
     loss = F.cross_entropy(out.logits, torch.arange(N) % K) + sum(m.mean() for m in out.masks.values())
     loss.backward()
     for tap, est in model.mask_estimators.items():
@@ -140,8 +153,8 @@ def test_training_gradient_reaches_mask_estimators():
 
 def test_eval_is_deterministic():
     torch.manual_seed(0)
-    model = build_aim("tiny", K, stage=1).eval()
-    x = _images()
+    model = build_aim("tiny_convnext", K, stage=1).eval()
+    x = _images(model)
     with torch.no_grad():
         a, b = model.forward_aim(x), model.forward_aim(x)
     assert torch.equal(a.logits, b.logits)
@@ -201,7 +214,7 @@ def test_gumbel_schedule_and_set_epoch():
     assert gumbel_schedule(160, 200, "fixed") == (1.0, False)
     with pytest.raises(ValueError, match="unknown Gumbel schedule"):
         gumbel_schedule(0, 10, "cosine")
-    model = build_aim("tiny", K, stage=2, gumbel_schedule="dynconv", noise_off_fraction=0.5)
+    model = build_aim("tiny_convnext", K, stage=2, gumbel_schedule="dynconv", noise_off_fraction=0.5)
     assert model.set_epoch(5, 10) == (2.5, False)
     assert (model.gumbel.temperature, model.gumbel.noise) == (2.5, False)
     model.set_gumbel(1.5, True)
@@ -267,9 +280,9 @@ def test_edge_emphasis_filter_properties():
 
 def test_edge_init_scales_mask_estimator_kernels():
     torch.manual_seed(0)
-    plain = build_aim("tiny", K, stage=2)
+    plain = build_aim("tiny_convnext", K, stage=2)
     torch.manual_seed(0)
-    edged = build_aim("tiny", K, stage=2, edge_init=True)
+    edged = build_aim("tiny_convnext", K, stage=2, edge_init=True)
     profile = edge_emphasis_filter(3)
     profile = profile / profile.pow(2).mean().sqrt()
     n = 0
@@ -292,10 +305,10 @@ def test_edge_init_scales_mask_estimator_kernels():
 def test_gradcam_at_aim_tap_matches_captum(options):
     from rightfocus.attributions import attribute
     torch.manual_seed(0)
-    model = build_aim("tiny", K, **options).eval()
+    model = build_aim("tiny_convnext", K, **options).eval()
     assert model.taps == ("input", "mid1", "mid2", "mid3", "final", "aim")
     assert model.classifier_tap == "aim"
-    x, targets = _images(4), torch.tensor([1, 3])
+    x, targets = _images(model, 4), torch.tensor([1, 3])
     logits, acts = model.forward_taps(x, ["aim", "final"])
     assert torch.allclose(logits, model(x)) and torch.allclose(model.head(acts["aim"]), logits)
     ours = attribute(model, x, targets, "gradcam", layer="aim", upsample=False)
@@ -308,9 +321,9 @@ def test_gradcam_at_aim_tap_matches_captum(options):
 
 
 def test_unknown_tap_is_rejected():
-    model = build_aim("tiny", K)
+    model = build_aim("tiny_convnext", K)
     with pytest.raises(ValueError, match="unknown tap"):
-        model.forward_taps(_images(), ["layer9"])
+        model.forward_taps(_images(model), ["layer9"])
 
 
 # --- building: registry, options, errors, weights ---------------------------------------------------
@@ -318,13 +331,13 @@ def test_unknown_tap_is_rejected():
 def test_registered_as_kind_aim():
     from rightfocus.models.registry import MODEL_KINDS, build_model
     assert "aim" in MODEL_KINDS
-    model = build_model("aim", "tiny", K, stage=3)
+    model = build_model("aim", "tiny_convnext", K, stage=3)
     assert isinstance(model, AimModel) and model.kind == "aim"
-    assert isinstance(build_model("aim", "tiny", K, direction="bottom_up", masked_blocks=(3,)), BottomUpAimModel)
+    assert isinstance(build_model("aim", "tiny_convnext", K, direction="bottom_up", masked_blocks=(3,)), BottomUpAimModel)
 
 
 @pytest.mark.parametrize("options,match", [
-    (dict(stage=0, arch="tiny_resnet"), "stage T=0"),
+    (dict(stage=0, arch="tiny"), "stage T=0"),
     (dict(stage=7), "stage T=7"),
     (dict(direction="sideways"), "direction"),
     (dict(direction="bottom_up"), "needs masked_blocks"),
@@ -335,7 +348,7 @@ def test_registered_as_kind_aim():
     (dict(arch="vgg16"), "unknown AIM backbone"),
 ])
 def test_bad_options_raise_clear_errors(options, match):
-    arch = options.pop("arch", "tiny")
+    arch = options.pop("arch", "tiny_convnext")
     with pytest.raises(ValueError, match=match):
         build_aim(arch, K, **options)
 
@@ -343,17 +356,17 @@ def test_bad_options_raise_clear_errors(options, match):
 def test_backbone_weights_from_local_file(tmp_path):
     from rightfocus.models.aim_backbones import build_torchvision
     torch.manual_seed(1)
-    source = build_torchvision("tiny_resnet", 1000)  # ImageNet-style 1000-class file
-    path = tmp_path / "tiny_resnet.pth"
+    source = build_torchvision("tiny", 1000)  # ImageNet-style 1000-class file
+    path = tmp_path / "tiny.pth"
     torch.save(source.state_dict(), path)
-    model = build_aim("tiny_resnet", K, backbone_weights=path, stage=2)
+    model = build_aim("tiny", K, backbone_weights=path, stage=2)
     assert torch.equal(model.stages["mid1"][0][0].weight, source.conv1.weight)  # stem conv
     assert torch.equal(model.stages["final"][0][0].conv2.weight, source.layer4[0].conv2.weight)
     with pytest.raises(FileNotFoundError, match="Nothing is downloaded"):
-        build_aim("tiny_resnet", K, backbone_weights=tmp_path / "missing.pth")
+        build_aim("tiny", K, backbone_weights=tmp_path / "missing.pth")
     torch.save({"bogus.weight": torch.zeros(1)}, tmp_path / "bad.pth")
     with pytest.raises(ValueError, match="do not fit"):
-        build_aim("tiny_resnet", K, backbone_weights=tmp_path / "bad.pth")
+        build_aim("tiny", K, backbone_weights=tmp_path / "bad.pth")
 
 
 def test_full_size_backbones_build_with_torchvision_stages():

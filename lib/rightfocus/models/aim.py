@@ -63,7 +63,7 @@ TOP_DOWN_WIDTH = 256
 MASK_WIDTH = 32
 #: (top-down width, mask-estimator width) per arch where it differs from the above: the test/demo
 #: backbones (widths 16-128) get a pathway of their own scale
-SMALL_WIDTHS: dict[str, tuple[int, int]] = {"tiny": (32, 8), "tiny_resnet": (32, 8)}
+SMALL_WIDTHS: dict[str, tuple[int, int]] = {"tiny": (32, 8), "tiny_convnext": (32, 8)}
 #: the tap the final classifier reads
 CLASSIFIER_TAP = "aim"
 
@@ -264,7 +264,7 @@ class BottomUpAimModel(_AimBase):
         super().__init__(gumbel_schedule, noise_off_fraction)
         self.family = backbone.family
         self.tap_stage = {tap: idx[-1] for tap, idx in backbone.indices.items()}
-        allowed = sorted(i for i in backbone.out_channels if i > 0)
+        allowed = sorted(backbone.strides)
         blocks = tuple(sorted(set(int(b) for b in masked_blocks)))
         if not blocks or not set(blocks) <= set(allowed):
             raise ValueError(f"masked_blocks={tuple(masked_blocks)} must be a non-empty subset of {allowed} "
@@ -322,7 +322,8 @@ def build_aim(arch: str, num_classes: int, *, backbone_weights: str | Path | Non
 
     Parameters
     ----------
-    arch : one of `AIM_ARCHS` (convnext_tiny, resnet50, resnet101; tiny, tiny_resnet for tests).
+    arch : one of `AIM_ARCHS` (convnext_tiny, resnet50, resnet101; tiny (ResNet-shaped, the vanilla
+        kind's), tiny_convnext for tests and the demo).
     num_classes : classes of every classifier.
     backbone_weights : local torchvision state-dict file (ImageNet) for the BACKBONE, absolute or
         relative to $WEIGHTS_ROOT; None = random init. (``build_model("aim", ..., weights=FILE)``

@@ -18,14 +18,15 @@ from pathlib import Path
 from torch import nn
 from torchvision import models as tvm
 from torchvision.models.convnext import CNBlockConfig
-from torchvision.models.resnet import BasicBlock
 
+from .vanilla import TinyResNetLayout
 from .weights import read_state_dict, resolve_weights
 
 __all__ = ["Backbone", "AIM_ARCHS", "build_backbone", "build_torchvision"]
 
-#: architectures AIM supports; ``tiny`` (ConvNeXt-shaped) and ``tiny_resnet`` are for tests/demo
-AIM_ARCHS: tuple[str, ...] = ("convnext_tiny", "resnet50", "resnet101", "tiny", "tiny_resnet")
+#: architectures AIM supports; ``tiny`` (the vanilla kind's ResNet-shaped demo net, so demo baselines
+#: and AIM share a backbone) and ``tiny_convnext`` (ConvNeXt-shaped) are for tests and the demo
+AIM_ARCHS: tuple[str, ...] = ("convnext_tiny", "resnet50", "resnet101", "tiny", "tiny_convnext")
 
 
 @dataclass
@@ -37,7 +38,7 @@ class Backbone:
     indices: dict[str, tuple[int, ...]]  # tap name -> stage numbers it holds, in order
     in_channels: dict[int, int]  # stage number -> channels of its input
     out_channels: dict[int, int]  # stage number -> channels of its output
-    strides: dict[int, int]  # stage number -> spatial downsampling factor
+    strides: dict[int, int]  # stage number -> spatial downsampling factor (stages after the stem)
     head: nn.Module  # the backbone's own classifier: final activation -> logits
 
 
@@ -46,29 +47,6 @@ def _tiny_convnext(num_classes: int, drop_path: float) -> nn.Module:
     setting = [CNBlockConfig(16, 32, 1), CNBlockConfig(32, 64, 1), CNBlockConfig(64, 128, 1),
                CNBlockConfig(128, None, 1)]
     return tvm.convnext.ConvNeXt(setting, stochastic_depth_prob=drop_path, num_classes=num_classes)
-
-
-class _TinyResNet(nn.Module):
-    """ResNet-shaped tiny net: torchvision basic blocks, widths 16-128, one block per layer, and
-    torchvision ResNet's attribute names (conv1 .. layer4, avgpool, fc)."""
-
-    def __init__(self, num_classes: int, widths: tuple[int, ...] = (16, 32, 64, 128)) -> None:
-        super().__init__()
-        self.conv1 = nn.Conv2d(3, widths[0], 3, stride=2, padding=1, bias=False)
-        self.bn1 = nn.BatchNorm2d(widths[0])
-        self.relu = nn.ReLU(inplace=True)
-        self.maxpool = nn.MaxPool2d(3, stride=2, padding=1)
-        inplanes = widths[0]
-        for i, planes in enumerate(widths, start=1):
-            stride = 1 if i == 1 else 2
-            down = None
-            if stride != 1 or inplanes != planes:
-                down = nn.Sequential(nn.Conv2d(inplanes, planes, 1, stride=stride, bias=False),
-                                     nn.BatchNorm2d(planes))
-            setattr(self, f"layer{i}", nn.Sequential(BasicBlock(inplanes, planes, stride, down)))
-            inplanes = planes
-        self.avgpool = nn.AdaptiveAvgPool2d(1)
-        self.fc = nn.Linear(inplanes, num_classes)
 
 
 def build_torchvision(arch: str, num_classes: int, weights: str | Path | None = None,
@@ -84,9 +62,9 @@ def build_torchvision(arch: str, num_classes: int, weights: str | Path | None = 
     elif arch in ("resnet50", "resnet101"):
         model = getattr(tvm, arch)(weights=None, num_classes=num_classes)
     elif arch == "tiny":
+        model = TinyResNetLayout(num_classes)
+    elif arch == "tiny_convnext":
         model = _tiny_convnext(num_classes, 0.0 if drop_path is None else drop_path)
-    elif arch == "tiny_resnet":
-        model = _TinyResNet(num_classes)
     else:
         raise ValueError(f"unknown AIM backbone {arch!r}; choose one of {AIM_ARCHS}")
     if weights is not None:
@@ -113,13 +91,13 @@ def build_backbone(arch: str, num_classes: int, weights: str | Path | None = Non
                    drop_path: float | None = None) -> Backbone:
     """`arch` cut into numbered stages (see module docstring)."""
     model = build_torchvision(arch, num_classes, weights, drop_path)
-    if arch in ("convnext_tiny", "tiny"):
+    if arch in ("convnext_tiny", "tiny_convnext"):
         f = model.features
         blocks = {0: nn.Sequential(f[0], f[1]), 1: nn.Sequential(f[2], f[3]),
                   2: nn.Sequential(f[4], f[5]), 3: nn.Sequential(f[6], f[7])}
         out_ch = {i: blk[-1][-1].block[0].in_channels for i, blk in blocks.items()}  # depthwise conv width
         in_ch = {0: 3, 1: out_ch[0], 2: out_ch[1], 3: out_ch[2]}
-        strides = {0: 4, 1: 2, 2: 2, 3: 2}
+        strides = {1: 2, 2: 2, 3: 2}
         indices = {"mid1": (0,), "mid2": (1,), "mid3": (2,), "final": (3,)}
         head = nn.Sequential(model.avgpool, model.classifier)
         family = "convnext"
@@ -131,9 +109,9 @@ def build_backbone(arch: str, num_classes: int, weights: str | Path | None = Non
             last = blocks[i][-1]
             out_ch[i] = (last.bn3 if hasattr(last, "bn3") else last.bn2).num_features
         in_ch = {0: 3, **{i: out_ch[i - 1] for i in range(1, 5)}}
-        strides = {0: 4, 1: 1, 2: 2, 3: 2, 4: 2}
+        strides = {1: 1, 2: 2, 3: 2, 4: 2}
         indices = {"mid1": (0, 1), "mid2": (2,), "mid3": (3,), "final": (4,)}
-        head = nn.Sequential(model.avgpool, nn.Flatten(1), model.fc)
+        head = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(1), model.fc)
         family = "resnet"
     stages = nn.ModuleDict({tap: nn.Sequential(*[blocks[i] for i in idx]) for tap, idx in indices.items()})
     return Backbone(family, stages, indices, in_ch, out_ch, strides, head)
