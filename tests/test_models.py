@@ -16,6 +16,8 @@ from rightfocus.models import (
     register_kind,
 )
 
+torch.set_num_threads(1)  # the test machine's cores are shared; avoid oversubscription
+
 # (kind, arch, options, input size, tap channels mid1..final, tap strides mid1..final)
 CASES = [
     ("vanilla", "tiny", {}, 32, (16, 32, 64, 128), (1, 2, 4, 8)),

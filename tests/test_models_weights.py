@@ -9,6 +9,8 @@ import torchvision
 from rightfocus.models import build_model, load_weights
 from rightfocus.models.weights import WEIGHTS_ENV
 
+torch.set_num_threads(1)  # the test machine's cores are shared; avoid oversubscription
+
 
 def _perturb_bn_stats(model):
     with torch.no_grad():

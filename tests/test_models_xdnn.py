@@ -10,6 +10,8 @@ from torch import nn
 
 from rightfocus.models import build_model
 
+torch.set_num_threads(1)  # the test machine's cores are shared; avoid oversubscription
+
 
 def _randomised(kind, arch, **options):
     """Random parameters AND buffers: Fixup's zero init would make homogeneity trivially true."""
