@@ -95,6 +95,7 @@ def test_single_mask_reuses_the_top_mask_nearest_upsampled():
     out = model.forward_aim(_images(model))
     top = out.masks[3]
     assert list(model.mask_estimators) == ["final"]
+    assert list(out.estimated_masks) == [3]  # what the active-area loss sees: no upsampled copies
     for idx, factor in ((2, 2), (1, 4)):  # strides 2 between ConvNeXt stages
         expected = top.repeat_interleave(factor, -1).repeat_interleave(factor, -2)
         assert torch.equal(out.masks[idx], expected)
@@ -346,6 +347,7 @@ def test_registered_as_kind_aim():
     (dict(masked_blocks=(3,)), "bottom_up"),
     (dict(gumbel_schedule="cosine"), "gumbel_schedule"),
     (dict(arch="vgg16"), "unknown AIM backbone"),
+    (dict(arch="tiny", drop_path=0.3), "stochastic depth"),
 ])
 def test_bad_options_raise_clear_errors(options, match):
     arch = options.pop("arch", "tiny_convnext")
@@ -373,6 +375,9 @@ def test_full_size_backbones_build_with_torchvision_stages():
     with torch.device("meta"):  # shapes only: fast
         model = build_aim("resnet101", 200, stage=3)
         reference = torchvision.models.resnet101(weights=None, num_classes=200)
+        convnext = build_aim("convnext_tiny", 200, stage=1, drop_path=0.3, dropout=0.3)
+    assert convnext.stages["final"][0][1][-1].stochastic_depth.p == pytest.approx(0.3)  # Table 4
+    assert convnext.head.dropout.p == 0.3 and convnext.top_down_taps == ("final", "mid3", "mid2")
     assert model.tap_stage == {"mid1": 1, "mid2": 2, "mid3": 3, "final": 4}
     assert model.top_down_taps == ("final", "mid3")
     backbone_params = sum(p.numel() for p in model.stages.parameters())

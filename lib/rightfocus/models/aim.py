@@ -17,7 +17,10 @@ Choices where the paper is silent (listed in the project report):
 - one classifier per top-down stage plus the final classifier (Eq. 7 sums the stage losses;
   ``aux_losses=False`` keeps only the final classifier, Table 12); classifiers are global average
   pooling + dropout + linear; the backbone's own classifier is dropped;
-- the mask estimator's residual blocks are ResNet basic blocks (BatchNorm, ReLU);
+- the mask estimator's residual blocks are ResNet basic blocks (BatchNorm, ReLU); its last 1x1
+  conv keeps PyTorch's default (random) init, so masks start about half active;
+- the final classifier's loss is not written in Eq. 7; the training step should add it to the
+  per-stage losses (``AimOutput.stage_logits``) and the mask losses (``AimOutput.estimated_masks``);
 - ``single_mask=True`` (Table 13): only stage L has a mask estimator; its mask is
   nearest-upsampled to each lower stage's resolution;
 - the merged mask (Figs. 6, 8) is DynConv's visualisation: the sum of the per-stage binary masks
@@ -25,7 +28,11 @@ Choices where the paper is silent (listed in the project report):
 - bottom-up variant (``direction="bottom_up"``, Sec. 6.1, App. D.4, Fig. 28): the masked stages'
   outputs are multiplied by a binary mask predicted from the stage's INPUT (DynConv's mask unit;
   the estimator's first conv carries the stage's stride), without the skip connection that would
-  make them dense again; the backbone's own classifier reads the last stage.
+  make them dense again; the backbone's own classifier reads the last stage;
+- edge-emphasised init (``edge_init=True``, App. D.5): every 3x3 kernel of the mask estimators
+  is multiplied by `edge_emphasis_filter` (rescaled to unit RMS); the paper gives no formula;
+- stage numbers: ConvNeXt S0-S3; ResNet stem = 0, layer i = i (FACTS.md), so ResNet-50+AIM[2]
+  reads layer4, layer3, layer2 and ConvNeXt+AIM[1] reads S3, S2, S1 (Sec. 4).
 
 Taps: ``input, mid1, mid2, mid3, final`` are the backbone stages (taps.py) and ``aim`` is the map
 the final classifier reads (``O_final``; for the bottom-up variant the masked last stage, i.e. the
@@ -48,13 +55,13 @@ from torch.utils.flop_counter import FlopCounterMode
 from .aim_backbones import AIM_ARCHS, Backbone, build_backbone, build_torchvision
 from .aim_parts import (GUMBEL_SCHEDULES, BinaryGumbel, MaskEstimator, StageClassifier, TopDownBranch,
                         apply_edge_init, edge_emphasis_filter, gumbel_schedule)
-from .registry import register_kind
+from .registry import count_parameters, register_kind
 from .taps import TappedModel
 
 __all__ = [
     "AimOutput", "AimModel", "BottomUpAimModel", "build_aim", "complexity", "measure_table6",
-    "merge_masks", "edge_emphasis_filter", "gumbel_schedule", "AIM_ARCHS", "TOP_DOWN_WIDTH",
-    "MASK_WIDTH", "SMALL_WIDTHS", "CLASSIFIER_TAP", "TABLE6_MODELS",
+    "merge_masks", "edge_emphasis_filter", "apply_edge_init", "gumbel_schedule", "BinaryGumbel",
+    "AIM_ARCHS", "TOP_DOWN_WIDTH", "MASK_WIDTH", "SMALL_WIDTHS", "CLASSIFIER_TAP", "TABLE6_MODELS",
 ]
 
 #: channels of the top-down pathway (chosen to match Table 6's parameter counts)
@@ -88,6 +95,12 @@ class AimOutput:
     mask_logits: dict[int, Tensor] = field(default_factory=dict)
     merged_mask: Tensor | None = None
     taps: dict[str, Tensor] = field(default_factory=dict)
+
+    @property
+    def estimated_masks(self) -> dict[int, Tensor]:
+        """The masks a mask estimator produced (what the active-area loss of Eq. 6 should see):
+        all of ``masks`` except, with ``single_mask``, the upsampled copies of the top mask."""
+        return {idx: self.masks[idx] for idx in self.mask_logits}
 
 
 def merge_masks(masks: Sequence[Tensor]) -> Tensor:
@@ -370,7 +383,7 @@ def complexity(model: nn.Module, size: int = 224) -> dict[str, float]:
     MACs = FLOPs / 2 from torch's FlopCounterMode (convolutions and matrix products; the paper's
     "GFLOPs" are multiply-accumulates, e.g. 4.1 for ResNet-50). Counted in evaluation mode.
     """
-    params = sum(p.numel() for p in model.parameters())
+    params = count_parameters(model)
     was_training = model.training
     model.eval()
     try:
@@ -407,7 +420,7 @@ def measure_table6(num_classes: int = 200, size: int = 224, count_macs: bool = T
         if count_macs:
             row = complexity(model, size)
         else:
-            row = {"params_m": sum(p.numel() for p in model.parameters()) / 1e6, "gmacs": None}
+            row = {"params_m": count_parameters(model) / 1e6, "gmacs": None}
         rows.append({"model": label, "arch": arch, "stage": stage, **row})
     return rows
 

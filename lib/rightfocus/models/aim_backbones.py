@@ -56,6 +56,8 @@ def build_torchvision(arch: str, num_classes: int, weights: str | Path | None = 
     A classifier in the file whose shape differs from `num_classes` is skipped (fine-tuning from
     ImageNet weights); any other missing or unexpected key is an error.
     """
+    if drop_path is not None and "convnext" not in arch:
+        raise ValueError(f"drop_path is ConvNeXt's stochastic depth; {arch!r} has none: leave it None")
     if arch == "convnext_tiny":
         extra = {} if drop_path is None else {"stochastic_depth_prob": drop_path}
         model = tvm.convnext_tiny(weights=None, num_classes=num_classes, **extra)

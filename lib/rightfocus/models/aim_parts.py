@@ -96,9 +96,10 @@ class _ResidualBlock(nn.Module):
             nn.Conv2d(width, width, 3, padding=1, bias=False), nn.BatchNorm2d(width), nn.ReLU(inplace=True),
             nn.Conv2d(width, width, 3, padding=1, bias=False), nn.BatchNorm2d(width),
         )
+        self.relu = nn.ReLU(inplace=True)  # a module, so hook-based rules (guided backprop) see it
 
     def forward(self, x: Tensor) -> Tensor:
-        return F.relu(x + self.body(x))
+        return self.relu(x + self.body(x))
 
 
 class MaskEstimator(nn.Module):
