@@ -160,7 +160,10 @@ def run(quick: bool, reps: int) -> dict:
     started = time.perf_counter()
     vanilla = train_step_times("vanilla", arch18, small, batch, "ixg", ["final", "mid2", "input"], reps)
     bcos = train_step_times("bcos", arch18, small, batch, "bcos", ["final", "mid2", "input"], reps)
-    result["train_step_s"] = {f"vanilla_{arch18}_ixg_{small}px_b{batch}": vanilla, f"bcos_{arch18}_{small}px_b{batch}": bcos}
+    result["train_step_s"] = {
+        f"vanilla_{arch18}_ixg_{small}px_b{batch}": vanilla,
+        f"bcos_{arch18}_{small}px_b{batch}": bcos,
+    }
     evaluation = eval_times("vanilla", arch18, small, batch, "ixg", "input", reps)
     result["eval_s"] = {f"vanilla_{arch18}_ixg_input_{small}px_b{batch}": evaluation}
     big_times = train_step_times("vanilla", arch18, big, big_batch, "ixg", ["mid2", "input"], reps)

@@ -203,7 +203,10 @@ def test_all_classes_equals_per_pair_loop(method, layer, strategy):
     maps, image_index, class_index = attribute_all_classes(model, x, LABELS, method, layer, steps=4, strategy=strategy)
     assert image_index.tolist() == [0, 0, 2, 2, 2] and class_index.tolist() == [0, 2, 0, 1, 2]
     loop = torch.cat(
-        [attribute(model, x[i : i + 1], torch.tensor([c]), method, layer, steps=4) for i, c in zip(image_index, class_index)]
+        [
+            attribute(model, x[i : i + 1], torch.tensor([c]), method, layer, steps=4)
+            for i, c in zip(image_index, class_index)
+        ]
     )
     torch.testing.assert_close(maps, loop, atol=1e-5, rtol=1e-5)
 

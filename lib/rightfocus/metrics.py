@@ -184,10 +184,10 @@ class MetricAccumulator:
 
     ``add_classification(logits, labels, groups=None)`` per batch of images and
     ``add_localisation(maps, masks, seg_masks=None)`` per batch of (image, class) pairs; `compute()`
-    returns whichever of f1, map (multi-label), accuracy (single-label), group_accuracy, worst_group_accuracy, epg, epg_degenerate,
-    iou, iou_threshold, iou_by_threshold, onobject_epg, pairs apply. EPG and IoU are averaged flat over
-    all pairs (reference code). IoU is kept for every candidate threshold so that one can be selected on
-    validation without storing maps.
+    returns whichever of f1, map (multi-label), accuracy (single-label), group_accuracy,
+    worst_group_accuracy, epg, epg_degenerate, iou, iou_threshold, iou_by_threshold, onobject_epg and
+    pairs apply. EPG and IoU are averaged flat over all pairs (reference code). IoU is kept for every
+    candidate threshold so that one can be selected on validation without storing maps.
     """
 
     def __init__(

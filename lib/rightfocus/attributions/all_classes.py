@@ -49,7 +49,10 @@ def _single_pass(model: TappedModel, images: Tensor, labels: Tensor, method: str
             (grads,) = torch.autograd.grad(logits, act, grad_outputs=seeds, is_grads_batched=True)
         else:
             grads = torch.stack(
-                [torch.autograd.grad(logits, act, grad_outputs=seeds[j], retain_graph=j < k_max - 1)[0] for j in range(k_max)]
+                [
+                    torch.autograd.grad(logits, act, grad_outputs=seeds[j], retain_graph=j < k_max - 1)[0]
+                    for j in range(k_max)
+                ]
             )
     # pair p's gradient is grads[rank[p], image_index[p]]
     return map_from_gradient(grads[rank, image_index], act[image_index].detach(), method)

@@ -123,7 +123,8 @@ def attribute(
     method : ixg | intgrad | gradcam | bcos | guided_backprop | guided_gradcam.
         ``intgrad`` is exact single-pass IxG on X-DNNs and a right Riemann sum over `steps` points
         otherwise (captum's riemann_right, batched). ``guided_backprop`` is at the input, summed over
-        channels. ``guided_gradcam`` is sum_c guided_c * GradCAM(`layer`) bilinearly upsampled (captum's GuidedGradCam, summed over c).
+        channels. ``guided_gradcam`` is sum_c guided_c * GradCAM(`layer`) bilinearly upsampled
+        (captum's GuidedGradCam, summed over channels).
     layer : the tap to attribute at (``input``, ``mid1`` .. ``final``).
     create_graph : keep the map differentiable w.r.t. the parameters (guidance).
     upsample : bilinearly upsample the tap's map to the input size; ``False`` returns it at the tap's
