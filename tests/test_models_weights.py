@@ -59,6 +59,8 @@ def test_a_file_for_another_architecture_is_refused_with_the_keys(tmp_path):
     torch.save(build_model("vanilla", "tiny", 3).state_dict(), tmp_path / "tiny.pth")
     with pytest.raises(ValueError, match="does not fit .*missing keys"):
         build_model("vanilla", "tiny", 3, weights=tmp_path / "tiny.pth", layers=(2, 1, 1, 1))
+    with pytest.raises(ValueError, match=r"shape mismatches \['stages.mid1.0.weight: file \(16, 3, 3, 3\) vs model \(8, 3, 3, 3\)'.*missing keys \[\]"):
+        build_model("vanilla", "tiny", 3, weights=tmp_path / "tiny.pth", width=8)
 
 
 @pytest.mark.parametrize(

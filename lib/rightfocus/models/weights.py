@@ -73,18 +73,19 @@ def load_weights(model: nn.Module, weights: str | os.PathLike) -> LoadReport:
     key_map: dict[str, str] = getattr(model, "source_key_map", {})
     target = model.state_dict()
     accepted: dict[str, Tensor] = {}
-    unexpected, mismatched, fresh = [], [], []
+    unexpected, mismatched, fresh, seen = [], [], [], set()
     for key, value in state.items():
         ours = key_map.get(key, key)
+        seen.add(ours)
         if ours not in target:
             unexpected.append(key)
+        elif target[ours].shape != value.shape and ours.startswith("head."):
+            fresh.append(ours)  # another class count: the classifier is replaced
         elif target[ours].shape != value.shape:
-            (fresh if ours.startswith("head.") else mismatched).append(
-                ours if ours.startswith("head.") else f"{key}: file {tuple(value.shape)} vs model {tuple(target[ours].shape)}"
-            )
+            mismatched.append(f"{key}: file {tuple(value.shape)} vs model {tuple(target[ours].shape)}")
         else:
             accepted[ours] = value
-    missing = [k for k in target if k not in accepted and k not in fresh]
+    missing = [k for k in target if k not in seen]
     fresh += [k for k in missing if k.startswith("head.")]
     missing = [k for k in missing if not k.startswith("head.")]
     if unexpected or mismatched or missing:
