@@ -107,63 +107,41 @@ class RenderContext:
         return deviations_for(self.fig_id, self.profile)
 
 
-#: where each paper's budget-driven demo deviations are listed (module, attribute)
-DEVIATION_SOURCES: dict[str, tuple[str, str]] = {
-    "mg": ("rightfocus.experiments.grids", "DEMO_DEVIATIONS"),
-    "aim": ("rightfocus.experiments.aim_grids", "AIM_DEMO_DEVIATIONS"),
-}
+def _mg_deviations(fig_id: str) -> list[str]:
+    from rightfocus.experiments.grids import deviations_for as mg_deviations
+
+    return list(mg_deviations(fig_id))
 
 
-def deviations_for(fig_id: str, profile: str) -> list[str]:
-    """Texts of the demo deviations (`DEVIATION_SOURCES` of the id's paper) that affect `fig_id`.
+def _aim_deviations(fig_id: str) -> list[str]:
+    """AIM's list: plain strings (affect every aim id) or mappings with ``text``/``what`` and
+    ``figures`` (glob patterns such as ``aim.*``)."""
+    from rightfocus.experiments.aim_grids import AIM_DEMO_DEVIATIONS
 
-    Entries may be mappings (``text``/``what`` + ``figures``/``ids``), (text, ids) pairs, objects
-    with those attributes, or plain strings (affecting every id of that paper); ids may be glob
-    patterns (``mg.fig*``, ``*``)."""
-    if profile != "demo":
-        return []
-    source = DEVIATION_SOURCES.get(fig_id.split(".")[0])
-    if source is None:
-        return []
-    try:
-        entries = getattr(importlib.import_module(source[0]), source[1])
-    except (ImportError, AttributeError):
-        return []
-    items = entries.items() if isinstance(entries, dict) else entries
-    out: list[str] = []
-    for item in items:
-        if isinstance(item, str):
-            out.append(item)
-            continue
-        text, ids = _deviation_parts(item)
-        if text and any(fnmatch.fnmatch(fig_id, pat) for pat in ids):
-            out.append(text)
+    out = []
+    for d in AIM_DEMO_DEVIATIONS:
+        if isinstance(d, str):
+            out.append(d)
+        elif any(fnmatch.fnmatch(fig_id, pat) for pat in d.get("figures", ("*",))):
+            out.append(str(d.get("text", d.get("what", ""))))
     return out
 
 
-def _deviation_parts(item: Any) -> tuple[str, list[str]]:
-    def pick(obj: Any, names: Iterable[str]) -> Any:
-        for n in names:
-            if isinstance(obj, dict) and n in obj:
-                return obj[n]
-            if hasattr(obj, n):
-                return getattr(obj, n)
-        return None
+#: paper prefix -> function(fig_id) giving the demo deviations that affect that id; a renderer
+#: module may replace its paper's entry with a finer one
+DEVIATION_PROVIDERS: dict[str, Callable[[str], list[str]]] = {"mg": _mg_deviations, "aim": _aim_deviations}
 
-    if isinstance(item, tuple) and len(item) == 2 and not isinstance(item[1], dict):
-        text, ids = item
-        if isinstance(text, (list, tuple, set, frozenset)):  # (ids, text) order
-            text, ids = ids, text
-        if isinstance(ids, str):
-            ids = [ids]
-        return str(text), list(ids)
-    if isinstance(item, tuple) and len(item) == 2:  # dict.items(): (key, mapping)
-        key, body = item
-        text = pick(body, ("text", "what", "deviation", "description")) or str(key)
-        return str(text), list(pick(body, ("figures", "ids", "affects")) or [])
-    text = pick(item, ("text", "what", "deviation", "description"))
-    ids = pick(item, ("figures", "ids", "affects")) or []
-    return (str(text) if text else ""), [ids] if isinstance(ids, str) else list(ids)
+
+def deviations_for(fig_id: str, profile: str) -> list[str]:
+    """The budget-driven deviations from the paper that affect `fig_id` (demo profile only; the
+    lists live with the grids: `experiments.grids.DEMO_DEVIATIONS`, `aim_grids.AIM_DEMO_DEVIATIONS`)."""
+    provider = DEVIATION_PROVIDERS.get(fig_id.split(".")[0])
+    if profile != "demo" or provider is None:
+        return []
+    try:
+        return provider(fig_id)
+    except ImportError:  # grids not installed yet: nothing to print
+        return []
 
 
 class RenderedPaths(list):
