@@ -371,6 +371,18 @@ def test_backbone_weights_from_local_file(tmp_path):
         build_aim("tiny", K, backbone_weights=tmp_path / "bad.pth")
 
 
+def test_build_model_weights_loads_a_full_aim_checkpoint(tmp_path):
+    from rightfocus.models.registry import build_model
+    torch.manual_seed(2)
+    saved = build_model("aim", "tiny", K, stage=2)
+    torch.save(saved.state_dict(), tmp_path / "aim.pth")
+    torch.manual_seed(3)
+    loaded = build_model("aim", "tiny", K, weights=tmp_path / "aim.pth", stage=2).eval()
+    x = _images(loaded)
+    with torch.no_grad():
+        assert torch.equal(loaded(x), saved.eval()(x))
+
+
 def test_full_size_backbones_build_with_torchvision_stages():
     with torch.device("meta"):  # shapes only: fast
         model = build_aim("resnet101", 200, stage=3)
