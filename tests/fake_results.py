@@ -3,12 +3,14 @@ results store (`rightfocus.experiments.store`), in exactly the results contract'
 
 Values are made up but structured (guidance trades F1 for EPG/IoU; Energy gains most EPG, L1 most
 IoU; deeper taps train faster) so that every renderer has something to draw. `flip` reverses the
-loss ranking, so claim checks can be seen to fail. No checkpoints are written: qualitative figures
-become placeholders on this tree.
+loss ranking, so claim checks can be seen to fail. Checkpoints: by default none (qualitative figures
+become placeholders); `write_checkpoints` adds untrained, seeded tiny models for the kept epochs of a
+group's runs, so qualitative renderers can draw from a real dataset written by the generators.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 from pathlib import Path
 from typing import Iterable
@@ -75,9 +77,11 @@ def _write_run(results: Path, profile: str, cfg: RunConfig, rows: list[dict]) ->
 def _run(results: Path, profile: str, *, dataset: str, kind: str, arch: str = "tiny", method: str | None = None,
          tap: str | None = None, loss: str | None = None, lam: float = 0.0, lam_rank: int = 0,
          fraction: float = 1.0, dilation: float = 0.0, seed: int = 0, flip: bool = False,
-         eval_taps: Iterable[str] = ()) -> str:
+         eval_taps: Iterable[str] = (), data_roots: dict | None = None, image_size: int = 224) -> str:
+    root = (data_roots or {}).get(dataset, f"data/synthetic/{dataset}")
     cfg = RunConfig(paper="mg", dataset=dataset, model_kind=kind, arch=arch, method=method, tap=tap, loss=loss,
-                    lam=lam, annotation_fraction=fraction, dilation=dilation, seed=seed, epochs=EPOCHS)
+                    lam=lam, annotation_fraction=fraction, dilation=dilation, seed=seed, epochs=EPOCHS,
+                    data_root=str(root), image_size=image_size)
     rng = np.random.default_rng(abs(hash(cfg.run_id)) % 2**32)
     taps = list(dict.fromkeys([*( [tap] if tap else []), *eval_taps]))
     rows = []
@@ -123,9 +127,12 @@ def _waterbirds(results: Path, profile: str) -> list[str]:
 
 
 def write_fake_results(results: Path, profile: str = "demo", flip: bool = False,
-                       groups: Iterable[str] | None = None) -> Path:
-    """Write the fake tree under `results/profile` and the group manifests; returns the profile dir."""
+                       groups: Iterable[str] | None = None, data_roots: dict | None = None,
+                       image_size: int = 224) -> Path:
+    """Write the fake tree under `results/profile` and the group manifests; returns the profile dir.
+    `data_roots` (dataset -> folder) and `image_size` go into the run configs."""
     results = Path(results)
+    run = functools.partial(_run, data_roots=data_roots, image_size=image_size)
     lams = (0.5, 1.0)
     want = set(groups) if groups is not None else None
 
@@ -133,7 +140,7 @@ def write_fake_results(results: Path, profile: str = "demo", flip: bool = False,
         return want is None or g in want
 
     def baselines(dataset: str, kinds=MAIN, arch="tiny") -> list[str]:
-        return [_run(results, profile, dataset=dataset, kind=k, arch=arch, eval_taps=list(TIME)) for k in kinds]
+        return [run(results, profile, dataset=dataset, kind=k, arch=arch, eval_taps=list(TIME)) for k in kinds]
 
     def guided_grid(dataset: str, kinds, taps, losses, methods=None, **kw) -> list[str]:
         out = []
@@ -143,7 +150,7 @@ def write_fake_results(results: Path, profile: str = "demo", flip: bool = False,
                     for r, lam in enumerate(lams):
                         m = (methods or MAIN)[k] if isinstance(methods or MAIN, dict) else methods
                         extra_taps = ["input"] if k == "bcos" and t != "input" else []
-                        out.append(_run(results, profile, dataset=dataset, kind=k, method=m, tap=t, loss=loss,
+                        out.append(run(results, profile, dataset=dataset, kind=k, method=m, tap=t, loss=loss,
                                         lam=lam, lam_rank=r, flip=flip, eval_taps=extra_taps, **kw))
         return out
 
@@ -165,10 +172,10 @@ def write_fake_results(results: Path, profile: str = "demo", flip: bool = False,
     if wanted("voc-backbones"):
         bb = []
         for arch in ("tiny_densenet", "tiny_vit"):
-            bb += [_run(results, profile, dataset="voc2007", kind="bcos", arch=arch, eval_taps=["input"])]
+            bb += [run(results, profile, dataset="voc2007", kind="bcos", arch=arch, eval_taps=["input"])]
             for loss in losses:
                 for r, lam in enumerate(lams):
-                    bb.append(_run(results, profile, dataset="voc2007", kind="bcos", arch=arch, method="bcos",
+                    bb.append(run(results, profile, dataset="voc2007", kind="bcos", arch=arch, method="bcos",
                                    tap="input", loss=loss, lam=lam, lam_rank=r, flip=flip))
         groups_written["voc-backbones"] = bb
     if wanted("voc-limited"):
@@ -186,3 +193,24 @@ def write_fake_results(results: Path, profile: str = "demo", flip: bool = False,
     for g, rids in groups_written.items():
         store.write_group(results, profile, g, rids)
     return results / profile
+
+
+def write_checkpoints(results: Path, profile: str, group: str, num_classes: int, seed: int = 0) -> int:
+    """Save an untrained, seeded model (different per run) for every kept epoch of the group's runs,
+    in the training loop's checkpoint format; returns the number of files written."""
+    import torch
+
+    from rightfocus.models import build_model
+    from rightfocus.training.checkpoint import save_weights
+
+    n = 0
+    for i, rid in enumerate(store.list_runs(results, profile, group)):
+        rdir = store.run_dir(results, profile, rid)
+        cfg = store.load_config(rdir)
+        kept = {r["epoch"] for r in store.read_metrics(rdir) if r.get("checkpoint")}
+        torch.manual_seed(seed + i)
+        model = build_model(cfg.model_kind, cfg.arch, num_classes).eval()
+        for epoch in sorted(kept):
+            save_weights(rdir / "ckpt" / f"epoch_{epoch}.pt", model, num_classes, epoch)
+            n += 1
+    return n
