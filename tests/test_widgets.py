@@ -33,6 +33,15 @@ CLASSES = ("cat", "dog")  # VOC names; the loader keeps the ones that occur, in 
 VOC_IDS = {"cat": 8, "dog": 12}
 
 
+@pytest.fixture(scope="module", autouse=True)
+def _one_thread():
+    """Tiny models on a shared 2-core machine run ~20x faster single-threaded (no oversubscription)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 # ---- a tiny VOC-format dataset ---------------------------------------------------------------------
 def _write_voc(root: Path, n_per_split: int = 6, seed: int = 0) -> Path:
     """VOCdevkit/VOC2007 with 32 px images: one or two coloured squares (cat red, dog blue) on noise,
@@ -94,7 +103,7 @@ def _write_aim_run(results: Path, data_root: Path, num_classes: int, epochs: int
 
     config = RunConfig(paper="aim", dataset="voc2007", data_root=str(data_root), model_kind="aim", arch="tiny",
                        epochs=epochs, image_size=SIZE, seed=0, profile="demo", lam=6.0,
-                       extra={"pretrained": False, "stage": 1})
+                       extra={"pretrained": False, "stage": 1, "drop_path": None})
     rdir = store.run_dir(results, "demo", config.run_id)
     store.write_config(rdir, config)
     torch.manual_seed(0)
@@ -219,15 +228,15 @@ def test_prediction_is_the_models_sigmoid_score(tree, state):
 
 
 def test_cache_hits_on_revisit_and_is_bounded(tree):
-    s = InspectorState(tree["results"], "demo", [tree["guided"]], cache_size=4)  # 2 entries per image
+    s = InspectorState(tree["results"], "demo", [tree["guided"]], cache_size=6)  # sample, logits, map per image
     s.select(index=0); s.view()
     misses = s.cache.misses
     s.select(index=1); s.view()
     s.select(index=0); s.view()  # back to the first image: maps and logits come from the cache
-    assert s.cache.misses == misses + 2 and s.cache.hits >= 2
+    assert s.cache.misses == misses + 3 and s.cache.hits >= 3
     for i in range(4):
         s.select(index=i); s.view()
-    assert len(s.cache) == 4
+    assert len(s.cache) == 6
 
 
 def test_filters_by_class_group_and_epg(tree, state):
@@ -428,16 +437,23 @@ def test_study_renders_maps_of_both_runs(tree, tmp_path):
 
 
 # ---- notebooks run headless ---------------------------------------------------------------------------
-@pytest.mark.parametrize("name", ["inspect_heatmaps", "perception_study"])
-def test_notebook_runs_headless_under_papermill(tree, tmp_path, name):
+@pytest.mark.parametrize("name", ["inspect_heatmaps",
+                                  pytest.param("perception_study", marks=pytest.mark.slow)])
+def test_notebook_runs_headless_under_papermill(tree, tmp_path, name, monkeypatch):
     import papermill as pm
 
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")  # the kernel inherits it (see _one_thread)
     src = REPO / "notebooks" / f"{name}.ipynb"
     nb = json.loads(src.read_text())
     assert all(not c.get("outputs") for c in nb["cells"] if c["cell_type"] == "code"), "commit without outputs"
     params = {"results": str(tree["results"]), "profile": "demo", "interactive": False,
               "runs": [tree["baseline"], tree["aim"]], "out_dir": str(tmp_path)}
+    if name == "perception_study":
+        params["n_subsets"] = 2
     pm.execute_notebook(str(src), str(tmp_path / f"{name}.out.ipynb"), parameters=params, kernel_name="python3",
                         progress_bar=False, cwd=str(REPO))
     pngs = list(tmp_path.glob("*.png"))
     assert pngs, "the notebook exports its view / study figure"
+    if name == "perception_study":
+        s = summarize(load_responses(tmp_path / "responses_simulated.csv"))
+        assert s["simulated"] is True and s["n"] == 3  # 6 test images in 2 subsets: one participant's 3

@@ -210,6 +210,7 @@ class InspectorState:
         self._datasets: dict[str, Any] = {}
         self._tables: dict[str, pd.DataFrame] = {}
         self._scores: dict[tuple, pd.DataFrame] = {}
+        self._iou_thresholds: dict[str, float] = {}
         # selections
         self.runs: list[str] = []
         self.split = split
@@ -327,7 +328,9 @@ class InspectorState:
         return list(names) if names else [str(k) for k in range(len(ds[0]["labels"]))]
 
     def sample(self, index: int | None = None) -> dict[str, Any]:
-        return self.dataset()[int(self.index if index is None else index)]
+        """The dataset's sample (cached: a view reads it several times; decoding costs milliseconds)."""
+        index = int(self.index if index is None else index)
+        return self.cache.get_or_compute(("sample", self.split, index), lambda: self.dataset()[index])
 
     def ground_truth(self, index: int | None = None) -> list[int]:
         return torch.nonzero(self.sample(index)["labels"] > 0).flatten().tolist()
@@ -390,10 +393,9 @@ class InspectorState:
     def masks_for(self, sample: dict[str, Any], target: int, multi_label: bool) -> tuple[Tensor, Tensor | None]:
         """(box mask, object segmentation or None) of `target` in `sample`, [H, W] each.
 
-        Boxes as in evaluation: union of the class's boxes, complemented when ``invert_mask``; with
-        ``mask_source="seg"`` (or "auto" on AIM runs that have a segmentation: the AIM paper's EPG uses
-        the datasets' object masks) the object segmentation is the mask. Segmentation ids are class
-        index + 1 on multi-label datasets, 1 for the object otherwise (data/base.py).
+        Boxes as in evaluation: union of the class's boxes, complemented when ``invert_mask``.
+        Segmentation ids are class index + 1 on multi-label datasets, 1 for the object otherwise
+        (data/base.py). Which of the two EPG uses: `_localisation_mask`.
         """
         from rightfocus.data.boxes import boxes_to_masks
 
@@ -406,6 +408,8 @@ class InspectorState:
         return box, obj
 
     def _localisation_mask(self, run_id: str, box: Tensor, obj: Tensor | None) -> Tensor:
+        """The mask EPG / IoU use: boxes, or with ``mask_source="seg"`` (``"auto"``: on AIM runs whose
+        image has one; the AIM paper's EPG uses the datasets' object masks) the segmentation."""
         source = self.mask_source
         if source == "auto":
             source = "seg" if (self.config(run_id).paper == "aim" and obj is not None) else "boxes"
@@ -434,9 +438,11 @@ class InspectorState:
 
     def iou_threshold(self, run_id: str) -> float:
         """The IoU threshold the run's evaluation used (its metrics.jsonl), else 0.5."""
-        rows = store.read_metrics(self.run_dir(run_id))
-        values = [r.get("iou_threshold") for r in rows if r.get("iou_threshold") is not None]
-        return float(values[-1]) if values else 0.5
+        if run_id not in self._iou_thresholds:
+            rows = store.read_metrics(self.run_dir(run_id))
+            values = [r.get("iou_threshold") for r in rows if r.get("iou_threshold") is not None]
+            self._iou_thresholds[run_id] = float(values[-1]) if values else 0.5
+        return self._iou_thresholds[run_id]
 
     # ---- AIM masks -----------------------------------------------------------------------------
     def is_aim(self, run_id: str) -> bool:
@@ -646,3 +652,16 @@ class InspectorState:
             return self.sample(index)["image"], self.heatmap(run_id, index, target[0] if target else 0, method, tap)
 
         return render
+
+    def study_epg(self, method: str = "gradcam", tap: str = CLASSIFIER_TAP) -> Callable[[int, str], float]:
+        """``epg(image_index, run_id) -> float``: EPG of the map `study_renderer` shows, for
+        `simulate_participant` (a simulated participant prefers the higher-EPG map)."""
+
+        def value(index: int, run_id: str) -> float:
+            gt = self.ground_truth(index)
+            target = gt[0] if gt else 0
+            heat = self.heatmap(run_id, index, target, method, tap)
+            return float(self.map_metrics(run_id, heat, index, target)["epg"])
+
+        return value
+
