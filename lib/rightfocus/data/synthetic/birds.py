@@ -1,6 +1,7 @@
 """Synthetic CUB-200-2011, Waterbirds (95 % / 100 %) and TravelingBirds in their real on-disk formats.
 
-A "bird" is a species-specific polygon. Waterbirds pastes the CUB bird (same pixels, same position,
+A "bird" is a species-specific polygon; Waterbirds' two bird types differ in shape family (round vs
+pointy) and colour family. Waterbirds pastes the CUB bird (same pixels, same position,
 same image size, like the real dataset) onto a land or water background that is correlated with the
 bird type in train (confounder 0.95 / 1.0) and balanced per class in val / test; the background covers
 most of the image and differs in colour, so it is an easier cue than the bird's shape (an unguided
@@ -34,11 +35,29 @@ def _file_name(class_dir: str, k: int) -> str:
     return f"{class_dir}/{class_dir.split('.', 1)[1]}_{k:04d}_{k}.jpg"
 
 
+#: bird colours by type for Waterbirds: the bird's own cue (colour family + shape family) is learnable
+TYPE_COLOURS = {0: ("red", "orange", "yellow", "magenta"), 1: ("white", "black", "cyan", "purple")}
+
+
+def _bird_colour(rng: np.random.Generator, colouring: str, species: tuple) -> tuple[float, float, float]:
+    if colouring == "species":
+        return COLOURS[species[2]]
+    if colouring == "type":
+        fam = TYPE_COLOURS[species[3]]
+        return COLOURS[fam[int(rng.integers(0, len(fam)))]]
+    # "mostly_species": the species colour 70 % of the time, else any colour (a weaker object cue)
+    if rng.random() < 0.7:
+        return COLOURS[species[2]]
+    return COLOURS[list(COLOURS)[int(rng.integers(0, len(COLOURS)))]]
+
+
 def make_cub_base(out: Path, rng: np.random.Generator, per_class: int | list[int], num_classes: int, min_size: int,
-                  max_size: int, train_fraction: float = 0.6, random_colour: bool = False,
+                  max_size: int, train_fraction: float = 0.6, colouring: str = "species",
                   write_images: bool = True) -> list[dict]:
     """Write CUB_200_2011 (metadata, segmentations and, optionally, images) under `out`. Returns one
-    record per image with the bird's mask, box and image size for the derived datasets."""
+    record per image with the bird's mask, box and image size for the derived datasets.
+    colouring: "species" (fixed colour per species), "type" (a colour from the bird type's family),
+    "mostly_species" (species colour 70 % of the time)."""
     if not 1 <= num_classes <= len(SPECIES):
         raise ValueError(f"num_classes must be in 1..{len(SPECIES)}, got {num_classes}")
     cub = out / "CUB_200_2011"
@@ -48,7 +67,7 @@ def make_cub_base(out: Path, rng: np.random.Generator, per_class: int | list[int
     for c, (cdir, shape, colour, water) in enumerate(species):
         for k in range(counts[c]):
             h, w = (int(v) for v in rng.integers(min_size, max_size + 1, 2))
-            col = COLOURS[list(COLOURS)[int(rng.integers(0, len(COLOURS)))]] if random_colour else COLOURS[colour]
+            col = _bird_colour(rng, colouring, species[c])
             (_, mask), = place_objects(rng, h, w, [(shape, col)], r_range=(0.2, 0.3), margin=1.0)
             recs.append({"id": len(recs) + 1, "file": _file_name(cdir, k + 1), "class": c, "y": water,
                          "size": [h, w], "mask": mask, "colour": col, "box": list(tight_box(mask)),
@@ -100,8 +119,8 @@ def make_waterbirds(out: Path, rng: np.random.Generator, n_train: int = 160, n_v
     fracs = {0: landbird_fraction, 1: 1 - landbird_fraction}
     need = {y: sum(int(round(f * m)) for m in (n_train, n_val, n_test)) for y, f in fracs.items()}
     per_class = [-(-need[s[3]] // 4) for s in SPECIES]
-    # birds of both types with random colours: only the shape family tells the type
-    recs = make_cub_base(out, rng, per_class, 8, min_size, max_size, random_colour=True, write_images=True)
+    # the bird type shows in its shape family and colour family; colours vary within a type
+    recs = make_cub_base(out, rng, per_class, 8, min_size, max_size, colouring="type", write_images=True)
     land = [r for r in recs if r["y"] == 0]
     water = [r for r in recs if r["y"] == 1]
     rng.shuffle(land)
@@ -159,9 +178,9 @@ _TB_BACKGROUNDS = [("green", 0.0), ("blue", 1.57), ("orange", 0.78), ("purple", 
 def make_travelingbirds(out: Path, rng: np.random.Generator, per_class: int = 20, num_classes: int = 6,
                         min_size: int = 56, max_size: int = 72) -> list[dict]:
     """CUB_200_2011 metadata + CUB_fixed/{train,test}: every image in both trees, species k on
-    background k in train and on background k+1 (mod K) in test. Birds get random colours so the
-    shape is the only object cue while the background is a strong class cue in train."""
-    recs = make_cub_base(out, rng, per_class, num_classes, min_size, max_size, random_colour=True,
+    background k in train and on background k+1 (mod K) in test. Birds have their species' shape and,
+    70 % of the time, its colour: a weaker cue than the background, which is perfect in train."""
+    recs = make_cub_base(out, rng, per_class, num_classes, min_size, max_size, colouring="mostly_species",
                          write_images=False)
     manifest = []
     for tree, shift in (("train", 0), ("test", 1)):
