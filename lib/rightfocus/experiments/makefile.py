@@ -8,7 +8,7 @@
 - ``grid.mk``: the fragment. Paper profile: one target per run, the run's ``done`` file, depending on
   the ``done`` files of the baselines it starts from (so ``make -j N`` trains baselines first and runs
   in parallel; an interrupted run resumes when Make runs it again). Demo profile: one target per group
-  (a stamp), after one target that trains every shared baseline once.
+  (a stamp): one papermill execution of the training notebook per group.
 
 and the group manifests ``<results>/<profile>/groups/<group>.json``.
 
@@ -83,23 +83,22 @@ def _run_targets(every: dict[str, RunConfig], results: Path, profile: str, base:
 
 def _group_targets(per_group: dict[str, list[RunConfig]], results: Path, profile: str, base: Path,
                    python: str, notebook: str) -> list[str]:
-    """One papermill execution per group (each costs ~10 s of kernel start-up), baselines first."""
+    """One papermill execution per group (each costs ~10 s of kernel start-up). A group's execution
+    trains its baselines first; runs shared with another group are locked (`runner.run_lock`), so
+    parallel groups wait for each other instead of training a run twice."""
     nb_dir = store.profile_dir(results, profile) / "notebooks"
-    baselines = {c.run_id: c for cfgs in per_group.values() for c in cfgs if c.is_baseline}
-    targets = {"baselines": list(baselines.values())}
-    targets.update({g: [c for c in cfgs if not c.is_baseline] for g, cfgs in per_group.items()})
-    lines = ["MG_GROUP_STAMPS := " + " ".join(str(base / "stamps" / t) for t in targets if t != "baselines"), "",
+    lines = ["MG_GROUP_STAMPS := " + " ".join(str(base / "stamps" / g) for g in per_group), "",
              "mg-runs: $(MG_GROUP_STAMPS)", ""]
-    for target, cfgs in targets.items():
-        params = base / "params" / f"{target}.yaml"
-        out_nb = nb_dir / f"mg_train-{target}.ipynb"
-        store.atomic_write_text(params, yaml.safe_dump({
-            "configs": [c.to_dict() for c in cfgs], "results": str(results), "executed_as": str(out_nb),
-            "group": None, "profile": profile}, sort_keys=False))
-        stamp = base / "stamps" / target
-        dep = "" if target == "baselines" else str(base / "stamps" / "baselines")
+    for group, cfgs in per_group.items():
+        params = base / "params" / f"{group}.yaml"
+        out_nb = nb_dir / f"mg_train-{group}.ipynb"
+        text = yaml.safe_dump({"configs": [c.to_dict() for c in cfgs], "results": str(results),
+                               "executed_as": str(out_nb), "group": None, "profile": profile}, sort_keys=False)
+        if not params.exists() or params.read_text() != text:  # unchanged params keep the stamp valid
+            store.atomic_write_text(params, text)
+        stamp = base / "stamps" / group
         lines += [
-            f"{stamp}: {params} {dep}".rstrip(),
+            f"{stamp}: {params}",
             f"\t@mkdir -p {_q(nb_dir)} {_q(stamp.parent)}",
             f"\t{python} -m papermill --log-output -k python3 {_q(notebook)} {_q(out_nb)} -f {_q(params)}",
             f"\ttouch {_q(stamp)}",
