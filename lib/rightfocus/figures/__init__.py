@@ -174,10 +174,10 @@ def render_all(
     every id has been tried, a RuntimeError lists them."""
     from rightfocus.figures import style
 
+    ids = _select_ids(only)
     style.use_style()
     out = Path(out) if out is not None else Path("figures") / profile
     out.mkdir(parents=True, exist_ok=True)
-    ids = _select_ids(only)
     cache: dict = {}
     written = RenderedPaths()
     report: dict[str, str] = {}
