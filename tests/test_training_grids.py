@@ -1,0 +1,102 @@
+"""Experiment grids as data: shared runs exist once, the paper profile follows Tables D1/D2 and D.1,
+demo deviations are listed, and the generated Make fragment is valid for GNU make."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from collections import Counter
+
+import pytest
+
+from rightfocus.experiments import grids, store
+from rightfocus.experiments.makefile import write_grid
+from rightfocus.experiments.paper_numbers_mg import TABLE_D1, TABLE_D2
+from rightfocus.training.runner import eval_pairs
+
+
+def _ids(group: str, profile: str = "demo") -> set[str]:
+    return {c.run_id for c in grids.group_configs(group, profile)}
+
+
+@pytest.mark.parametrize("profile", grids.PROFILES)
+def test_shared_runs_have_one_id(profile):
+    main = {c.run_id: c for c in grids.group_configs("voc-main", profile)}
+    layers = grids.group_configs("voc-layers", profile)
+    assert {c.run_id for c in layers if c.tap in ("input", "final")} <= set(main)
+    limited = grids.group_configs("voc-limited", profile)
+    assert {c.run_id for c in limited if c.annotation_fraction == 1.0} <= set(main)
+    dilation = grids.group_configs("voc-dilation", profile)
+    assert {c.run_id for c in dilation if c.dilation == 0.0 and not c.is_baseline} <= set(main)
+    # every guided run's baseline(s) are part of its group, and ids are unique within a group
+    for g in grids.GROUPS:
+        cfgs = grids.group_configs(g, profile)
+        ids = [c.run_id for c in cfgs]
+        assert len(ids) == len(set(ids))
+        for c in cfgs:
+            if not c.is_baseline:
+                deps = [c.init_from] if isinstance(c.init_from, str) else c.init_from
+                assert set(deps) <= set(ids)
+
+
+def test_paper_profile_follows_the_paper():
+    main = [c for c in grids.group_configs("voc-main", "paper") if not c.is_baseline]
+    assert len(main) == 3 * 2 * 4 * 3  # models x layers x losses x lambdas
+    for loss, lams in TABLE_D1.items():
+        assert sorted({c.lam for c in main if c.loss == loss}) == sorted(lams)
+    assert {(c.epochs, c.lr, c.batch_size, c.image_size) for c in main} == {(50, 1e-4, 64, 224)}
+    assert all(len(c.init_from) == 3 for c in main)  # the baseline lr sweep {1e-3, 1e-4, 1e-5}
+    coco = [c for c in grids.group_configs("coco-main", "paper") if not c.is_baseline]
+    assert {c.epochs for c in coco} == {10}
+    limited = [c for c in grids.group_configs("voc-limited", "paper") if c.annotation_fraction < 1]
+    for loss, lams in TABLE_D2.items():
+        assert sorted({c.lam for c in limited if c.loss == loss}) == sorted(lams)
+    birds = [c for c in grids.group_configs("waterbirds", "paper") if not c.is_baseline]
+    rows = Counter((c.task, c.model_kind, c.tap, c.loss) for c in birds)
+    assert set(rows.values()) == {4} and len(rows) == 2 * 3 * 2 * 2  # 2 seeds x 2 annotation subsets
+    assert {(c.lam, c.lr, c.epochs, c.annotation_fraction) for c in birds} == {(5e-2, 1e-5, 350, 0.01)}
+    archs = {c.arch for c in grids.group_configs("voc-backbones", "paper")}
+    assert archs == {"densenet121", "vit_s"}
+
+
+def test_demo_deviations_name_real_figures():
+    known = {"*", "mg.tab1", "mg.tabC1", "mg.tabD1", "mg.tabD2"} | {f"mg.fig{i}" for i in
+                                                                   ["1", "2", "4", "5a", "5b", "6", "7", "8", "9", "10", "11", "12", "13"]}
+    known |= {f"mg.fig{p}{i}" for p, n in (("A", 4), ("B", 9), ("C", 1), ("X", 11)) for i in range(1, n + 1)}
+    for dev in grids.DEMO_DEVIATIONS:
+        assert dev["what"] and set(dev["figures"]) <= known, dev
+    assert any("one lambda" in t for t in grids.deviations_for("mg.fig5a"))
+    assert grids.deviations_for("mg.fig5a") != grids.deviations_for("mg.tab1")
+
+
+def test_eval_pairs_record_input_for_deeper_bcos_guidance():
+    cfg = [c for c in grids.group_configs("voc-layers", "demo") if c.tap == "mid2"][0]
+    assert eval_pairs(cfg, ()) == [("mid2", "bcos"), ("input", "bcos")]
+    base = grids.baselines("demo", "voc2007", "vanilla")[0]
+    taps = ("input", "mid1", "final")
+    assert eval_pairs(base, taps) == [("input", "ixg"), ("mid1", "ixg"), ("final", "ixg"), ("final", "gradcam")]
+
+
+@pytest.mark.skipif(shutil.which("make") is None, reason="GNU make not installed")
+@pytest.mark.parametrize("profile", grids.PROFILES)
+def test_make_fragment_is_valid_and_orders_baselines_first(profile, tmp_path):
+    mk = write_grid(profile, tmp_path, "data")
+    manifest = json.loads(store.group_path(tmp_path, profile, "voc-main").read_text())
+    assert manifest["runs"] == [c.run_id for c in grids.group_configs("voc-main", profile)]
+    out = subprocess.run(["make", "-n", "-f", str(mk), "mg-runs", "PY=python"], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    cmds = [line for line in out.stdout.splitlines() if "-m rightfocus train" in line or "papermill" in line]
+    if profile == "paper":
+        assert len(cmds) == len(grids.all_configs("paper"))
+        order = [line.split("configs/")[1].split(".yaml")[0] for line in cmds]
+        pos = {rid: i for i, rid in enumerate(order)}
+        for c in grids.all_configs("paper"):
+            for dep in ([c.init_from] if isinstance(c.init_from, str) else c.init_from or []):
+                assert pos[dep] < pos[c.run_id]
+    else:
+        assert len(cmds) == len(grids.GROUPS)  # one notebook execution per group
+    # a second write leaves every file (hence every Make timestamp) unchanged
+    before = {p: p.stat().st_mtime_ns for p in (tmp_path / profile / "mg").rglob("*.yaml")}
+    write_grid(profile, tmp_path, "data")
+    assert before == {p: p.stat().st_mtime_ns for p in (tmp_path / profile / "mg").rglob("*.yaml")}
