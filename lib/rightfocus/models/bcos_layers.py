@@ -49,7 +49,7 @@ class _ScaleGate(torch.autograd.Function):
     @staticmethod
     def forward(ctx, scale: Tensor, owner: DynamicScale) -> Tensor:  # type: ignore[override]
         ctx.owner = owner
-        return scale.clone()
+        return scale.view_as(scale)  # no copy; nothing modifies it in place
 
     @staticmethod
     def backward(ctx, grad: Tensor):  # type: ignore[override]
