@@ -16,6 +16,7 @@ import json
 import os
 import platform
 import statistics
+import sys
 import time
 from pathlib import Path
 from typing import Callable
@@ -93,7 +94,12 @@ def _train_step(model, optimiser, x, labels, masks, method: str | None, tap: str
     optimiser.step()
 
 
+def _progress(message: str) -> None:
+    print(f"[bench_guidance {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
 def train_step_times(kind: str, arch: str, size: int, batch: int, method: str, taps: list[str], reps: int) -> dict:
+    _progress(f"training steps: {kind} {arch} {size}px batch {batch}, taps {taps}")
     torch.manual_seed(0)
     model = build_model(kind, arch, NUM_CLASSES).train()
     optimiser = torch.optim.Adam(model.parameters(), lr=1e-4)
@@ -105,6 +111,7 @@ def train_step_times(kind: str, arch: str, size: int, batch: int, method: str, t
 
 
 def eval_times(kind: str, arch: str, size: int, batch: int, method: str, layer: str, reps: int) -> dict:
+    _progress(f"evaluation: {kind} {arch} {method}@{layer} {size}px batch {batch}")
     torch.manual_seed(0)
     model = build_model(kind, arch, NUM_CLASSES).eval()
     x, labels, _ = _batch(model, batch, size, seed=1)
