@@ -120,10 +120,11 @@ def test_train_transform_spec_errors():
 
 
 def test_dilate_boxes_hand_values():
-    boxes = torch.tensor([[0.0, 10, 20, 30, 30], [1.0, 0, 0, 5, 9]])
+    boxes = torch.tensor([[0.0, 10, 20, 30, 30], [1.0, 0, 0, 5, 9], [2.0, 20, 20, 34, 27]])
     out = dilate_boxes(boxes, 0.25, (40, 40))
-    # box 0: w=20 -> 5 px each side; h=10 -> int(2.5)=2; box 1: w=5 -> int(1.25)=1, h=9 -> 2; clamped at 0
-    assert out.tolist() == [[0.0, 5, 18, 35, 32], [1.0, 0, 0, 6, 11]]
+    # box 0: w=20 -> 5 px each side; h=10 -> int(2.5)=2; box 1: w=5 -> int(1.25)=1, h=9 -> 2; clamped at 0;
+    # box 2: w=14 -> int(3.5)=3 (not rounded up), h=7 -> int(1.75)=1
+    assert out.tolist() == [[0.0, 5, 18, 35, 32], [1.0, 0, 0, 6, 11], [2.0, 17, 19, 37, 28]]
     assert dilate_boxes(boxes, 0.5, (31, 32))[0].tolist() == [0.0, 0, 15, 32, 31]
     assert torch.equal(dilate_boxes(boxes, 0.0, (40, 40)), boxes)
     with pytest.raises(ValueError, match=">= 0"):

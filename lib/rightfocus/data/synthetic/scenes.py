@@ -64,6 +64,6 @@ def sample_classes(rng: np.random.Generator, num_classes: int, pairs: list[tuple
                        / np.array([0.4, 0.3, 0.2, 0.1])[:max_objects].sum()))
     out = [int(c) for c in rng.integers(0, num_classes, n)]
     for a, b in pairs:
-        if a in out and b not in out and rng.random() < p_pair and len(out) < max_objects + 1:
+        if a in out and b not in out and rng.random() < p_pair and len(out) < max_objects:
             out.insert(0, b)  # the partner is drawn first (behind), like a rider behind a bicycle
     return out
