@@ -29,7 +29,7 @@ from torch.utils.data import Dataset
 
 from rightfocus.data.annotations import annotation_subset
 from rightfocus.data.boxes import as_boxes, clip_boxes, dilate_boxes, empty_boxes, round_boxes
-from rightfocus.data.transforms import as_size, make_train_transform, resize
+from rightfocus.data.transforms import as_size, make_train_transform, resize_seg
 
 #: split names under which `dilation` may be used (coarse boxes are a training-time perturbation)
 TRAINING_SPLITS = ("train", "trainval")
@@ -49,16 +49,27 @@ class Record:
 
 def read_image(path: Path) -> Tensor:
     """Decode an image file to uint8 RGB [3, H, W]; errors name the file."""
+    return decode_image(path)[0]
+
+
+def decode_image(path: Path, size: tuple[int, int] | None = None) -> tuple[Tensor, tuple[int, int]]:
+    """Decode to uint8 RGB [3, H, W], optionally resized to `size` = (H, W) by PIL's bilinear
+    (antialiased) resampling, as torchvision's Resize on PIL images (the MG reference). Also returns
+    the file's own (H, W). Errors name the file."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"image file not found: {path}")
     try:
         with Image.open(path) as im:
-            arr = np.asarray(im.convert("RGB"))
+            im = im.convert("RGB")
+            orig = (im.size[1], im.size[0])
+            if size is not None and (im.size[1], im.size[0]) != tuple(size):
+                im = im.resize((size[1], size[0]), Image.BILINEAR)
+            arr = np.asarray(im)
     except (OSError, UnidentifiedImageError, SyntaxError, ValueError) as exc:
         raise ValueError(f"cannot decode image {path} (corrupt or not an image: {exc}); "
                          "re-download or regenerate that file") from exc
-    return torch.from_numpy(arr.copy()).permute(2, 0, 1).contiguous()
+    return torch.from_numpy(arr.copy()).permute(2, 0, 1).contiguous(), orig
 
 
 def image_size(path: Path) -> tuple[int, int]:
@@ -237,15 +248,15 @@ class BoxDataset(Dataset):
         if index in self._cache:
             return self._cache[index]
         rec = self.records[index]
-        image = read_image(rec.path)
+        early = self.size if self.transform is None else None  # resize while decoding (cheap, cached)
+        image, orig = decode_image(rec.path, early)
         seg_np = self._read_seg(rec) if self.with_seg else None
         seg = None if seg_np is None else torch.from_numpy(np.ascontiguousarray(seg_np)).long()
-        if seg is not None and tuple(seg.shape) != tuple(image.shape[-2:]):
+        if seg is not None and tuple(seg.shape) != tuple(orig):
             raise ValueError(f"segmentation of {rec.path} has size {tuple(seg.shape)} but the image is "
-                             f"{tuple(image.shape[-2:])}; the mask must match its image")
-        orig = (int(image.shape[-2]), int(image.shape[-1]))
-        if self.transform is None and self.size is not None:
-            image, _, seg = resize(image, empty_boxes(), seg, self.size)
+                             f"{tuple(orig)}; the mask must match its image")
+        if early is not None and seg is not None:
+            seg = resize_seg(seg, early)
         if self.cache:
             self._cache[index] = (image, seg, orig)
         return image, seg, orig

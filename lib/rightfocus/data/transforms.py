@@ -27,23 +27,27 @@ def as_size(size: int | tuple[int, int] | list[int]) -> tuple[int, int]:
     return (int(size[0]), int(size[1]))
 
 
-def _resize_seg(seg: Tensor, size: tuple[int, int]) -> Tensor:
+def resize_seg(seg: Tensor, size: tuple[int, int]) -> Tensor:
+    """Label map resized by "nearest-exact" (each output pixel takes the label under its centre)."""
     return F.interpolate(seg[None, None].float(), size=size, mode="nearest-exact")[0, 0].to(seg.dtype)
 
 
 def resize(image: Tensor, boxes: Tensor, seg: Tensor | None, size: tuple[int, int]
            ) -> tuple[Tensor, Tensor, Tensor | None]:
     """Resize to `size` = (H, W) without keeping the aspect ratio (as the MG reference code does);
-    boxes are scaled by the same factors."""
+    boxes are scaled by the same factors. uint8 images are returned as float in [0, 1] (resampling in
+    float avoids a costly rounding step and keeps precision)."""
     h, w = image.shape[-2:]
     if (h, w) == tuple(size):
         return image, boxes, seg
+    if image.dtype == torch.uint8:
+        image = image.float() / 255.0
     out_h, out_w = size
     image = TF.resize(image, [out_h, out_w], antialias=True)
     boxes = boxes.clone()
     boxes[:, [1, 3]] *= out_w / w
     boxes[:, [2, 4]] *= out_h / h
-    return image, boxes, None if seg is None else _resize_seg(seg, size)
+    return image, boxes, None if seg is None else resize_seg(seg, size)
 
 
 def resized_crop(image: Tensor, boxes: Tensor, seg: Tensor | None, top: int, left: int, height: int,
