@@ -12,7 +12,7 @@ from captum.attr import InputXGradient, IntegratedGradients
 
 from rightfocus.attributions import attribute, attribute_all_classes, attribution_context, attribution_from_tap
 from rightfocus.losses import localisation_loss
-from rightfocus.models import build_model
+from rightfocus.models import MODEL_KINDS, build_model
 
 torch.set_num_threads(1)
 
@@ -132,3 +132,41 @@ def test_guidance_gradient_matches_finite_differences(kind, method, tap, loss):
             with torch.no_grad():
                 weight.view(-1)[i] -= sign * h
         assert (values[0] - values[1]) / (2 * h) == pytest.approx(float(analytic[i]), rel=1e-4, abs=1e-8)
+
+
+#: evaluation methods per model kind (the AIM paper's GradCAM / Guided GradCAM; kinds added to the
+#: registry later get GradCAM at the final tap)
+EVAL_METHODS = {
+    "vanilla": [("gradcam", "final"), ("guided_backprop", "input"), ("guided_gradcam", "final")],
+    "xdnn": [("gradcam", "final"), ("guided_backprop", "input")],
+    "bcos": [("gradcam", "final")],
+    "aim": [("gradcam", "final"), ("gradcam", "aim"), ("guided_backprop", "input"), ("guided_gradcam", "aim")],
+}
+
+
+@pytest.mark.parametrize("kind", sorted(MODEL_KINDS))
+def test_registry_kinds_evaluation_methods_match_the_pair_loop(kind):
+    model = _model(kind)
+    x = _images(model, n=2, size=32)
+    labels = torch.tensor([[1, 0, 1, 0], [0, 1, 0, 0]])
+    for method, layer in EVAL_METHODS.get(kind, [("gradcam", "final")]):
+        maps, ii, cc = attribute_all_classes(model, x, labels, method, layer)
+        assert maps.shape == (3, 32, 32) and torch.isfinite(maps).all()
+        loop = torch.cat([attribute(model, x[i : i + 1], c[None], method, layer) for i, c in zip(ii, cc)])
+        torch.testing.assert_close(maps, loop, atol=1e-5, rtol=1e-4)
+
+
+def test_guided_backprop_on_convnext_is_not_the_plain_gradient():
+    """ConvNeXt uses GELU: the guided rule must act there (captum's acts on nn.ReLU only)."""
+    torch.manual_seed(0)
+    model = build_model("vanilla", "convnext_tiny", num_classes=4).eval()
+    for name, p in model.named_parameters():  # fresh layer scales (1e-6) would hide the GELU branches
+        if name.endswith("layer_scale"):
+            torch.nn.init.ones_(p)
+    x = _images(model, n=1, size=32)
+    targets = torch.tensor([2])
+    guided = attribute(model, x, targets, "guided_backprop")
+    xg = x.clone().requires_grad_(True)
+    (plain,) = torch.autograd.grad(model(xg)[0, 2], xg)
+    assert plain.abs().max() > 0
+    assert (guided - plain.sum(1)).abs().max() > 1e-2 * plain.sum(1).abs().max()
