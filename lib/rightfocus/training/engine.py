@@ -188,8 +188,16 @@ def evaluate(
     return out
 
 
+def _finite(value: Any) -> Any:
+    """NaN (e.g. the accuracy of a group without examples) -> None, so metrics.jsonl is strict JSON."""
+    if isinstance(value, list):
+        return [_finite(v) for v in value]
+    return None if isinstance(value, float) and value != value else value
+
+
 def metrics_row(result: dict[str, Any], **fields: Any) -> dict[str, Any]:
     """A metrics.jsonl row (results contract) from an `evaluate` entry plus epoch/split/tap/... fields."""
+    result = {k: _finite(v) for k, v in result.items()}
     row = {
         "f1": result.get("f1"),
         "map": result.get("map"),

@@ -168,7 +168,7 @@ def _train_locked(config: RunConfig, results: Path, rdir: Path, stop_after: int 
 
     def run_eval(split: str, with_pairs: bool) -> dict:
         return evaluate(model, loaders[split], pairs if with_pairs else (), device=device,
-                        num_groups=num_groups, binary_seg=config.dataset != "voc2007",
+                        num_groups=num_groups, binary_seg=config.dataset == "waterbirds",
                         progress=progress, desc=split)
 
     latest = ckdir / "latest.pt"
@@ -186,10 +186,12 @@ def _train_locked(config: RunConfig, results: Path, rdir: Path, stop_after: int 
         init = ckpt.load(store.checkpoint_path(init_dir, "selected"), device)
         model.load_state_dict(init["model"])
         extra_summary = {"init_from_resolved": init_id, "init_epoch": int(init["epoch"])}
-        for split in ("val", "test"):  # epoch 0 = the baseline checkpoint, the figures' reference
-            res = run_eval(split, True)
-            history += [metrics_row(res[p], epoch=0, split=split, tap=p[0], method=p[1], epoch_time_s=None,
-                                    checkpoint=None) for p in pairs]
+        # epoch 0 = the baseline checkpoint, the figures' reference; the baseline already evaluated it
+        # with the same code on val and test, so its rows are copied when it has every pair needed
+        history += _epoch0_rows(init_dir, int(init["epoch"]), pairs) or [
+            metrics_row(run_eval(split, True)[p], epoch=0, split=split, tap=p[0], method=p[1],
+                        epoch_time_s=None, checkpoint=None)
+            for split in ("val", "test") for p in pairs]
 
     for epoch in range(start_epoch, config.epochs + 1):
         stats = train_one_epoch(model, train_loader, optimizer, guidance, gens["classes"], device,
@@ -221,6 +223,15 @@ def _train_locked(config: RunConfig, results: Path, rdir: Path, stop_after: int 
     # the finished run never resumes: drop the optimiser state to bound disk use
     ckpt.save_latest(latest, model=model.state_dict(), epoch=config.epochs, num_classes=num_classes)
     store.write_done(rdir, summary)
+
+
+def _epoch0_rows(init_dir: Path, init_epoch: int, pairs: Sequence[tuple[str, str]]) -> list[dict[str, Any]]:
+    """The baseline's own val/test rows of its selected checkpoint for `pairs`, as epoch 0 (or [])."""
+    found = {(r["split"], r["tap"], r["method"]): r for r in store.read_metrics(init_dir) if r["epoch"] == init_epoch}
+    want = [(split, tap, method) for split in ("val", "test") for tap, method in pairs]
+    if not all(k in found for k in want):
+        return []
+    return [dict(found[k], epoch=0, epoch_time_s=None, checkpoint=None) for k in want]
 
 
 def _val_frame(config: RunConfig, history: list[dict[str, Any]]) -> pd.DataFrame:
