@@ -71,14 +71,16 @@ def aim_options(config: RunConfig) -> dict[str, Any]:
 def model_options(config: RunConfig) -> dict[str, Any]:
     """Keyword options that rebuild this run's model (stored in its checkpoints)."""
     opts = aim_options(config)
+    # drop path (Table 4) is ConvNeXt's stochastic depth; ResNets have none
+    drop = {"drop_path": opts["drop_path"]} if "convnext" in config.arch else {}
     if config.model_kind != "aim":
-        return {"drop_path": opts["drop_path"]}
+        return drop
     if opts["direction"] == "bottom_up":
         return {"direction": "bottom_up", "masked_blocks": tuple(opts["blocks"]),
-                "edge_init": bool(opts["edge_init"]), "drop_path": opts["drop_path"]}
+                "edge_init": bool(opts["edge_init"]), **drop}
     return {"stage": int(opts["stage"]), "aux_losses": bool(opts["aux_losses"]),
             "single_mask": bool(opts["single_mask"]), "edge_init": bool(opts["edge_init"]),
-            "dropout": float(opts["dropout"]), "drop_path": opts["drop_path"]}
+            "dropout": float(opts["dropout"]), **drop}
 
 
 class PlainBackbone(TappedModel):
@@ -486,6 +488,7 @@ def train_aim(config: RunConfig, results: str | Path = "results", log: Callable[
         return rdir
     store.write_config(rdir, config)
     train, val, test, num_classes = load_splits(config)
+    torch.manual_seed(config.seed)  # the fresh initialisation is part of the run's identity
     model = build_run_model(config, num_classes)
     train_set = train
     if opts["randaugment"]:

@@ -1,0 +1,40 @@
+# AIM (Alshami et al. 2025): the experiment grid of a profile, resumable and `make -j N` safe.
+#
+#   make aim PROFILE=paper DATA_ROOT=/data WEIGHTS_ROOT=/weights [-j N]
+#   make aim-demo            (part of `make demo`: the synthetic demo grid, CPU, minutes)
+#
+# `python -m rightfocus.experiments.aim_grids` writes every run's config, the group manifests and a
+# generated fragment ($(RESULTS)/$(PROFILE)/aim/grid.mk). Paper profile: one target per run (its
+# `done` file; `rightfocus train CONFIG`), so Make skips finished runs, resumes interrupted ones from
+# ckpt/latest.pt and runs independent runs in parallel under -j (give each job its own GPU, e.g. a
+# wrapper setting CUDA_VISIBLE_DEVICES). Demo profile: one papermill execution of
+# notebooks/aim_train.ipynb per group; the groups that share runs with aim-main wait for it.
+# The ImageNet backbone weights are torchvision release files under WEIGHTS_ROOT (never downloaded):
+# convnext_tiny-983f1562.pth, resnet50-0676ba61.pth, resnet101-63fe2227.pth.
+#
+# Tiny CPU models run fastest with one BLAS/OpenMP thread per process (measured: 2 threads on a busy
+# 2-core machine cost ~10x the CPU time); parallelism comes from `make -j`.
+
+AIM_GRID_MK = $(RESULTS)/$(PROFILE)/aim/grid.mk
+AIM_THREADS ?= $(if $(filter demo,$(PROFILE)),1,)
+
+.PHONY: aim aim-grid aim-train aim-figures aim-demo
+aim-grid: setup
+	$(PY) -m rightfocus.experiments.aim_grids --profile $(PROFILE) --results $(RESULTS) --data-root $(DATA_ROOT)
+
+aim-train: aim-grid
+	$(if $(WEIGHTS_ROOT),WEIGHTS_ROOT="$(WEIGHTS_ROOT)") $(if $(AIM_THREADS),OMP_NUM_THREADS=$(AIM_THREADS)) \
+	  $(MAKE) -f $(AIM_GRID_MK) aim-runs PY="$(abspath $(PY))"
+
+aim-figures: setup
+	mkdir -p $(RESULTS)/$(PROFILE)/aim/executed
+	$(PY) -m papermill --no-progress-bar -k python3 -p profile $(PROFILE) -p results $(RESULTS) \
+	  notebooks/aim_figures.ipynb $(RESULTS)/$(PROFILE)/aim/executed/aim_figures.ipynb
+
+aim: aim-train
+	$(MAKE) aim-figures PROFILE=$(PROFILE) RESULTS=$(RESULTS)
+
+aim-demo: data
+	$(MAKE) aim-train PROFILE=demo
+
+DEMO_PARTS += aim-demo
