@@ -211,6 +211,15 @@ def test_all_classes_equals_per_pair_loop(method, layer, strategy):
     torch.testing.assert_close(maps, loop, atol=1e-5, rtol=1e-5)
 
 
+def test_attribute_works_under_no_grad():
+    model, x = _net(), _images()
+    with torch.no_grad():
+        maps = attribute(model, x, TARGETS, "ixg", "mid2")
+        all_maps, _, _ = attribute_all_classes(model, x, LABELS, "gradcam", "final", strategy="per_rank")
+    torch.testing.assert_close(maps, attribute(model, x, TARGETS, "ixg", "mid2"))
+    assert all_maps.shape == (5, 16, 16)
+
+
 def test_all_classes_without_positives_is_empty():
     maps, image_index, _ = attribute_all_classes(_net(), _images(), torch.zeros(3, 3), "ixg", "mid2")
     assert maps.shape == (0, 16, 16) and image_index.numel() == 0

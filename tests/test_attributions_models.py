@@ -112,6 +112,18 @@ def _guidance_loss(model, x, targets, masks, method, tap, loss, create_graph):
      ("vanilla", "ixg", "mid2", "ppce")],
 )
 def test_guidance_gradient_matches_finite_differences(kind, method, tap, loss):
+    _check_guidance_gradient(kind, method, tap, loss)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("tap", TAPS)
+@pytest.mark.parametrize("loss", ["energy", "l1", "ppce", "rrr"])
+@pytest.mark.parametrize("kind,method", [("bcos", "bcos"), ("xdnn", "intgrad"), ("vanilla", "ixg")])
+def test_guidance_gradient_matches_finite_differences_everywhere(kind, method, tap, loss):
+    _check_guidance_gradient(kind, method, tap, loss)
+
+
+def _check_guidance_gradient(kind, method, tap, loss):
     model = _model(kind, torch.float64)
     x = _images(model, dtype=torch.float64)
     targets = torch.tensor([1, 3])

@@ -41,7 +41,7 @@ def _single_pass(model: TappedModel, images: Tensor, labels: Tensor, method: str
     rank = (positive.cumsum(1) - 1)[image_index, class_index]  # j for the j-th positive class of an image
     k_max = int(rank.max()) + 1 if rank.numel() else 0
     x = _input_leaf(images) if layer == "input" else images
-    with attribution_context(model, method):
+    with torch.enable_grad(), attribution_context(model, method):
         logits, acts = model.forward_taps(x, [layer])
         act = acts[layer]
         seeds = torch.zeros(k_max, *logits.shape, dtype=logits.dtype, device=logits.device)

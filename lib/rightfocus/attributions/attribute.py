@@ -99,7 +99,7 @@ def _integrated_gradients(
 def _guided_backprop(model: TappedModel, images: Tensor, targets: Tensor) -> Tensor:
     """Guided gradient w.r.t. the input, [N, C, H, W]."""
     x = _input_leaf(images)
-    with guided_rule(model):
+    with torch.enable_grad(), guided_rule(model):
         logits = model(x)
         (grad,) = torch.autograd.grad(select_logits(logits, targets), x)
     return grad
@@ -147,11 +147,12 @@ def attribute(
             raise ValueError("guided_gradcam needs a GradCAM layer; call it with e.g. layer='final'")
         cam = upsample_maps(attribute(model, images, targets, "gradcam", layer), size)
         return (_guided_backprop(model, images, targets) * cam[:, None]).sum(1)
-    if method == "intgrad" and getattr(model, "kind", "vanilla") != "xdnn":
-        maps = _integrated_gradients(model, images, targets, layer, steps, create_graph)
-    else:
-        x = _input_leaf(images) if layer == "input" else images
-        with attribution_context(model, method):
-            logits, acts = model.forward_taps(x, [layer])
-            maps = attribution_from_tap(logits, acts[layer], targets, method, create_graph=create_graph)
+    with torch.enable_grad():  # attributions are gradients, also when called under torch.no_grad()
+        if method == "intgrad" and getattr(model, "kind", "vanilla") != "xdnn":
+            maps = _integrated_gradients(model, images, targets, layer, steps, create_graph)
+        else:
+            x = _input_leaf(images) if layer == "input" else images
+            with attribution_context(model, method):
+                logits, acts = model.forward_taps(x, [layer])
+                maps = attribution_from_tap(logits, acts[layer], targets, method, create_graph=create_graph)
     return upsample_maps(maps, size) if upsample else maps
