@@ -318,6 +318,34 @@ def test_export_png_and_bad_selections(tree, state, tmp_path):
     assert panels[0].error is None and panels[1].error and "intgrad" in panels[1].error and "input" in panels[1].error
 
 
+@pytest.mark.slow
+def test_inspector_agrees_with_the_runs_own_evaluation(tmp_path):
+    """Runs trained by `train_run`: the inspector's per-map EPG / IoU, averaged flat over the test
+    (image, class) pairs, equals the test EPG / IoU the training loop stored for the selected checkpoint."""
+    from rightfocus.experiments import store
+    from rightfocus.training.runner import train_run
+
+    data = _write_voc(tmp_path / "voc")
+    results = tmp_path / "results"
+    base = _mg_config(data)
+    train_run(base, results, progress=False)
+    guided = _mg_config(data, method="ixg", tap="input", loss="energy", lam=1.0, init_from=base.run_id)
+    train_run(guided, results, progress=False)
+    s = InspectorState(results, "demo", [base.run_id, guided.run_id], split="test")
+    for run in s.runs:
+        selected = store.read_done(s.run_dir(run))["selected_epoch"]
+        row = next(r for r in store.read_metrics(s.run_dir(run)) if r["split"] == "test"
+                   and r["epoch"] == selected and (r["tap"], r["method"]) == ("input", "ixg"))
+        epgs, ious = [], []
+        for i in range(s.num_images):
+            for c in s.ground_truth(i):
+                m = s.map_metrics(run, s.heatmap(run, i, c, "ixg", "input"), i, c)
+                epgs.append(m["epg"])
+                ious.append(m["iou"])
+        assert np.mean(epgs) == pytest.approx(row["epg"], abs=1e-5)
+        assert np.mean(ious) == pytest.approx(row["iou"], abs=1e-5)
+
+
 # ---- the widget layer forwards to the state ----------------------------------------------------------
 def test_inspector_widgets_drive_the_view(tree, tmp_path):
     from rightfocus.widgets import HeatmapInspector
@@ -338,7 +366,14 @@ def test_inspector_widgets_drive_the_view(tree, tmp_path):
     assert ins.last_view.index in ins.state.filter_images(cls=1)
     ins.runs.value = (tree["aim"],)
     assert [p.run_id for p in ins.last_view.panels] == [tree["aim"]]
-    assert [v for _, v in ins.mask_epoch.options] == [None, 1, 2]
+    assert [v for _, v in ins.mask_epoch.options] == [-1, 1, 2]  # -1: the checkpoint's own masks
+    ins.index.value = 4
+    ins.mask_epoch.value = 2
+    assert ins.last_view.panels[0].mask_epoch is None  # image 4 is not one the run stored masks for
+    ins.index.value = 1
+    assert ins.last_view.panels[0].mask_epoch == 2
+    ins.mask_epoch.value = -1
+    assert ins.last_view.panels[0].mask_epoch is None
     ins.export_png(tmp_path / "w.png")
     assert (tmp_path / "w.png").stat().st_size > 0
 

@@ -6,7 +6,6 @@ Every control writes one selection into the state and redraws; the drawn view is
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -14,15 +13,9 @@ from rightfocus.models.taps import TAPS
 from rightfocus.widgets.state import CLASSIFIER_TAP, InspectorState, View
 
 ANY = ("any", None)  # the "no filter" option of a dropdown
+#: slider position "the checkpoint's own masks" (a slider cannot hold None)
+CHECKPOINT_MASKS = ("checkpoint", -1)
 CMAPS = ("jet", "viridis", "inferno", "magma", "coolwarm", "gray")
-
-
-def _png(fig) -> bytes:
-    from rightfocus.widgets.render import save_png
-
-    buf = io.BytesIO()
-    save_png(fig, buf)
-    return buf.getvalue()
 
 
 class HeatmapInspector:
@@ -66,7 +59,8 @@ class HeatmapInspector:
         self.tap = W.Dropdown(options=[CLASSIFIER_TAP, *TAPS], value=s.tap, description="tap", style=style)
         self.alpha = W.FloatSlider(value=s.alpha, min=0.0, max=1.0, step=0.05, description="alpha", style=style)
         self.cmap = W.Dropdown(options=list(CMAPS), value=s.cmap, description="colormap", style=style)
-        self.mask_epoch = W.Dropdown(options=[("checkpoint", None)], value=None, description="AIM epoch", style=style)
+        self.mask_epoch = W.SelectionSlider(options=[CHECKPOINT_MASKS], value=CHECKPOINT_MASKS[1],
+                                            description="AIM epoch", style=style)
         self.export_path = W.Text(value="inspector.png", description="export to", style=style)
         self.export = W.Button(description="export PNG")
         self.status = W.HTML()
@@ -121,6 +115,8 @@ class HeatmapInspector:
     def _on_select(self, name: str, value: Any) -> None:
         if self._muted or not self.state.runs:
             return
+        if name == "mask_epoch" and value == CHECKPOINT_MASKS[1]:
+            value = None
         ok = self._guard(lambda: self.state.select(**{name: value}))
         if name == "split" and ok:
             self._refresh_choices()
@@ -171,7 +167,7 @@ class HeatmapInspector:
             self.target.options = [("ground truth", None)] + [(n, k) for k, n in enumerate(names)]
             self.filter_class.options = [ANY] + [(n, k) for k, n in enumerate(names)]
             epochs = sorted({e for r in s.runs if s.is_aim(r) for e in s.mask_epochs(r)})
-            self.mask_epoch.options = [("checkpoint", None)] + [(f"epoch {e}", e) for e in epochs]
+            self.mask_epoch.options = [CHECKPOINT_MASKS] + [(f"epoch {e}", e) for e in epochs]
             self.method.value, self.tap.value = s.method, s.tap
         finally:
             self._muted = False
@@ -192,7 +188,7 @@ class HeatmapInspector:
         """Recompute the view and redraw (the PNG goes to `self.image`)."""
         def draw() -> None:
             view = self.state.view()
-            self.image.value = _png(self.state.figure(view))
+            self.image.value = self.state.png()
             self.last_view = view
 
         if self._guard(draw):

@@ -18,8 +18,11 @@ def _figure(nrows: int, ncols: int, size: float = 2.6):
     # the object-oriented API (no pyplot state): figures are safe to build in any thread / headless
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(size * ncols, size * nrows + 0.4), dpi=100)
-    axes = np.atleast_2d(fig.subplots(nrows, ncols, squeeze=False))
+    fig = Figure(figsize=(size * ncols, (size + 0.7) * nrows + 0.3), dpi=90)
+    # fixed margins, not tight_layout: that renders the figure once more just to measure it
+    axes = np.atleast_2d(fig.subplots(nrows, ncols, squeeze=False,
+                                      gridspec_kw={"left": 0.01, "right": 0.99, "bottom": 0.01, "top": 0.84,
+                                                   "wspace": 0.05, "hspace": 0.45}))
     for ax in axes.flat:
         ax.set_axis_off()
     return fig, axes
@@ -94,11 +97,15 @@ def inspector_figure(view: "View", cmap: str = "jet", alpha: float = 0.5):
         ax.set_title(p.title(), fontsize=7)
         if p.masks:
             for k, (name, mask) in enumerate(p.masks.items()):
-                axes[row, k].imshow(np.asarray(mask, dtype=np.float32), cmap="gray", vmin=0, vmax=1)
-                axes[row, k].set_title(f"{p.label}: {name}", fontsize=7)
+                ax = axes[row, k]
+                ax.imshow(np.asarray(mask, dtype=np.float32), cmap="gray", vmin=0, vmax=1)
+                ax.set_axis_on()  # a frame, so that an all-active (white) mask is visible
+                ax.set_xticks([])
+                ax.set_yticks([])
+                epoch = f" (epoch {p.mask_epoch})" if p.mask_epoch is not None else ""
+                ax.set_title(f"{p.label}: {name}{epoch}", fontsize=7)
             row += 1
     fig.suptitle(view.caption, fontsize=8)
-    fig.tight_layout()
     return fig
 
 
@@ -113,7 +120,6 @@ def study_figure(image: Any, left: Any, right: Any, title: str, question: str, c
         draw_overlay(ax, img, heat, cmap, alpha)
         ax.set_title(name, fontsize=10)
     fig.suptitle(f"{title}{' (simulated)' if simulated else ''}\n{question}", fontsize=8)
-    fig.tight_layout()
     return fig
 
 

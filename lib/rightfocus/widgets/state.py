@@ -133,7 +133,7 @@ class Panel:
     predicted_name: str
     confidence: float  # score of the predicted class (sigmoid for multi-label, softmax otherwise)
     target_score: float  # score of the inspected class
-    metrics: dict[str, float | None]  # epg, iou, onobj_epg
+    metrics: dict[str, Any]  # epg, iou, onobj_epg, mask ("boxes" | "seg": what EPG / IoU were computed against)
     tap: str  # the tap actually used (CLASSIFIER_TAP resolved)
     masks: dict[str, np.ndarray] = field(default_factory=dict)  # AIM: "S<l>" per stage and "merged"
     mask_epoch: int | None = None  # AIM: stored epoch shown (None: the checkpoint's own masks)
@@ -143,7 +143,8 @@ class Panel:
         if self.error:
             return f"{self.label}\n{self.error}"
         m = self.metrics
-        parts = [f"EPG {m['epg']:.2f}", f"IoU {m['iou']:.2f}"]
+        against = " (seg)" if m.get("mask") == "seg" else ""
+        parts = [f"EPG{against} {m['epg']:.2f}", f"IoU {m['iou']:.2f}"]
         if m.get("onobj_epg") is not None:
             parts.append(f"on-obj {m['onobj_epg']:.2f}")
         return f"{self.label}\npred {self.predicted_name} ({self.confidence:.2f})\n" + " ".join(parts)
@@ -324,7 +325,7 @@ class InspectorState:
     @property
     def class_names(self) -> list[str]:
         ds = self.dataset()
-        names = getattr(ds, "classes", None)
+        names = getattr(ds, "classes", None) or getattr(getattr(ds, "dataset", None), "classes", None)  # Subset
         return list(names) if names else [str(k) for k in range(len(ds[0]["labels"]))]
 
     def sample(self, index: int | None = None) -> dict[str, Any]:
@@ -407,12 +408,16 @@ class InspectorState:
             obj = (seg == (target + 1 if multi_label else 1)).float()
         return box, obj
 
+    def resolve_mask_source(self, run_id: str, obj: Tensor | None) -> str:
+        """"boxes" or "seg": ``mask_source``, with ``"auto"`` = seg on AIM runs whose image has one (the
+        AIM paper's EPG uses the datasets' object masks), boxes otherwise (MG, Sec. 3.3)."""
+        if self.mask_source == "auto":
+            return "seg" if (self.config(run_id).paper == "aim" and obj is not None) else "boxes"
+        return self.mask_source
+
     def _localisation_mask(self, run_id: str, box: Tensor, obj: Tensor | None) -> Tensor:
-        """The mask EPG / IoU use: boxes, or with ``mask_source="seg"`` (``"auto"``: on AIM runs whose
-        image has one; the AIM paper's EPG uses the datasets' object masks) the segmentation."""
-        source = self.mask_source
-        if source == "auto":
-            source = "seg" if (self.config(run_id).paper == "aim" and obj is not None) else "boxes"
+        """The mask EPG / IoU use (`resolve_mask_source`)."""
+        source = self.resolve_mask_source(run_id, obj)
         if source == "seg":
             if obj is None:
                 raise ValueError("mask_source='seg' but this image has no segmentation; use 'boxes'")
@@ -434,7 +439,7 @@ class InspectorState:
         if obj is not None and not bool(sample.get("invert_mask", False)) and float(box.sum()) > 0:
             onobj = float(onobject_epg(m, box[None], obj[None])[0])
         return {"epg": float(epg(m, mask[None])[0]), "iou": float(iou(m, mask[None], self.iou_threshold(run_id))[0]),
-                "onobj_epg": onobj}
+                "onobj_epg": onobj, "mask": self.resolve_mask_source(run_id, obj)}
 
     def iou_threshold(self, run_id: str) -> float:
         """The IoU threshold the run's evaluation used (its metrics.jsonl), else 0.5."""
@@ -528,7 +533,7 @@ class InspectorState:
             error = None
         except ValueError as exc:  # e.g. method 'bcos' on a vanilla model: show why, keep the others
             tap, heat, metrics, error = str(self.tap), torch.zeros(self.sample()["image"].shape[-2:]), \
-                {"epg": float("nan"), "iou": float("nan"), "onobj_epg": None}, str(exc)
+                {"epg": float("nan"), "iou": float("nan"), "onobj_epg": None, "mask": None}, str(exc)
         return Panel(run_id, label, heat, pred, names[pred] if pred < len(names) else str(pred),
                      float(scores[pred]), float(scores[target]) if target < len(scores) else float("nan"),
                      metrics, tap, masks, epoch, error)
@@ -547,13 +552,30 @@ class InspectorState:
 
         return inspector_figure(view or self.view(), cmap=self.cmap, alpha=self.alpha)
 
-    def export_png(self, path: str | Path) -> Path:
-        """Save the current view as a PNG."""
+    def view_key(self) -> tuple:
+        """Everything the drawn view depends on (the PNG cache's key)."""
+        return ("png", tuple(self.runs), self.checkpoint, self.split, self.index, self.resolve_target(), self.method,
+                self.tap, float(self.alpha), self.cmap, self.mask_source, self.mask_epoch)
+
+    def png(self) -> bytes:
+        """The current view drawn as PNG bytes, cached: revisiting a view costs a lookup, not a redraw
+        (drawing and encoding take longer than the maps of tiny models; bench_inspector.py)."""
+        import io
+
         from rightfocus.widgets.render import save_png
 
+        def draw() -> bytes:
+            buf = io.BytesIO()
+            save_png(self.figure(), buf)
+            return buf.getvalue()
+
+        return self.cache.get_or_compute(self.view_key(), draw)
+
+    def export_png(self, path: str | Path) -> Path:
+        """Save the current view as a PNG."""
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        save_png(self.figure(), path)
+        path.write_bytes(self.png())
         return path
 
     # ---- browsing ------------------------------------------------------------------------------
