@@ -239,3 +239,24 @@ def test_kind_aliases():
     assert set(KINDS) == {"voc2007", "coco2014", "waterbirds", "cub", "travelingbirds", "imagefolder", "hardimagenet"}
     with pytest.raises(ValueError, match="unknown synthetic dataset kind"):
         canonical("mnist")
+
+
+def test_gallery_draws_every_kind(data, tmp_path):
+    from PIL import Image
+
+    from rightfocus.data.gallery import render_gallery
+
+    out = render_gallery(next(iter(data.values())).parent, tmp_path / "g.png", per_kind=2, size=32)
+    with Image.open(out) as im:
+        w, h = im.size
+    assert h > w  # one row per kind (7 rows), two columns
+    with pytest.raises(FileNotFoundError, match="make-data all"):
+        render_gallery(tmp_path / "empty", tmp_path / "x.png")
+
+
+def test_cli_make_data_writes_a_loadable_dataset(tmp_path):
+    from rightfocus.cli import main
+
+    assert main(["make-data", "coco", "--out", str(tmp_path / "c"), "--seed", "2"]) == 0
+    assert len(load_dataset("coco2014", tmp_path / "c", "test")) == 100
+    assert main(["make-data", "mnist", "--out", str(tmp_path / "m")]) == 2

@@ -141,6 +141,8 @@ def test_boxes_to_masks_hand_values():
     km = class_masks(b, 3, (4, 4))
     assert torch.equal(km[0], expect) and km[1].sum() == 1 and km[2].sum() == 0
     assert torch.equal(class_masks(b, 3, (4, 4), invert=True), 1 - km)
+    both = class_masks([b, torch.zeros((0, 5))], 3, (4, 4))
+    assert both.shape == (2, 3, 4, 4) and torch.equal(both[0], km) and both[1].sum() == 0
     with pytest.raises(ValueError, match="one class per image"):
         boxes_to_masks([b], torch.tensor([0, 1]), (4, 4))
 

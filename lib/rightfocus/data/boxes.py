@@ -91,9 +91,14 @@ def _union(boxes: Tensor, cls: int | None, size: tuple[int, int]) -> Tensor:
     return mask
 
 
-def class_masks(boxes: Tensor, num_classes: int, size: tuple[int, int], invert: bool = False) -> Tensor:
-    """Per-class union-of-boxes masks of ONE image: float [K, H, W] (1 inside a box of class k).
-    `invert` gives the complement (Waterbirds reversed task: guide to everything outside the box)."""
+def class_masks(boxes: Tensor | Sequence[Tensor], num_classes: int, size: tuple[int, int],
+                invert: bool = False) -> Tensor:
+    """Per-class union-of-boxes masks: float [K, H, W] for one image's boxes [n, 5], or [N, K, H, W]
+    for a list of them (as `collate` returns). `invert` gives the complement (Waterbirds reversed
+    task: guide to everything outside the box)."""
+    if not isinstance(boxes, Tensor):
+        return torch.stack([class_masks(b, num_classes, size, invert) for b in boxes]) if len(boxes) else \
+            torch.zeros((0, num_classes, *size))
     boxes = as_boxes(boxes)
     out = torch.stack([_union(boxes, k, size) for k in range(num_classes)]) if num_classes else \
         torch.zeros((0, *size))
