@@ -166,6 +166,7 @@ def test_encode_matches_torchvision_normalize():
         encode(torch.rand(2, 6, 4, 4), "bcos")
 
 
+@settings(deadline=None)
 @given(st.integers(0, 300), st.floats(0, 1), st.integers(0, 10))
 def test_annotation_subset_size_and_nesting(n, frac, seed):
     keep = annotation_subset(n, frac, seed)

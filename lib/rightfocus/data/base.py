@@ -32,7 +32,7 @@ from rightfocus.data.boxes import as_boxes, clip_boxes, dilate_boxes, empty_boxe
 from rightfocus.data.transforms import as_size, make_train_transform, resize_seg
 
 #: split names under which `dilation` may be used (coarse boxes are a training-time perturbation)
-TRAINING_SPLITS = ("train", "trainval")
+TRAINING_SPLITS = ("train", "trainval", "train2014")
 
 
 @dataclass
