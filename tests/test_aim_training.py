@@ -22,6 +22,7 @@ from rightfocus.training import aim_loop
 from rightfocus.training.aim_loop import AimForward, aim_loss, threshold_at
 
 EPOCHS = 2
+torch.set_num_threads(1)  # tiny models: one thread is fastest on a shared 2-core machine
 
 
 # ----------------------------------------------------------------------------- loss and schedule

@@ -242,10 +242,22 @@ def object_masks(batch: dict[str, Any], targets: Tensor, size: Sequence[int]) ->
     return boxes_to_masks(list(batch["boxes"]), targets, tuple(int(s) for s in size)).float()
 
 
+def _device(model: nn.Module) -> torch.device:
+    return next(model.parameters()).device
+
+
 def _encode(model: nn.Module, images: Tensor) -> Tensor:
+    """Images on the model's device, encoded for it (ImageNet normalisation)."""
     from rightfocus.data.encoding import encode
 
-    return encode(images, getattr(model, "input_encoding", "imagenet"))
+    return encode(images.to(_device(model), non_blocking=True), getattr(model, "input_encoding", "imagenet"))
+
+
+def resolve_device(config: RunConfig) -> torch.device:
+    """``config.device``: "auto" = CUDA when available, else CPU; or an explicit torch device string."""
+    if config.device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(config.device)
 
 
 # ----------------------------------------------------------------------------- loss
@@ -333,7 +345,7 @@ def train_one_epoch(model: nn.Module, loader: Iterable[dict[str, Any]], optimize
     n = 0
     for batch in loader:
         x = _encode(model, batch["image"])
-        targets = targets_of(batch)
+        targets = targets_of(batch).to(x.device)
         fw = forward(model, x)
         loss, parts = aim_loss(fw, targets, tau, config.lam, float(opts["label_smoothing"]),
                                bool(opts.get("aux_losses", True)))
@@ -373,23 +385,23 @@ def evaluate(model: nn.Module, loader: Iterable[dict[str, Any]], *, gradcam_at: 
     epgs: dict[str, list[Tensor]] = {m: [] for m in methods}
     for batch in loader:
         x = _encode(model, batch["image"])
-        targets = targets_of(batch)
+        targets = targets_of(batch).to(x.device)
         with torch.no_grad():
             fw = forward(model, x)
-        logits_all.append(fw.logits)
-        targets_all.append(targets)
+        logits_all.append(fw.logits.cpu())
+        targets_all.append(targets.cpu())
         if "group" in batch:
             groups_all.append(torch.as_tensor(batch["group"]).reshape(-1))
         index_all.append(torch.as_tensor(batch.get("index", torch.arange(len(targets)))).reshape(-1))
         if fw.masks:
-            stage_shares.extend(zip(*[m.flatten(1).float().mean(1).tolist() for m in fw.masks]))
+            stage_shares.extend(zip(*[m.flatten(1).float().mean(1).cpu().tolist() for m in fw.masks]))
             if fw.merged is not None:
                 merged_shares.extend((fw.merged.flatten(1) > 0).float().mean(1).tolist())
-        masks = object_masks(batch, targets, x.shape[-2:])
+        masks = object_masks(batch, targets.cpu(), x.shape[-2:]).to(x.device)
         for method in methods:
             at = "input" if method == "guided_backprop" else layer
             maps = attribute(model, x, targets, method, layer=at).detach()
-            epgs[method].append(epg(maps, masks))
+            epgs[method].append(epg(maps, masks).cpu())
     logits, targets = torch.cat(logits_all), torch.cat(targets_all)
     correct = logits.argmax(1) == targets
     base: dict[str, Any] = {"accuracy": float(correct.double().mean()), "group_acc": None,
@@ -440,18 +452,18 @@ def examples(model: nn.Module, dataset: Dataset, positions: Sequence[int],
     batch = collate([dataset[i] for i in positions])
     model.eval()
     x = _encode(model, batch["image"])
-    targets = targets_of(batch)
+    targets = targets_of(batch).to(x.device)
     with torch.no_grad():
         fw = forward(model, x)
     maps = attribute(model, x, targets, "gradcam", layer=gradcam_layer(model, gradcam_at)).detach()
-    masks = object_masks(batch, targets, x.shape[-2:])
+    masks = object_masks(batch, targets.cpu(), x.shape[-2:]).to(x.device)
     return {
         "positions": list(positions), "index": torch.as_tensor(batch.get("index", torch.tensor(positions))),
-        "image": batch["image"], "object": masks, "label": targets, "pred": fw.logits.argmax(1),
-        "gradcam": maps, "epg": epg(maps, masks),
-        "stage_masks": [m.detach().bool() for m in fw.masks],
+        "image": batch["image"], "object": masks.cpu(), "label": targets.cpu(), "pred": fw.logits.argmax(1).cpu(),
+        "gradcam": maps.cpu(), "epg": epg(maps, masks).cpu(),
+        "stage_masks": [m.detach().bool().cpu() for m in fw.masks],
         "stages": list(_mask_stages(model, x)),
-        "merged": None if fw.merged is None else fw.merged.detach(),
+        "merged": None if fw.merged is None else fw.merged.detach().cpu(),
     }
 
 
@@ -489,7 +501,7 @@ def train_aim(config: RunConfig, results: str | Path = "results", log: Callable[
     store.write_config(rdir, config)
     train, val, test, num_classes = load_splits(config)
     torch.manual_seed(config.seed)  # the fresh initialisation is part of the run's identity
-    model = build_run_model(config, num_classes)
+    model = build_run_model(config, num_classes).to(resolve_device(config))
     train_set = train
     if opts["randaugment"]:
         train_set = RandAugmented(train, *opts["randaugment"])
@@ -497,14 +509,14 @@ def train_aim(config: RunConfig, results: str | Path = "results", log: Callable[
     optimizer, scheduler = build_optimizer(model, config, steps_per_epoch * config.epochs)
     num_groups = NUM_WATERBIRDS_GROUPS if DATASETS[config.dataset][0] == "waterbirds" else None
     eval_kw = {"gradcam_at": opts["gradcam_at"], "num_groups": num_groups}
-    val_loader = DataLoader(val, batch_size=config.batch_size, collate_fn=collate)
+    val_loader = DataLoader(val, batch_size=config.batch_size, collate_fn=collate, num_workers=config.num_workers)
     tap = gradcam_layer(model, opts["gradcam_at"])
     fixed = fixed_indices(test, int(opts["fixed_images"]))
     rows: list[dict[str, Any]] = []
     start, best = 1, {"epoch": 0, "accuracy": -1.0}
     latest = rdir / "ckpt" / "latest.pt"
     if latest.exists():
-        state = torch.load(latest, map_location="cpu", weights_only=False)
+        state = torch.load(latest, map_location=_device(model), weights_only=False)
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
@@ -517,29 +529,30 @@ def train_aim(config: RunConfig, results: str | Path = "results", log: Callable[
         gen = _seed_epoch(config, epoch)
         _set_epoch(model, epoch, config.epochs)
         loader = DataLoader(train_set, batch_size=config.batch_size, shuffle=True, generator=gen,
-                            collate_fn=collate, drop_last=len(train_set) > config.batch_size)
+                            collate_fn=collate, drop_last=len(train_set) > config.batch_size,
+                            num_workers=config.num_workers)
         train_stats = train_one_epoch(model, loader, optimizer, scheduler, config, epoch)
         seconds = time.perf_counter() - t0
         # validation: accuracy and masks every epoch (selection); EPG only where figures need it (test)
         metrics, _ = evaluate(model, val_loader, methods=(), **eval_kw)
         val_m = metrics[None]
-        kept = None
-        if val_m["accuracy"] >= best["accuracy"]:
-            old = rdir / "ckpt" / f"epoch_{best['epoch']}.pt"
+        kept, superseded = None, None
+        if val_m["accuracy"] >= best["accuracy"]:  # ties: the later epoch
+            superseded = f"epoch_{best['epoch']}.pt"
             best = {"epoch": epoch, "accuracy": val_m["accuracy"]}
             kept = f"epoch_{epoch}.pt"
             _save_state(rdir / "ckpt" / kept, model, config, num_classes, epoch)
-            if old.exists() and old.name != kept:
-                old.unlink()
-                for r in rows:
-                    if r.get("checkpoint") == old.name:
-                        r["checkpoint"] = None
+            for r in rows:
+                if r.get("checkpoint") == superseded:
+                    r["checkpoint"] = None
         rows.append(_row(epoch, "val", None, val_m, epoch_time_s=seconds, checkpoint=kept,
                          lr=scheduler.get_last_lr()[0], **train_stats))
         _store_masks(model, test, fixed, rdir, epoch)
         store.write_metrics(rdir, rows)
         _save_state(latest, model, config, num_classes, epoch, optimizer=optimizer.state_dict(),
                     scheduler=scheduler.state_dict(), rows=rows, best=best)
+        if superseded and superseded != kept:  # only after latest.pt points at the new best
+            (rdir / "ckpt" / superseded).unlink(missing_ok=True)
         log(f"{config.run_id}: epoch {epoch}/{config.epochs} val acc {val_m['accuracy']:.3f} "
             f"mask active {val_m['mask_active']} tau {train_stats['tau']} ({seconds:.1f}s)")
         if stop_after is not None and epoch >= stop_after and epoch < config.epochs:
@@ -565,9 +578,10 @@ def _store_masks(model: nn.Module, test: Dataset, fixed: Sequence[int], rdir: Pa
     x = _encode(model, batch["image"])
     with torch.no_grad():
         fw = forward(model, x)
-    store.atomic_torch_save({"epoch": epoch, "stage_masks": [m.bool() for m in fw.masks],
+    store.atomic_torch_save({"epoch": epoch, "stage_masks": [m.bool().cpu() for m in fw.masks],
                              "stages": list(_mask_stages(model, x)),
-                             "merged": fw.merged}, rdir / "masks" / f"epoch_{epoch}.pt")
+                             "merged": None if fw.merged is None else fw.merged.cpu()},
+                            rdir / "masks" / f"epoch_{epoch}.pt")
 
 
 def _test(model: nn.Module, config: RunConfig, rdir: Path, test: Dataset, rows: list[dict[str, Any]],
@@ -575,10 +589,10 @@ def _test(model: nn.Module, config: RunConfig, rdir: Path, test: Dataset, rows: 
           opts: dict[str, Any]) -> None:
     """Test metrics of the selected checkpoint, per-sample EPG, examples, then ``done``."""
     sel = best["epoch"]
-    state = torch.load(rdir / "ckpt" / f"epoch_{sel}.pt", map_location="cpu", weights_only=False)
+    state = torch.load(rdir / "ckpt" / f"epoch_{sel}.pt", map_location=_device(model), weights_only=False)
     model.load_state_dict(state["model"])
     methods = ["gradcam"] + (["guided_gradcam", "guided_backprop"] if opts["guided_eval"] else [])
-    loader = DataLoader(test, batch_size=config.batch_size, collate_fn=collate)
+    loader = DataLoader(test, batch_size=config.batch_size, collate_fn=collate, num_workers=config.num_workers)
     summary, per_sample = evaluate(model, loader, methods=methods, per_sample=True, **eval_kw)
     for m in methods:
         rows.append(_row(sel, "test", "input" if m == "guided_backprop" else tap, summary[m],
@@ -589,7 +603,8 @@ def _test(model: nn.Module, config: RunConfig, rdir: Path, test: Dataset, rows: 
         from rightfocus.data.shifted_crop import ShiftedCenterCrop
 
         shifted = ShiftedCenterCrop(test, float(opts["shifted_offset"]), seed=0)
-        s_loader = DataLoader(shifted, batch_size=config.batch_size, collate_fn=collate)
+        s_loader = DataLoader(shifted, batch_size=config.batch_size, collate_fn=collate,
+                              num_workers=config.num_workers)
         s_summary, _ = evaluate(model, s_loader, **eval_kw)
         rows.append(_row(sel, "test_shifted", tap, s_summary["gradcam"], checkpoint=f"epoch_{sel}.pt",
                          shifted_offset=float(opts["shifted_offset"])))
