@@ -9,10 +9,6 @@ written here; the AIM run is a checkpoint + per-epoch masks written with the AIM
 from __future__ import annotations
 
 import json
-import math
-import os
-import subprocess
-import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 

@@ -114,10 +114,8 @@ def plan_study(
     rng = _rng(seed, "trials", str(participant))
     images = [subsets[s][j] for j in rng.permutation(len(subsets[s]))]
     b_left = rng.random(len(images)) < 0.5
-    return [
-        Trial(str(participant), s, t, int(img), *( (run_b, run_a) if bl else (run_a, run_b) ))
-        for t, (img, bl) in enumerate(zip(images, b_left))
-    ]
+    return [Trial(str(participant), s, t, int(img), *((run_b, run_a) if bl else (run_a, run_b)))
+            for t, (img, bl) in enumerate(zip(images, b_left))]
 
 
 def response_row(trial: Trial, choice: str, run_b: str, simulated: bool, timestamp: str | None = None) -> dict[str, Any]:
@@ -257,14 +255,16 @@ class PerceptionStudy:
         self.trials = plan_study(image_indices, run_a, run_b, self.participant, n_subsets, seed, subset)
         self._answered = self._read_answered()
 
+    def _mine(self, df: pd.DataFrame) -> pd.DataFrame:
+        """Rows of this participant comparing this pair of runs (a CSV may hold other studies too)."""
+        pair = [self.run_a, self.run_b]
+        return df[(df.participant == self.participant) & df.left_run.isin(pair) & df.right_run.isin(pair)]
+
     def _read_answered(self) -> set[int]:
-        """Trial numbers this participant already answered for this pair of runs (resume)."""
+        """Trial numbers already answered (resume after a restart)."""
         if not self.path.exists() or self.path.stat().st_size == 0:
             return set()
-        df = load_responses(self.path)
-        mine = df[(df.participant == self.participant)
-                  & (df.left_run.isin([self.run_a, self.run_b])) & (df.right_run.isin([self.run_a, self.run_b]))]
-        return set(mine.trial.astype(int))
+        return set(self._mine(load_responses(self.path)).trial.astype(int))
 
     # ---- progress ------------------------------------------------------------------------------
     @property
@@ -314,10 +314,9 @@ class PerceptionStudy:
 
     def responses(self) -> pd.DataFrame:
         """This participant's rows for this pair of runs."""
-        if not self.path.exists():
+        if not self.path.exists() or self.path.stat().st_size == 0:
             return pd.DataFrame(columns=list(RESPONSE_COLUMNS))
-        df = load_responses(self.path)
-        return df[(df.participant == self.participant) & df.left_run.isin([self.run_a, self.run_b])].reset_index(drop=True)
+        return self._mine(load_responses(self.path)).reset_index(drop=True)
 
     def summary(self) -> dict[str, Any]:
         return summarize(self.responses())
