@@ -20,7 +20,7 @@ from PIL import Image
 
 from rightfocus.widgets import (
     RESPONSE_COLUMNS, InspectorState, PerceptionStudy, load_responses, plan_study, simulate_participant,
-    simulate_study, split_subsets, summarize,
+    simulate_study, split_subsets, study_images, summarize,
 )
 
 REPO = Path(__file__).resolve().parents[1]
@@ -380,6 +380,12 @@ def test_subsets_are_disjoint_and_cover_the_images():
     assert [len(s) for s in subsets] == [25] * 4
     assert sorted(sum(subsets, [])) == list(range(100))
     assert split_subsets(range(100), 4, seed=3) == subsets != split_subsets(range(100), 4, seed=4)
+    chosen = study_images(500, 100, seed=3)
+    assert len(set(chosen)) == 100 and chosen == sorted(chosen) and 0 <= min(chosen) and max(chosen) < 500
+    assert chosen == study_images(500, 100, seed=3) != study_images(500, 100, seed=4)
+    assert study_images(30, 100) == list(range(30))  # fewer available: all of them
+    with pytest.raises(ValueError, match="duplicates"):
+        split_subsets([1, 1, 2], 2)
 
 
 def test_placement_is_balanced_and_reproducible():

@@ -14,6 +14,7 @@ from rightfocus.widgets.study import (
     simulate_participant,
     simulate_study,
     split_subsets,
+    study_images,
     summarize,
 )
 
@@ -30,5 +31,5 @@ def __getattr__(name: str):
 __all__ = [
     "CLASSIFIER_TAP", "HeatmapInspector", "InspectorState", "LRUCache", "Panel", "PerceptionStudy",
     "RESPONSE_COLUMNS", "Trial", "View", "load_responses", "plan_study", "simulate_participant",
-    "simulate_study", "split_subsets", "summarize",
+    "simulate_study", "split_subsets", "study_images", "summarize",
 ]

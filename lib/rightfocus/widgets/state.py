@@ -331,7 +331,9 @@ class InspectorState:
     def sample(self, index: int | None = None) -> dict[str, Any]:
         """The dataset's sample (cached: a view reads it several times; decoding costs milliseconds)."""
         index = int(self.index if index is None else index)
-        return self.cache.get_or_compute(("sample", self.split, index), lambda: self.dataset()[index])
+        cfg = self._reference_config()
+        key = ("sample", cfg.dataset, cfg.image_size, self.data_root or cfg.data_root, self.split, index)
+        return self.cache.get_or_compute(key, lambda: self.dataset()[index])
 
     def ground_truth(self, index: int | None = None) -> list[int]:
         return torch.nonzero(self.sample(index)["labels"] > 0).flatten().tolist()

@@ -75,6 +75,15 @@ class Trial:
         return self.left_run if choice == "left" else self.right_run
 
 
+def study_images(num_available: int, n_images: int = PAPER_IMAGES, seed: int = 0) -> list[int]:
+    """A seeded random choice of `n_images` dataset positions (sorted) out of `num_available` (D.6 uses
+    100 test images; all of them when fewer are available)."""
+    if num_available < 1:
+        raise ValueError("study_images: the dataset split is empty")
+    n = min(int(n_images), int(num_available))
+    return sorted(int(i) for i in _rng(seed, "images").choice(num_available, size=n, replace=False))
+
+
 def split_subsets(image_indices: Sequence[int], n_subsets: int = PAPER_SUBSETS, seed: int = 0) -> list[list[int]]:
     """Randomly partition the images into `n_subsets` disjoint subsets of (near) equal size (D.6)."""
     images = [int(i) for i in image_indices]
