@@ -96,7 +96,8 @@ def _run(results: Path, profile: str, *, dataset: str, kind: str, arch: str = "t
     return _write_run(results, profile, cfg, rows)
 
 
-def _waterbirds(results: Path, profile: str) -> list[str]:
+def _waterbirds(results: Path, profile: str, data_roots: dict | None = None, image_size: int = 224) -> list[str]:
+    root = str((data_roots or {}).get("waterbirds", "data/synthetic/waterbirds"))
     rids = []
     for kind in MAIN:
         for task in ("bird", "place"):
@@ -105,7 +106,7 @@ def _waterbirds(results: Path, profile: str) -> list[str]:
                     cfg = RunConfig(paper="mg", dataset="waterbirds", model_kind=kind, arch="tiny",
                                     method=MAIN[kind] if loss else None, tap=tap, loss=loss,
                                     lam=0.05 if loss else 0.0, annotation_fraction=0.1 if loss else 1.0,
-                                    task=task, seed=seed, epochs=2)
+                                    task=task, seed=seed, epochs=2, data_root=root, image_size=image_size)
                     rng = np.random.default_rng(seed + 7 * len(rids))
                     gain = {None: 0.0, "energy": 0.12, "l1": 0.07}[loss]
                     rows = []
@@ -116,7 +117,8 @@ def _waterbirds(results: Path, profile: str) -> list[str]:
                                          "method": MAIN[kind], "f1": None, "map": None, "epg": 0.4 + gain,
                                          "iou": 0.2, "iou_threshold": 0.5, "onobj_epg": None,
                                          "accuracy": float(g.mean()), "group_acc": g.tolist(),
-                                         "worst_group_acc": float(g.min()), "epoch_time_s": 1.0})
+                                         "worst_group_acc": float(g.min()), "epoch_time_s": 1.0,
+                                         "checkpoint": "epoch_2.pt" if epoch == 2 else None})
                     rid = cfg.run_id
                     rdir = store.run_dir(results, profile, rid)
                     store.write_config(rdir, cfg)
@@ -189,7 +191,7 @@ def write_fake_results(results: Path, profile: str = "demo", flip: bool = False,
             dil += guided_grid("voc2007", MAIN, ("input",), ("energy", "l1"), dilation=d)
         groups_written["voc-dilation"] = dil
     if wanted("waterbirds"):
-        groups_written["waterbirds"] = _waterbirds(results, profile)
+        groups_written["waterbirds"] = _waterbirds(results, profile, data_roots, image_size)
     for g, rids in groups_written.items():
         store.write_group(results, profile, g, rids)
     return results / profile

@@ -7,7 +7,7 @@ Metrics are stored as fractions; plots and tables show percent."""
 
 from __future__ import annotations
 
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -229,5 +229,3 @@ def require(df: pd.DataFrame, what: str, ctx: RenderContext) -> pd.DataFrame:
                              f"run `make mg PROFILE={ctx.profile}`")
     return df
 
-
-Callback = Callable[..., Any]

@@ -109,11 +109,11 @@ def heatmap(ax: Any, attribution: np.ndarray | None, image: np.ndarray | None = 
     """Draw an attribution map (positive part, max-normalised, 'Reds'), or the image when
     `attribution` is None, with boxes (x0, y0, x1, y1) in pixels."""
     if attribution is None:
-        ax.imshow(np.clip(image, 0, 1))
+        ax.imshow(np.clip(image, 0, 1), interpolation="nearest")
     else:
         a = np.clip(np.asarray(attribution, dtype=float), 0, None)
         m = a.max()
-        ax.imshow(a / m if m > 0 else a, cmap="Reds", vmin=0, vmax=1)
+        ax.imshow(a / m if m > 0 else a, cmap="Reds", vmin=0, vmax=1, interpolation="nearest")
     for b in boxes:
         x0, y0, x1, y1 = b[-4:]
         ax.add_patch(matplotlib.patches.Rectangle((x0 - 0.5, y0 - 0.5), x1 - x0, y1 - y0, fill=False,
