@@ -342,6 +342,31 @@ def test_inspector_agrees_with_the_runs_own_evaluation(tmp_path):
         assert np.mean(ious) == pytest.approx(row["iou"], abs=1e-5)
 
 
+@pytest.mark.slow
+def test_inspector_agrees_with_the_aim_loops_per_sample_epg(tmp_path):
+    """An AIM run trained by the AIM loop on synthetic Waterbirds: the inspector's GradCAM EPG (at the
+    classifier tap, against the object segmentation) equals the loop's per_sample.csv, and the epoch
+    selector lists the epochs whose masks the loop stored."""
+    import dataclasses
+
+    from rightfocus.data.synthetic import make
+    from rightfocus.experiments.aim_grids import make_config
+    from rightfocus.training.aim_loop import train_aim
+
+    make("waterbirds", tmp_path / "data" / "waterbirds", n_train=24, n_val=8, n_test=12)
+    config = make_config("demo", "waterbirds100", "convnext_tiny", data_root=str(tmp_path / "data"))
+    config = dataclasses.replace(config, epochs=2, extra={**config.extra, "anneal_epochs": 1})
+    rdir = train_aim(config, tmp_path / "results", log=lambda *_: None)
+    s = InspectorState(tmp_path / "results", "demo", [config.run_id], split="test")
+    assert s.mask_epochs(config.run_id) == [0, 1, 2] and s.tap == "classifier"  # 0: before training
+    per_sample = pd.read_csv(Path(rdir) / "per_sample.csv")
+    for row in per_sample.itertuples():
+        s.select(index=int(row.index))
+        panel = s.view().panels[0]
+        assert panel.metrics["mask"] == "seg" and panel.tap == "aim"
+        assert panel.metrics["epg"] == pytest.approx(row.epg_gradcam, abs=1e-5)
+
+
 # ---- the widget layer forwards to the state ----------------------------------------------------------
 def test_inspector_widgets_drive_the_view(tree, tmp_path):
     from rightfocus.widgets import HeatmapInspector

@@ -406,8 +406,8 @@ class InspectorState:
         box = boxes_to_masks(sample["boxes"], int(target), size, invert=bool(sample.get("invert_mask", False)))
         seg = sample.get("seg")
         obj = None
-        if seg is not None:
-            obj = (seg == (target + 1 if multi_label else 1)).float()
+        if seg is not None:  # single-label datasets: any object pixel (AIM's `object_masks` rule)
+            obj = (seg == target + 1).float() if multi_label else ((seg > 0) & (seg != 255)).float()
         return box, obj
 
     def resolve_mask_source(self, run_id: str, obj: Tensor | None) -> str:
