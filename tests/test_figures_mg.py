@@ -265,3 +265,43 @@ def test_every_mg_id_writes_its_files_on_the_fake_results(tmp_path):
     qualitative = {"mg.fig1", "mg.fig2", "mg.fig9", "mg.fig11", "mg.fig13", "mg.figA1", "mg.figA2",
                    "mg.figA3", "mg.figA4", "mg.figC1"}
     assert set(paths.placeholders) == qualitative
+
+
+# ---- the notebook and a real tiny training run ---------------------------------------------------
+
+def test_figures_notebook_is_committed_clean_and_thin():
+    import nbformat
+
+    nb = nbformat.read(REPO / "notebooks" / "mg_figures.ipynb", as_version=4)
+    nbformat.validate(nb)
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    assert all(not c.outputs and c.execution_count is None for c in code), "clear the notebook's outputs"
+    tagged = [c for c in code if "parameters" in c.metadata.get("tags", [])]
+    assert len(tagged) == 1
+    names = {line.split("=")[0].strip() for line in tagged[0].source.splitlines()
+             if "=" in line and not line.startswith("#")}
+    assert names == {"profile", "results", "out", "only"}
+    source = "\n".join(c.source for c in code)
+    assert "render_all(" in source and "def " not in source
+
+
+@pytest.mark.slow  # two real tiny trainings (~30 s alone, minutes on a busy machine)
+def test_renders_from_a_real_tiny_training_run(tmp_path):
+    from rightfocus.data.synthetic import make
+    from rightfocus.experiments.config import RunConfig
+    from rightfocus.training.runner import train_run
+
+    voc = make("voc2007", tmp_path / "voc", seed=0, n_train=12, n_val=6, n_test=6, min_size=24, max_size=28)
+    results = tmp_path / "results"
+    base = RunConfig(dataset="voc2007", data_root=str(voc), model_kind="bcos", arch="tiny", epochs=2, lr=1e-2,
+                     batch_size=6, image_size=16, seed=0)
+    guided = RunConfig(**{**base.to_dict(), "method": "bcos", "tap": "input", "loss": "energy", "lam": 1.0,
+                          "epochs": 3, "lr": 1e-3, "init_from": base.run_id})
+    for cfg in (base, guided):
+        train_run(cfg, results, progress=False)
+    store.write_group(results, "demo", "voc-main", [base.run_id, guided.run_id])
+    out = tmp_path / "out"
+    paths = render_all("demo", results, only=["mg.fig4", "mg.fig5a", "mg.fig9", "mg.claims"], out=out)
+    assert paths.placeholders == {}
+    claims = pd.read_csv(out / "mg.claims.csv").set_index("claim")["verdict"]
+    assert claims["R7"] == "no results" and claims["R1"] == "no results"  # one loss: nothing to compare
