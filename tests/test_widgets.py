@@ -457,6 +457,9 @@ def test_responses_survive_a_restart_and_resume(tmp_path):
         bob.answer("left")
     with pytest.raises(ValueError, match="choice"):
         again.answer("middle")
+    # resuming with another plan (other seed) would mislabel answers: refused
+    with pytest.raises(ValueError, match="not this study's plan"):
+        PerceptionStudy(range(20), "base", "aim", csv, participant="alice", n_subsets=2, seed=2)
 
 
 def test_summary_is_scipys_binomial_test(tmp_path):

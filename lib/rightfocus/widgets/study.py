@@ -273,7 +273,15 @@ class PerceptionStudy:
         """Trial numbers already answered (resume after a restart)."""
         if not self.path.exists() or self.path.stat().st_size == 0:
             return set()
-        return set(self._mine(load_responses(self.path)).trial.astype(int))
+        mine = self._mine(load_responses(self.path))
+        planned = {t.trial: (t.image_index, t.left_run) for t in self.trials}
+        for row in mine.itertuples():
+            if planned.get(int(row.trial)) != (int(row.image_index), row.left_run):
+                raise ValueError(
+                    f"{self.path}: participant {self.participant!r} answered trial {row.trial} with image "
+                    f"{row.image_index} ({row.left_run} left), which is not this study's plan; resume with the "
+                    "same images, n_subsets and seed, or use another responses file")
+        return set(mine.trial.astype(int))
 
     # ---- progress ------------------------------------------------------------------------------
     @property
