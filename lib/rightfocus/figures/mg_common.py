@@ -138,6 +138,8 @@ def hue_style(hue: str, value: Any, order: Sequence[Any]) -> dict[str, Any]:
     (dilation, annotation fraction, tap) a colour-blind-safe sequence."""
     if hue == "loss":
         return dict(style.LOSS_STYLE.get(value, {"marker": "o", "color": "grey", "label": str(value)}))
+    if hue == "config_tap":  # one fixed style per tap across panels and figures
+        order = tuple(style.TAP_LABELS)
     i = list(order).index(value) if value in order else 0
     label = {"dilation": lambda v: f"{v * 100:g} % dilation",
              "annotation_fraction": lambda v: f"{v * 100:g} % annotated",
