@@ -87,7 +87,9 @@ def c_sparse(ctx: RenderContext) -> tuple[str, str, bool | None]:
     runs = runs[runs["dataset"] == "waterbirds95"]
     td = _mean(runs[runs["direction"] == "top_down"], "mask_active", tau=0.25)
     bu = _mean(runs[runs["direction"] == "bottom_up"], "mask_active", tau=0.25)
-    return (f"active share top-down {td:.1f}% vs bottom-up {bu:.1f}%", "Table 15: 17.7% vs 100% (25%)", td < bu)
+    # "stay fully active": at least 10 points more active than the top-down masks
+    return (f"active share top-down {td:.1f}% vs bottom-up {bu:.1f}%", "Table 15: 17.7% vs 100% (25%)",
+            bu - td >= 10.0)
 
 
 def c_bottomup_acc(ctx: RenderContext) -> tuple[str, str, bool | None]:
@@ -144,7 +146,7 @@ CLAIMS: list[tuple[str, Claim]] = [
     ("AIM improves worst-group accuracy on Waterbirds-95/100", c_wg),
     ("AIM improves TravelingBirds accuracy", c_tb_acc),
     ("A lower active-area threshold gives higher EPG", c_threshold),
-    ("Top-down masks are sparse, bottom-up masks stay (nearly) fully active", c_sparse),
+    ("Top-down masks are sparser than bottom-up ones (>= 10 points fewer active elements)", c_sparse),
     ("Top-down AIM beats bottom-up masking of blocks 1-3 on CUB", c_bottomup_acc),
     ("AIM beats the baseline on shifted-center CUB (no center bias exploited)", c_center),
     ("AIM improves EPG with Guided GradCAM and Guided Backprop too (WB-95)", c_guided),
