@@ -187,9 +187,14 @@ def draw_pareto_panel(ax: Any, group_df: pd.DataFrame, cell: Filter, x: str = "f
 def pareto_grid(ctx: RenderContext, group: str, rows: Sequence[tuple[str, Filter]],
                 cols: Sequence[tuple[str, Filter]], x: str = "f1", y: str | Sequence[str] = "epg",
                 hue: str = "loss", hue_order: Sequence[Any] | None = None, eval_tap: str | None = None,
-                title: str = "", base_filter: Filter | None = None) -> Any:
-    """A grid of Pareto panels (rows x cols of config filters). `y` may be one metric per row."""
-    df = match(ctx.metrics(group), base_filter)
+                title: str = "", base_filter: Filter | None = None, also: Sequence[str] = ()) -> Any:
+    """A grid of Pareto panels (rows x cols of config filters). `y` may be one metric per row;
+    `also` adds other groups' runs (e.g. voc-main's final-layer runs beside voc-gradcam's)."""
+    frames = [ctx.metrics(group)] + [ctx.metrics(g) for g in also if ctx.has_group(g)]
+    df = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+    if len(frames) > 1:  # runs shared by groups appear once
+        df = df.drop_duplicates(subset=["run_id", "epoch", "split", "tap", "method"])
+    df = match(df, base_filter)
     ys = [y] * len(rows) if isinstance(y, str) else list(y)
     fig, axes = style.subplots(len(rows), len(cols))
     total = 0

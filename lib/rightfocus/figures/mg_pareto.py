@@ -224,7 +224,8 @@ def _gradcam(ctx: RenderContext, group: str, metrics: Sequence[str], name: str) 
         rows.append((f"{m.upper()}: GradCAM @Final", {"config_tap": "final", "config_method": "gradcam"}))
         ys += [m, m]
     cols = [(style.MODEL_LABELS[k], {"model_kind": k}) for k in MODEL_KINDS]
-    return pareto_grid(ctx, group, rows, cols, y=ys, hue_order=LOSSES,
+    main = "voc-main" if group.startswith("voc") else "coco-main"  # the main-attribution runs live there
+    return pareto_grid(ctx, group, rows, cols, y=ys, hue_order=LOSSES, also=[main],
                        title=f"{name}: GradCAM vs the model's own attribution at the final layer")
 
 
