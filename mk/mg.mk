@@ -16,18 +16,21 @@
 
 MG_GPUS ?= 0
 MG_GRID_MK = $(RESULTS)/$(PROFILE)/mg/grid.mk
+# parallel jobs for the generated fragment (empty: whatever -j the caller gave)
+MG_JOBS ?=
 
 .PHONY: mg mg-grid mg-train mg-demo
 mg-grid: setup
 	$(PY) -m rightfocus grid --paper mg --profile $(PROFILE) --results $(RESULTS) --data-root $(DATA_ROOT) --gpus $(MG_GPUS)
 
 mg-train: mg-grid
-	$(if $(WEIGHTS_ROOT),WEIGHTS_ROOT="$(WEIGHTS_ROOT)") $(MAKE) -f $(MG_GRID_MK) mg-runs PY="$(abspath $(PY))"
+	$(if $(WEIGHTS_ROOT),WEIGHTS_ROOT="$(WEIGHTS_ROOT)") $(MAKE) $(if $(MG_JOBS),-j$(MG_JOBS)) -f $(MG_GRID_MK) mg-runs PY="$(abspath $(PY))"
 
 mg: mg-train
 	$(MAKE) figures PROFILE=$(PROFILE) RESULTS=$(RESULTS)
 
+# two groups at once, one torch thread each (demo configs set threads=1): both cores busy
 mg-demo: data
-	$(MAKE) mg-train PROFILE=demo
+	$(MAKE) mg-train PROFILE=demo MG_JOBS=2
 
 DEMO_PARTS += mg-demo

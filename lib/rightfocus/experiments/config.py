@@ -24,7 +24,7 @@ LOSSES = ("energy", "l1", "ppce", "rrr")
 TASKS = ("bird", "place")
 
 #: fields that locate a run or choose hardware; they never change its results, so never its id
-NON_RESULT_FIELDS = frozenset({"data_root", "profile", "device", "num_workers", "weights_root"})
+NON_RESULT_FIELDS = frozenset({"data_root", "profile", "device", "num_workers", "weights_root", "threads"})
 
 
 @dataclass
@@ -59,6 +59,8 @@ class RunConfig:
     device: str = "auto"
     num_workers: int = 0
     weights_root: str | None = None
+    #: torch CPU threads for this run (None: torch's default); 1 lets `make -j` jobs share cores
+    threads: int | None = None
 
     def __post_init__(self) -> None:
         self.validate()
@@ -114,7 +116,7 @@ class RunConfig:
         for name in ("lam", "lr", "annotation_fraction", "dilation"):
             if name in values and values[name] is not None:
                 values[name] = float(values[name])  # YAML reads 1e-4 as a string
-        for name in ("seed", "epochs", "batch_size", "image_size", "num_workers"):
+        for name in ("seed", "epochs", "batch_size", "image_size", "num_workers", "threads"):
             if name in values and values[name] is not None:
                 values[name] = int(values[name])
         if values.get("extra") is None:

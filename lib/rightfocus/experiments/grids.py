@@ -57,6 +57,7 @@ SETTINGS: dict[str, dict[str, Any]] = {
         "backbones": ("densenet121", "vit_s"),
         "image_size": 224,
         "batch_size": 64,
+        "threads": None,
         "baseline_lrs": (1e-3, 1e-4, 1e-5),
         "baseline_epochs": {"voc2007": 300, "coco2014": 60, "waterbirds": 350},
         "guided_epochs": {"voc2007": 50, "coco2014": 10, "waterbirds": 350},
@@ -86,6 +87,7 @@ SETTINGS: dict[str, dict[str, Any]] = {
         "backbones": ("tiny_densenet", "tiny_vit"),
         "image_size": 32,
         "batch_size": 16,
+        "threads": 1,  # one torch thread per run; `make mg-demo` runs two groups at once on 2 cores
         "baseline_lrs": (1e-3,),
         # B-cos (fixed logit bias) and X-DNN (no batch norm) learn slowly from scratch: more epochs
         "baseline_epochs": {"voc2007": 15, "coco2014": 15, "waterbirds": 10},
@@ -181,8 +183,8 @@ def baselines(profile: str, dataset: str, kind: str, arch: str | None = None, *,
     return [RunConfig(paper="mg", dataset=dataset, data_root=_data_path(profile, data_root, dataset),
                       model_kind=kind, arch=arch, task=task, seed=seed, lr=lr,
                       epochs=round(s["baseline_epochs"][dataset] * s.get("baseline_epochs_scale", {}).get(kind, 1)),
-                      batch_size=s["batch_size"],
-                      image_size=s["image_size"], extra=dict(extra), profile=profile)
+                      batch_size=s["batch_size"], image_size=s["image_size"], extra=dict(extra),
+                      profile=profile, threads=s["threads"])
             for lr in lrs]
 
 

@@ -147,6 +147,8 @@ def train_run(
 
 def _train_locked(config: RunConfig, results: Path, rdir: Path, stop_after: int | None, progress: bool) -> None:
     device = resolve_device(config.device)
+    if config.threads:
+        torch.set_num_threads(config.threads)
     store.write_config(rdir, config)
     ckdir = rdir / "ckpt"
     ckdir.mkdir(exist_ok=True)
