@@ -167,3 +167,16 @@ def test_overrides_and_validation(tmp_path):
         RunConfig(loss="dice", method="ixg", tap="input")
     with pytest.raises(ValueError, match="all be set"):
         RunConfig(method="ixg")
+
+
+def test_cli_train_runs_the_same_function(voc, tmp_path, capsys):
+    from rightfocus.cli import main
+    from rightfocus.experiments.config import dump_config
+
+    cfg = _base(voc, epochs=1)
+    path = tmp_path / "run.yaml"
+    path.write_text(dump_config(replace(cfg, epochs=3)))
+    assert main(["train", str(path), "--set", "epochs=1", "--results", str(tmp_path / "res")]) == 0
+    printed = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert printed["run_id"] == cfg.run_id and printed["done"]
+    assert store.load_config(store.run_dir(tmp_path / "res", "demo", cfg.run_id)) == cfg

@@ -24,13 +24,8 @@ from typing import Any, Iterable
 
 from rightfocus.experiments.config import RunConfig
 
-try:  # the paper's printed lambdas (Tables D1/D2) live with the other paper numbers
-    from rightfocus.experiments.paper_numbers_mg import TABLE_D1, TABLE_D2, WATERBIRDS_LAMBDA
-except ImportError:  # pragma: no cover - only while that module is absent
-    TABLE_D1 = {"energy": (5e-4, 1e-3, 5e-3), "l1": (1e-3, 5e-3, 1e-2),
-                "ppce": (1e-4, 5e-4, 1e-3), "rrr": (5e-6, 1e-5, 5e-5)}
-    TABLE_D2 = {"energy": (0.05, 0.1, 0.5), "l1": (0.01, 0.1, 1.0)}
-    WATERBIRDS_LAMBDA = 5e-2
+# the paper's printed lambdas (Tables D1/D2, D.1.2) live with the other paper numbers
+from rightfocus.experiments.paper_numbers_mg import TABLE_D1, TABLE_D2, WATERBIRDS_LAMBDA
 
 GROUPS: tuple[str, ...] = (
     "voc-main", "coco-main", "voc-layers", "voc-dilation", "voc-limited", "voc-gradcam",
