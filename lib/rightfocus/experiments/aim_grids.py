@@ -66,10 +66,12 @@ PROFILES: dict[str, dict[str, Any]] = {
         "extra": {"anneal_epochs": 100, "anneal_start": 0, "shifted_offset": 0.15},
     },
     "demo": {
-        "epochs": 6, "batch_size": 32, "image_size": 32, "seeds": (0,),
-        "backbone_lr": {"tiny": 3e-3},
+        # batch 16 / lr 1e-3: with 32 / 3e-3 (24 steps in all) the AIM runs collapsed to the
+        # majority class on synthetic Waterbirds-95 (measured); the baselines did not
+        "epochs": 6, "batch_size": 16, "image_size": 32, "seeds": (0,),
+        "backbone_lr": {"tiny": 1e-3},
         "image_size_by_dataset": {},
-        "extra": {"anneal_epochs": 3, "anneal_start": 0, "topdown_lr": 3e-3, "weight_decay": 1e-4,
+        "extra": {"anneal_epochs": 3, "anneal_start": 0, "topdown_lr": 1e-3, "weight_decay": 1e-4,
                   "randaugment": None, "dropout": 0.0, "drop_path": 0.0, "fixed_images": 4,
                   "pretrained": False, "shifted_offset": 0.15},
     },
@@ -90,8 +92,8 @@ AIM_DEMO_DEVIATIONS: list[dict[str, Any]] = [
      "figures": list(AIM_RESULT_IDS)},
     {"text": "AIM demo: 6 epochs with the threshold annealed over the first 3 (paper: 200 over 100), "
              "one seed (paper: 4 runs)", "figures": list(AIM_RESULT_IDS)},
-    {"text": "AIM demo: no RandAugment, dropout or drop path; one learning rate 3e-3 for backbone and "
-             "top-down pathway", "figures": list(AIM_RESULT_IDS)},
+    {"text": "AIM demo: no RandAugment, dropout or drop path; one learning rate 1e-3 for backbone and "
+             "top-down pathway; batch 16 (paper 512)", "figures": list(AIM_RESULT_IDS)},
     {"text": "AIM demo: fewer thresholds (10/25/40 %) and variants per ablation than the paper (25 % only "
              "in the main grid and ablations)", "figures": ["aim.fig25", "aim.tab1", "aim.tab9", "aim.tab10",
                                                            "aim.tab11", "aim.tab12", "aim.tab13", "aim.tab14",
