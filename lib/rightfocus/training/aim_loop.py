@@ -499,6 +499,8 @@ def train_aim(config: RunConfig, results: str | Path = "results", log: Callable[
         log(f"{config.run_id}: done, skipped")
         return rdir
     store.write_config(rdir, config)
+    if config.threads:
+        torch.set_num_threads(config.threads)
     train, val, test, num_classes = load_splits(config)
     torch.manual_seed(config.seed)  # the fresh initialisation is part of the run's identity
     model = build_run_model(config, num_classes).to(resolve_device(config))
