@@ -67,7 +67,8 @@ class RunConfig:
 
     @property
     def is_baseline(self) -> bool:
-        return self.loss is None
+        """MG: no localisation loss. AIM: the plain backbone (an AIM run has no `loss` either)."""
+        return self.model_kind != "aim" if self.paper == "aim" else self.loss is None
 
     def validate(self) -> None:
         """Raise ValueError naming the bad field and the allowed values."""
@@ -145,7 +146,12 @@ def run_id(config: RunConfig) -> str:
     """
     c = config
     head = [c.dataset] + ([c.task] if c.task else []) + [c.model_kind, c.arch]
-    if c.is_baseline:
+    if c.paper == "aim" and not c.is_baseline:
+        e = c.extra or {}
+        variant = [f"T{e['stage']}"] if e.get("stage") is not None else []
+        variant += [f"tau{_fmt(e['tau'])}"] if e.get("tau") is not None else ["noanneal"]
+        parts = head + variant + [f"lr{_fmt(c.lr)}", f"s{c.seed}"]
+    elif c.is_baseline:
         parts = head + ["baseline", f"lr{_fmt(c.lr)}", f"s{c.seed}"]
     else:
         parts = head + [

@@ -168,7 +168,7 @@ def load_metrics(results: str | Path, profile: str, group: str | None = None) ->
         for k, v in extra.items():
             df[f"extra.{k}"] = [v] * len(df)
         df["run_id"] = rid
-        df["is_baseline"] = cfg["loss"] is None
+        df["is_baseline"] = load_config(rdir).is_baseline
         df["done"] = bool(summary)
         df["on_front"] = df["epoch"].isin(front)
         df["selected"] = df["epoch"] == summary.get("selected_epoch", -1)
@@ -199,6 +199,11 @@ def load_checkpoint(rdir: str | Path, which: str | int = "selected", device: str
     from rightfocus.models import build_model
 
     config = load_config(rdir)
+    if config.paper == "aim":  # AIM runs (and their plain baselines) are rebuilt by the AIM loop
+        from rightfocus.training.aim_loop import load_aim_checkpoint
+
+        model, config = load_aim_checkpoint(rdir, which)
+        return model.to(device), config
     state = torch.load(checkpoint_path(rdir, which), map_location=device, weights_only=False)
     model = build_model(config.model_kind, config.arch, state["num_classes"], **state.get("model_options", {}))
     model.load_state_dict(state["model"])
