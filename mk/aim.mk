@@ -20,7 +20,7 @@ AIM_GRID_MK = $(RESULTS)/$(PROFILE)/aim/grid.mk
 
 .PHONY: aim aim-grid aim-train aim-figures aim-demo
 aim-grid: setup
-	$(PY) -m rightfocus.experiments.aim_grids --profile $(PROFILE) --results $(RESULTS) --data-root $(DATA_ROOT)
+	$(PY) -m rightfocus grid --paper aim --profile $(PROFILE) --results $(RESULTS) --data-root $(DATA_ROOT)
 
 aim-train: aim-grid
 	$(if $(WEIGHTS_ROOT),WEIGHTS_ROOT="$(WEIGHTS_ROOT)") $(MAKE) -f $(AIM_GRID_MK) aim-runs PY="$(abspath $(PY))"

@@ -31,18 +31,27 @@ def _train(args: argparse.Namespace) -> None:
 
 
 def _grid(args: argparse.Namespace) -> None:
-    from rightfocus.experiments import grids
-    from rightfocus.experiments.makefile import write_grid
+    """Both papers' grids: `--paper mg|aim` picks the module that holds that paper's grids as data."""
+    if args.paper == "mg":
+        from rightfocus.experiments import grids as module
+        from rightfocus.experiments.makefile import write_grid
 
-    if args.paper != "mg":
-        raise ValueError(f"`rightfocus grid` writes the model-guidance grid; got --paper {args.paper!r}")
-    groups = args.group or list(grids.GROUPS)
+        def write(groups):
+            return write_grid(args.profile, args.results, args.data_root, groups=groups, gpus=args.gpus)
+    elif args.paper == "aim":
+        from rightfocus.experiments import aim_grids as module
+
+        def write(groups):
+            return module.write_grid(args.profile, args.results, args.data_root, groups=groups)
+    else:
+        raise ValueError(f"--paper must be mg or aim, got {args.paper!r}")
+    groups = args.group or list(module.GROUPS)
     if args.list:
         for g in groups:
-            for c in grids.group_configs(g, args.profile, args.data_root):
+            for c in module.group_configs(g, args.profile, args.data_root):
                 print(f"{g}\t{c.run_id}")
         return
-    print(write_grid(args.profile, args.results, args.data_root, groups=groups, gpus=args.gpus))
+    print(write(groups))
 
 
 def _figures(args: argparse.Namespace) -> None:
@@ -74,7 +83,7 @@ def _build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_train)
 
     p = sub.add_parser("grid", help="list a profile's runs, write group manifests and a Make fragment")
-    p.add_argument("--paper", default="mg")
+    p.add_argument("--paper", default="mg", choices=["mg", "aim"])
     p.add_argument("--profile", default="demo", help="demo | paper")
     p.add_argument("--results", default="results")
     p.add_argument("--data-root", default="data")
