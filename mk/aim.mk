@@ -3,7 +3,7 @@
 #   make aim PROFILE=paper DATA_ROOT=/data WEIGHTS_ROOT=/weights [-j N]
 #   make aim-demo            (part of `make demo`: the synthetic demo grid, CPU, minutes)
 #
-# `python -m rightfocus.experiments.aim_grids` writes every run's config, the group manifests and a
+# `rightfocus grid --paper aim` writes every run's config, the group manifests and a
 # generated fragment ($(RESULTS)/$(PROFILE)/aim/grid.mk). Paper profile: one target per run (its
 # `done` file; `rightfocus train CONFIG`), so Make skips finished runs, resumes interrupted ones from
 # ckpt/latest.pt and runs independent runs in parallel under -j (give each job its own GPU, e.g. a

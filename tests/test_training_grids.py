@@ -100,3 +100,22 @@ def test_make_fragment_is_valid_and_orders_baselines_first(profile, tmp_path):
     before = {p: p.stat().st_mtime_ns for p in (tmp_path / profile / "mg").rglob("*.yaml")}
     write_grid(profile, tmp_path, "data")
     assert before == {p: p.stat().st_mtime_ns for p in (tmp_path / profile / "mg").rglob("*.yaml")}
+
+
+@pytest.mark.skipif(shutil.which("make") is None, reason="GNU make not installed")
+@pytest.mark.parametrize("profile", ["demo", "paper"])
+def test_aim_fragment_uses_the_same_writer(profile, tmp_path):
+    from rightfocus.experiments import aim_grids
+
+    mk = write_grid(profile, tmp_path, "data", paper="aim")
+    assert mk == tmp_path / profile / "aim" / "grid.mk"
+    out = subprocess.run(["make", "-n", "-f", str(mk), "aim-runs", "PY=python"], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    cmds = [line for line in out.stdout.splitlines() if "-m rightfocus train" in line or "papermill" in line]
+    if profile == "paper":
+        assert len(cmds) == len({c.run_id for c in aim_grids.all_configs("paper")})
+    else:
+        # one execution of the AIM notebook per group, aim-main (whose runs the others share) first
+        assert len(cmds) == len(aim_grids.GROUPS)
+        assert all("aim_train.ipynb" in c for c in cmds)
+        assert "aim_train-aim-main" in cmds[0]

@@ -31,27 +31,18 @@ def _train(args: argparse.Namespace) -> None:
 
 
 def _grid(args: argparse.Namespace) -> None:
-    """Both papers' grids: `--paper mg|aim` picks the module that holds that paper's grids as data."""
-    if args.paper == "mg":
-        from rightfocus.experiments import grids as module
-        from rightfocus.experiments.makefile import write_grid
+    """Either paper's grids (`--paper mg|aim`): list the runs, or write configs, manifests and the
+    Make fragment."""
+    from rightfocus.experiments.makefile import PAPERS, write_grid
 
-        def write(groups):
-            return write_grid(args.profile, args.results, args.data_root, groups=groups, gpus=args.gpus)
-    elif args.paper == "aim":
-        from rightfocus.experiments import aim_grids as module
-
-        def write(groups):
-            return module.write_grid(args.profile, args.results, args.data_root, groups=groups)
-    else:
-        raise ValueError(f"--paper must be mg or aim, got {args.paper!r}")
+    module = PAPERS[args.paper].grids
     groups = args.group or list(module.GROUPS)
     if args.list:
         for g in groups:
             for c in module.group_configs(g, args.profile, args.data_root):
                 print(f"{g}\t{c.run_id}")
         return
-    print(write(groups))
+    print(write_grid(args.profile, args.results, args.data_root, groups=groups, gpus=args.gpus, paper=args.paper))
 
 
 def _figures(args: argparse.Namespace) -> None:
