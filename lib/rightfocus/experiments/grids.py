@@ -87,7 +87,8 @@ SETTINGS: dict[str, dict[str, Any]] = {
         # B-cos (fixed logit bias) and X-DNN (no batch norm) learn slowly from scratch: more epochs
         "baseline_epochs": {"voc2007": 15, "coco2014": 15, "waterbirds": 10},
         "baseline_epochs_scale": {"vanilla": 2 / 3},  # vanilla (batch norm) learns fastest
-        "guided_epochs": {"voc2007": 2, "coco2014": 2, "waterbirds": 2},
+        # Waterbirds: the shortcut is unlearned only with longer guidance (2 epochs changed nothing)
+        "guided_epochs": {"voc2007": 2, "coco2014": 2, "waterbirds": 8},
         "guided_lr": {"voc2007": 1e-3, "coco2014": 1e-3, "waterbirds": 1e-3},
         # one lambda per loss (the paper pools three): Table D1's largest, scaled up because the demo
         # trains for few epochs on few images
@@ -98,7 +99,7 @@ SETTINGS: dict[str, dict[str, Any]] = {
             "voc-main": {"models": MODELS, "losses": LOSS_ORDER},
             "coco-main": {"models": MODELS, "losses": ("energy", "l1")},
             "voc-layers": {"models": (("bcos", "bcos"),), "losses": ("energy", "l1")},
-            "voc-dilation": {"models": (("bcos", "bcos"),), "losses": ("energy", "l1")},
+            "voc-dilation": {"models": MODELS, "losses": ("energy", "l1")},
             "voc-limited": {"models": (("bcos", "bcos"),), "losses": ("energy", "l1")},
             "voc-gradcam": {"models": MODELS, "losses": ("energy", "l1")},
             "coco-gradcam": {"models": MODELS, "losses": ("energy", "l1")},
@@ -107,7 +108,7 @@ SETTINGS: dict[str, dict[str, Any]] = {
         },
         "dilations": (0.1, 0.25, 0.5),
         "fractions": (0.1, 0.25),
-        "waterbirds_fraction": 0.1,
+        "waterbirds_fraction": 0.25,
         "waterbirds_lambda": 5e-1,
         "waterbirds_seeds": (0,),
         "waterbirds_subsets": (0,),
@@ -128,23 +129,22 @@ DEMO_DEVIATIONS: tuple[dict[str, Any], ...] = (
              "lambda / fraction instead of Table D2",
      "figures": ("mg.tabD1", "mg.tabD2", "mg.fig12", "mg.figB7", "mg.figX9", "mg.figX10")},
     {"what": "short training: baselines 10-15 epochs (one lr, 1e-3) instead of 300/60/350 with an lr sweep; "
-             "guided runs 2 epochs (lr 1e-3) instead of 50/10/350",
+             "guided runs 2 epochs (Waterbirds 8; lr 1e-3) instead of 50/10/350",
      "figures": ("*",)},
     {"what": "intermediate layers (Mid1-3): B-cos only, Energy and L1 only (the paper: all models, four losses)",
      "figures": ("mg.fig8", "mg.figB5", "mg.figX7", "mg.figX8")},
     {"what": "COCO and GradCAM runs: Energy and L1 only (the paper: also PPCE and RRR*)",
      "figures": ("mg.fig5b", "mg.figA2", "mg.figA3", "mg.figB2", "mg.figB4", "mg.figX2", "mg.figX4",
                  "mg.figX5", "mg.figX6")},
-    {"what": "dilated boxes: B-cos only (the paper also Vanilla and X-DNN, Fig. B8)",
-     "figures": ("mg.figB8", "mg.figX11", "mg.figA4")},
     {"what": "additional backbones: Energy and L1 only",
      "figures": ("mg.fig7", "mg.figB9")},
     {"what": "limited annotations 10 % / 25 % / 100 % instead of 1 % / 10 % / 100 % (1 % of a small "
              "synthetic set is a handful of images)",
      "figures": ("mg.fig12", "mg.figB7", "mg.figX9", "mg.figX10")},
     {"what": "Waterbirds: B-cos only (Table C1: also Vanilla and X-DNN); one seed and one annotation subset "
-             "(the paper: 2 x 2 runs per row, baselines 2), 10 % annotations instead of 1 %, lambda 0.5 "
-             "instead of 0.05, 2 guided epochs; no spread shown",
+             "(the paper: 2 x 2 runs per row, baselines 2), 25 % annotations instead of 1 %, lambda 0.5 "
+             "instead of 0.05, 8 guided epochs; no spread shown; the modified val split saturates (the "
+             "shortcut alone solves groups 0 and 3), so accuracy ties go to the later epoch",
      "figures": ("mg.tab1", "mg.tabC1", "mg.fig1", "mg.fig13", "mg.figC1")},
     {"what": "B-cos DenseNet-121 / ViT-S replaced by tiny B-cos DenseNet / ViT variants",
      "figures": ("mg.fig7", "mg.figB9")},

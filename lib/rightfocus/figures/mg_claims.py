@@ -231,6 +231,9 @@ def claim_r8(ctx: RenderContext) -> tuple[str, str, str]:
                     by[float(d)] = r[0]
             if len(by) >= 2:
                 dec[loss] = (by[min(by)] - by[max(by)], max(by))
+            elif len(cfgs):
+                detail.append(f"{kind}: {loss} reaches F1 within 5 p.p. of the baseline at {len(by)} of "
+                              f"{cfgs['dilation'].nunique()} dilations (decline undefined)")
         if len(dec) == 2:
             n += 1
             k += dec["energy"][0] < dec["l1"][0]
