@@ -41,8 +41,12 @@ def _merged(ax: Any, ex: dict[str, Any], i: int, title: str = "merged mask") -> 
         return
     size = tuple(ex["image"].shape[-2:])
     m = mask_np(ex["merged"][i], size)
-    ax.imshow(image_np(ex["image"][i]) * (m[..., None] > 0) * 0.8 + 0.2 * image_np(ex["image"][i]))
-    ax.set_title(title, fontsize=5.5)
+    # the merged mask sums the binary stage masks (DynConv's display): show how many stages keep
+    # each pixel, so a stage that keeps everything does not hide what the others select
+    stages = max(len(ex.get("stage_masks") or ()), int(m.max()), 1)
+    ax.imshow(image_np(ex["image"][i]))
+    ax.imshow(m / stages, cmap="magma", alpha=0.6, vmin=0, vmax=1)
+    ax.set_title(f"{title} (stages kept, of {stages})" if title else "", fontsize=5.5)
     _off(ax)
 
 
