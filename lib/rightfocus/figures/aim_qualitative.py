@@ -35,6 +35,21 @@ def _cam(ax: Any, ex: dict[str, Any], i: int, title: str) -> None:
     _off(ax)
 
 
+def _cam_pairs(ctx: RenderContext, runs: Any, dataset: str, stage: int, pairs: list[tuple[Any, Any]],
+               first_title: str) -> None:
+    """Baseline | AIM[stage, 25%] GradCAM side by side for the first len(pairs) test examples."""
+    base = examples_of(ctx, pick_run(runs, dataset, aim=False))
+    aim_run = pick_run(runs, dataset, aim=True, stage=stage, tau=0.25)
+    aim = examples_of(ctx, aim_run)
+    for i, (ax_base, ax_aim) in enumerate(pairs):
+        if i >= len(base["image"]):
+            ax_base.set_axis_off()
+            ax_aim.set_axis_off()
+            continue
+        _cam(ax_base, base, i, first_title if i == 0 else "baseline")
+        _cam(ax_aim, aim, i, variant_label(aim_run))
+
+
 def _merged(ax: Any, ex: dict[str, Any], i: int, title: str = "merged mask") -> None:
     if ex.get("merged") is None:
         ax.set_axis_off()
@@ -106,16 +121,8 @@ def fig3(ctx: RenderContext) -> Any:
         raise MissingResults("aim-main has none of Fig. 3's datasets - run `make aim`")
     fig, axes = style.subplots(2, 2 * len(datasets), panel=(1.1, 1.2))
     for j, ds in enumerate(datasets):
-        base = examples_of(ctx, pick_run(runs, ds, aim=False))
-        aim_run = pick_run(runs, ds, aim=True, stage=1, tau=0.25)
-        aim = examples_of(ctx, aim_run)
-        for i in range(2):
-            if i >= len(base["image"]):
-                axes[i, 2 * j].set_axis_off()
-                axes[i, 2 * j + 1].set_axis_off()
-                continue
-            _cam(axes[i, 2 * j], base, i, f"{DATASET_LABELS[ds]}\nbaseline" if i == 0 else "baseline")
-            _cam(axes[i, 2 * j + 1], aim, i, variant_label(aim_run))
+        pairs = [(axes[i, 2 * j], axes[i, 2 * j + 1]) for i in range(2)]
+        _cam_pairs(ctx, runs, ds, 1, pairs, f"{DATASET_LABELS[ds]}\nbaseline")
     fig.suptitle("AIM Fig. 3: GradCAM, baseline vs AIM (EPG per map)", fontsize=7)
     fig.tight_layout()
     return fig
@@ -244,16 +251,8 @@ def fig11(ctx: RenderContext) -> Any:
         raise MissingResults("aim-main has none of Fig. 11's datasets - run `make aim`")
     fig, axes = style.subplots(len(datasets), 6, panel=(1.05, 1.15))
     for r, ds in enumerate(datasets):
-        base = examples_of(ctx, pick_run(runs, ds, aim=False))
-        aim_run = pick_run(runs, ds, aim=True, stage=2, tau=0.25)
-        aim = examples_of(ctx, aim_run)
-        for k in range(3):
-            if k >= len(base["image"]):
-                axes[r, 2 * k].set_axis_off()
-                axes[r, 2 * k + 1].set_axis_off()
-                continue
-            _cam(axes[r, 2 * k], base, k, f"{DATASET_LABELS[ds]} baseline" if k == 0 else "baseline")
-            _cam(axes[r, 2 * k + 1], aim, k, variant_label(aim_run))
+        pairs = [(axes[r, 2 * k], axes[r, 2 * k + 1]) for k in range(3)]
+        _cam_pairs(ctx, runs, ds, 2, pairs, f"{DATASET_LABELS[ds]} baseline")
     fig.suptitle("AIM Fig. 11: more GradCAM comparisons", fontsize=7)
     fig.tight_layout()
     return fig
