@@ -1,4 +1,6 @@
-"""AIM experiment groups as data, for the ``paper`` and ``demo`` profiles (Alshami et al. 2025).
+"""AIM experiment groups as data, for the ``paper``, ``demo`` and ``rehearsal`` profiles (Alshami et al.
+2025). ``rehearsal`` is the paper grid (same runs, backbones, resolutions, batch size, seeds) with every
+run capped (`REHEARSAL_CAPS`) for `make rehearse` on stand-in data and weights.
 
 Each group lists run configurations (`RunConfig` with ``paper="aim"``); runs that several groups need
 (the main grid's CUB runs are also the center-bias group's, its Waterbirds-95 runs the threshold
@@ -77,6 +79,21 @@ PROFILES: dict[str, dict[str, Any]] = {
     },
 }
 
+#: the rehearsal's caps: 2 epochs with the threshold annealed over the first (so every phase of the
+#: schedule runs), a few steps per epoch, a small evaluation subset
+REHEARSAL_CAPS: dict[str, int] = {"epochs": 2, "anneal_epochs": 1, "max_steps_per_epoch": 2,
+                                  "max_eval_images": 16}
+PROFILES["rehearsal"] = {**PROFILES["paper"], "epochs": REHEARSAL_CAPS["epochs"],
+                         "extra": {**PROFILES["paper"]["extra"], "anneal_epochs": REHEARSAL_CAPS["anneal_epochs"]}}
+
+
+def rehearsal_key(config: RunConfig) -> tuple:
+    """What the CPU rehearsal samples one run of, per group: (model kind, backbone, last top-down stage
+    / direction), the AIM counterpart of MG's (kind, tap)."""
+    e = config.extra or {}
+    return (config.model_kind, config.arch, e.get("stage"), e.get("direction"))
+
+
 #: What the demo profile changes from the paper, printed under every AIM figure/table (entries in
 #: the shape of `rightfocus.experiments.grids.DEMO_DEVIATIONS`: text + the ids they affect).
 #: the AIM ids drawn from training results (schematics and config tables are not affected)
@@ -138,6 +155,8 @@ def make_config(profile: str, dataset: str, arch: str, *, aim: bool = True, seed
     if values.get("blocks") is not None:
         values["blocks"] = list(values["blocks"])
     lr = prof["backbone_lr"][real_arch] if real_arch in prof["backbone_lr"] else prof["backbone_lr"][arch]
+    caps = {k: REHEARSAL_CAPS[k] for k in ("max_steps_per_epoch", "max_eval_images")
+            if profile == "rehearsal" and k in RunConfig.field_names()}  # fields of the engine's RunConfig
     return RunConfig(
         # demo data: `rightfocus make-data` writes each kind under its loader's name
         paper="aim", dataset=dataset,
@@ -148,7 +167,7 @@ def make_config(profile: str, dataset: str, arch: str, *, aim: bool = True, seed
         extra=values, profile=profile,
         # tiny CPU models: one thread per run is fastest (2 threads on a busy 2-core machine cost ~10x
         # the CPU time, measured); `make -j` runs groups side by side
-        threads=1 if profile == "demo" else None,
+        threads=1 if profile == "demo" else None, **caps,
     )
 
 

@@ -15,6 +15,9 @@ Profiles:
 - ``demo``: synthetic data (``<data_root>/synthetic/<dataset>``, written by `make data`), ``tiny``
   models at 32 px, short training; every deviation is listed in `DEMO_DEVIATIONS` with the figures
   it affects.
+- ``rehearsal``: the ``paper`` grid (same runs, architectures, resolutions, batch size, lambdas, lr
+  sweep, weights file names) with every run capped (`REHEARSAL_CAPS`: 1 baseline / 2 guided epochs, a
+  few steps per epoch, a small evaluation subset), for `make rehearse` on stand-in data and weights.
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ GROUPS: tuple[str, ...] = (
     "voc-main", "coco-main", "voc-layers", "voc-dilation", "voc-limited", "voc-gradcam",
     "coco-gradcam", "voc-backbones", "waterbirds",
 )
-PROFILES: tuple[str, ...] = ("demo", "paper")
+PROFILES: tuple[str, ...] = ("demo", "paper", "rehearsal")
 LOSS_ORDER: tuple[str, ...] = ("energy", "l1", "ppce", "rrr")
 #: (model kind, its native attribution method), the columns of Figs. 5/6
 MODELS: tuple[tuple[str, str], ...] = (("vanilla", "ixg"), ("xdnn", "intgrad"), ("bcos", "bcos"))
@@ -115,6 +118,38 @@ SETTINGS: dict[str, dict[str, Any]] = {
     },
 }
 
+#: what the rehearsal profile caps in every run of the paper grid (`RunConfig` fields; the engine
+#: honours ``max_steps_per_epoch`` / ``max_eval_images`` in both papers' loops)
+REHEARSAL_CAPS: dict[str, int] = {"baseline_epochs": 1, "guided_epochs": 2, "max_steps_per_epoch": 2,
+                                  "max_eval_images": 16}
+
+
+def _rehearsal_settings() -> dict[str, Any]:
+    """The paper's settings with the epochs capped (everything else, shapes included, unchanged)."""
+    paper = SETTINGS["paper"]
+    return {**paper,
+            "baseline_epochs": {d: REHEARSAL_CAPS["baseline_epochs"] for d in paper["baseline_epochs"]},
+            "guided_epochs": {d: REHEARSAL_CAPS["guided_epochs"] for d in paper["guided_epochs"]}}
+
+
+SETTINGS["rehearsal"] = _rehearsal_settings()
+
+
+def capped(config: RunConfig) -> RunConfig:
+    """`config` with the rehearsal's step and evaluation caps (`REHEARSAL_CAPS`)."""
+    caps = {k: REHEARSAL_CAPS[k] for k in ("max_steps_per_epoch", "max_eval_images")}
+    # the cap fields arrive with the engine's RunConfig; before that the capped epochs and the
+    # stand-in data's size bound a rehearsal run
+    caps = {k: v for k, v in caps.items() if k in RunConfig.field_names()}
+    return replace(config, **caps)
+
+
+def rehearsal_key(config: RunConfig) -> tuple:
+    """What the CPU rehearsal samples one run of, per group: (model kind, architecture, tap, method,
+    task); baselines are not sampled (the sampled runs pull in the ones they start from)."""
+    return (config.model_kind, config.arch, config.tap, config.method, config.task)
+
+
 #: every way the demo profile departs from the paper, with the inventory ids each affects
 DEMO_DEVIATIONS: tuple[dict[str, Any], ...] = (
     {"what": "synthetic datasets (VOC/COCO/Waterbirds formats) instead of the real ones; tiny models "
@@ -172,15 +207,16 @@ def baselines(profile: str, dataset: str, kind: str, arch: str | None = None, *,
     s = _settings(profile)
     arch = arch or s["arch"]
     extra: dict[str, Any] = {}
-    if profile == "paper":
+    if profile != "demo":
         extra["weights"] = PAPER_WEIGHTS[(kind, arch)]
     lrs = (s["guided_lr"]["waterbirds"],) if dataset == "waterbirds" else s["baseline_lrs"]
-    return [RunConfig(paper="mg", dataset=dataset, data_root=_data_path(profile, data_root, dataset),
+    runs = [RunConfig(paper="mg", dataset=dataset, data_root=_data_path(profile, data_root, dataset),
                       model_kind=kind, arch=arch, task=task, seed=seed, lr=lr,
                       epochs=round(s["baseline_epochs"][dataset] * s.get("baseline_epochs_scale", {}).get(kind, 1)),
                       batch_size=s["batch_size"], image_size=s["image_size"], extra=dict(extra),
                       profile=profile, threads=s["threads"])
             for lr in lrs]
+    return [capped(r) for r in runs] if profile == "rehearsal" else runs
 
 
 def guided(profile: str, dataset: str, kind: str, method: str, tap: str, loss: str, lam: float, *,

@@ -80,3 +80,34 @@ def make(kind: str, out_dir: str | Path, seed: int = 0, **size_options: Any) -> 
     write_json(out / MANIFEST, {"kind": kind, "seed": seed, "options": {k: v for k, v in size_options.items()},
                                 "images": records})
     return out
+
+
+#: the releases' typical image sizes as (min, max) side ranges for the generators' ``min_size`` /
+#: ``max_size`` (each side drawn independently): VOC 2007 mostly 500x375 / 375x500, COCO 2014 mostly
+#: 640x480 / 480x640 (up to 640), CUB-200-2011 (and Waterbirds / TravelingBirds built from it) ~500x~370,
+#: ImageNet ~500x375 (Hard-ImageNet / ImageNet-100 are ImageNet images)
+RELEASE_SIZES: dict[str, tuple[int, int]] = {
+    "voc2007": (375, 500), "coco2014": (480, 640), "waterbirds": (370, 500), "cub": (370, 500),
+    "travelingbirds": (370, 500), "imagefolder": (375, 500), "hardimagenet": (375, 500),
+}
+
+
+def release_size_options(kind: str, images_per_split: int) -> dict[str, Any]:
+    """Size options for `make` giving images at the release's typical size (`RELEASE_SIZES`) and about
+    `images_per_split` images in each split (the rehearsal's stand-in data)."""
+    kind = canonical(kind)
+    lo, hi = RELEASE_SIZES[kind]
+    n = int(images_per_split)
+    if n < 2:
+        raise ValueError(f"images_per_split must be >= 2, got {n}")
+    opts: dict[str, Any] = {"min_size": lo, "max_size": hi}
+    if kind in ("voc2007", "coco2014", "waterbirds"):
+        opts.update(n_train=n, n_val=n, n_test=n)
+    elif kind in ("cub", "travelingbirds"):
+        # per_class images per species, split train / test by the release's ~60 / 40 fraction
+        classes = 6
+        opts.update(num_classes=classes, per_class=max(2, round(2 * n / classes)))
+    else:  # imagefolder / hardimagenet: n_train / n_val images per class
+        classes = 8 if kind == "imagefolder" else 5
+        opts.update(num_classes=classes, n_train=max(1, round(n / classes)), n_val=max(1, round(n / classes)))
+    return opts

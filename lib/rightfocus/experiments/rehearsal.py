@@ -1,0 +1,133 @@
+"""The rehearsal (`make rehearse`): both papers' paper-profile grids at paper shapes on stand-in data
+and stand-in weights, every run capped, through the same Make fragment, notebooks, selection and
+figure renderers as the real thing, so a crash shows up in minutes on a CPU instead of hours into a
+GPU allocation. Results go to ``<results>/rehearsal`` and ``figures/rehearsal`` (every figure says
+REHEARSAL), never next to real ones.
+
+Steps (each a subcommand of ``python -m rightfocus.experiments.rehearsal``):
+
+- ``data ROOT``: the synthetic generators write every dataset the grids read, in the release layouts,
+  at the releases' typical image sizes (`synthetic.RELEASE_SIZES`), a few dozen images per split,
+  under the folder names the paper profile expects (``ROOT/voc2007``, ``ROOT/imagenet100``, ...).
+- ``weights ROOT``: random-valued stand-in weights under the release file names the grids name
+  (`grids.PAPER_WEIGHTS`, the AIM backbones' torchvision files), in each release's layout.
+- ``grid --paper mg|aim``: the rehearsal grid's configs and Make fragment (`makefile.write_grid` with
+  ``profile="rehearsal"``); ``--sample`` keeps one run per group and model kind x tap (the CPU
+  rehearsal), without it every run of the paper grid is rehearsed (``make rehearse FULL=1``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Sequence
+
+#: paper-profile data folder -> synthetic kind (the AIM ImageNet subsets are image folders)
+DATASETS: dict[str, str] = {
+    "voc2007": "voc2007", "coco2014": "coco2014", "waterbirds": "waterbirds", "cub": "cub",
+    "travelingbirds": "travelingbirds", "imagenet100": "imagefolder", "hardimagenet": "hardimagenet",
+}
+#: images per split of the stand-in data: the CPU rehearsal's default (few dozen at most; one training
+#: step per epoch); ``make rehearse FULL=1 IMAGES=80`` gives MG full batches of 64
+IMAGES_PER_SPLIT = 12
+
+
+def write_data(root: str | Path, images_per_split: int = IMAGES_PER_SPLIT, seed: int = 0) -> list[Path]:
+    """Write every dataset the paper grids read under `root`, at release-typical image sizes."""
+    from rightfocus.data import synthetic
+
+    out = []
+    for folder, kind in DATASETS.items():
+        path = synthetic.make(kind, Path(root) / folder, seed=seed,
+                              **synthetic.release_size_options(kind, images_per_split))
+        out.append(path)
+    return out
+
+
+def weight_files() -> list[str]:
+    """Every weights file name the paper grids read from WEIGHTS_ROOT."""
+    from rightfocus.experiments.grids import PAPER_WEIGHTS
+    from rightfocus.training.aim_loop import PRETRAINED_FILES
+
+    return sorted(set(PAPER_WEIGHTS.values()) | set(PRETRAINED_FILES.values()))
+
+
+def write_weights(root: str | Path, seed: int = 0) -> list[Path]:
+    """Random-valued stand-in weights under the release file names (`weight_files`), in each
+    release's exact layout (`rightfocus.models.release.write_standin`). Existing files are kept."""
+    try:
+        from rightfocus.models.release import write_standin
+    except ImportError:  # until rightfocus.models.release is merged: our own layout (also loadable)
+        write_standin = _standin_in_our_layout
+    root = Path(root)
+    root.mkdir(parents=True, exist_ok=True)
+    out = []
+    for name in weight_files():
+        path = root / name
+        if not path.exists():
+            write_standin(name, path, seed=seed)
+        out.append(path)
+    return out
+
+
+def _standin_in_our_layout(file_name: str, path: Path, seed: int = 0) -> None:
+    """Random weights for `file_name` saved from our own model (1000 ImageNet classes); `load_weights`
+    reads our layout as well as the release's."""
+    import torch
+    import torchvision
+
+    from rightfocus.experiments.grids import PAPER_WEIGHTS
+    from rightfocus.models import build_model
+    from rightfocus.training.aim_loop import PRETRAINED_FILES
+
+    torch.manual_seed(seed)
+    tv = {v: k for k, v in PRETRAINED_FILES.items()}
+    mg = {v: k for k, v in PAPER_WEIGHTS.items()}
+    if file_name in tv:
+        model = getattr(torchvision.models, tv[file_name])()
+    else:
+        kind, arch = mg[file_name]
+        model = build_model(kind, arch, 1000)
+    torch.save(model.state_dict(), path)
+
+
+def write_grid(paper: str, results: str | Path, data_root: str, sample: bool, python: str = "$(PY)") -> Path:
+    """The rehearsal grid of `paper` (configs, manifests, Make fragment); see the module docstring."""
+    from rightfocus.experiments import makefile
+
+    return makefile.write_grid("rehearsal", results, data_root, paper=paper, sample=sample, python=python)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m rightfocus.experiments.rehearsal", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="step", required=True)
+    p = sub.add_parser("data", help="stand-in datasets at release-typical sizes")
+    p.add_argument("root")
+    p.add_argument("--images", type=int, default=IMAGES_PER_SPLIT, help="images per split")
+    p = sub.add_parser("weights", help="stand-in weights under the release file names")
+    p.add_argument("root")
+    p = sub.add_parser("grid", help="the rehearsal grid of one paper")
+    p.add_argument("--paper", required=True, choices=["mg", "aim"])
+    p.add_argument("--results", default="results")
+    p.add_argument("--data-root", required=True)
+    p.add_argument("--sample", action="store_true", help="one run per group and model kind x tap (CPU)")
+    args = parser.parse_args(argv)
+    try:
+        if args.step == "data":
+            for path in write_data(args.root, args.images):
+                print(path)
+        elif args.step == "weights":
+            for path in write_weights(args.root):
+                print(path)
+        else:
+            print(write_grid(args.paper, args.results, args.data_root, args.sample))
+    except (FileNotFoundError, ValueError) as exc:
+        print(f"rehearsal {args.step}: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
