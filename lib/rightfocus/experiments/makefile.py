@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import importlib
 import shlex
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from types import ModuleType
 from typing import Callable, Iterable
@@ -104,25 +104,40 @@ def write_grid(profile: str, results: str | Path = "results", data_root: str = "
 
 def sample_groups(per_group: dict[str, list[RunConfig]], key: Callable[[RunConfig], tuple]
                   ) -> dict[str, list[RunConfig]]:
-    """One run per (group, `key`) (the k-th key takes its (k mod n)-th run, so losses, lambdas and
-    variants vary across keys), plus the baselines the kept runs start from; order kept."""
+    """One run per (group, `key`) among the first seed's runs (the k-th key takes its (k mod n)-th run,
+    so losses, lambdas and variants vary across keys; a dataset not yet sampled goes first), plus the baselines the kept runs start from.
+    A guided run that starts from the best of a learning-rate sweep keeps only the sweep's first
+    baseline (still chosen through the same best-of-list code), which saves two baselines in three."""
     out: dict[str, list[RunConfig]] = {}
     k = 0
+    datasets: set[str] = set()
     for group, cfgs in per_group.items():
         by_id = {c.run_id: c for c in cfgs}
+        first_seed = min(c.seed for c in cfgs)
         by_key: dict[tuple, list[RunConfig]] = {}
         for c in cfgs:
-            if not (c.is_baseline and c.paper == "mg"):  # MG baselines come with the runs that need them
+            if c.seed == first_seed and not (c.is_baseline and c.paper == "mg"):  # MG baselines: see below
                 by_key.setdefault(key(c), []).append(c)
-        kept = []
+        rarity: dict[str, int] = {}
         for runs in by_key.values():
-            kept.append(runs[k % len(runs)])
+            for r in runs:
+                rarity[r.dataset] = rarity.get(r.dataset, 0) + 1
+        kept: list[RunConfig] = []
+        for runs in by_key.values():
+            turn = runs[k % len(runs):] + runs[:k % len(runs)]
+            # every dataset at least once: an unseen one first, the group's rarest first
+            unseen = [r for r in turn if r.dataset not in datasets]
+            c = min(unseen, key=lambda r: rarity[r.dataset]) if unseen else turn[0]
+            datasets.add(c.dataset)
             k += 1
-        needed = {d for c in kept for d in ([c.init_from] if isinstance(c.init_from, str) else c.init_from or [])}
-        out[group] = [c for c in cfgs if c.run_id in needed or c in kept]
-        missing = needed - set(by_id)
+            if isinstance(c.init_from, list) and len(c.init_from) > 1:
+                c = replace(c, init_from=c.init_from[:1])
+            kept.append(c)
+        needed = [d for c in kept for d in ([c.init_from] if isinstance(c.init_from, str) else c.init_from or [])]
+        missing = sorted(set(needed) - set(by_id))
         if missing:
-            raise ValueError(f"group {group}: runs start from {sorted(missing)}, which the group does not list")
+            raise ValueError(f"group {group}: runs start from {missing}, which the group does not list")
+        out[group] = list({by_id[d].run_id: by_id[d] for d in needed}.values()) + kept
     return out
 
 

@@ -132,9 +132,17 @@ def _aim_deviations(fig_id: str) -> list[str]:
 DEVIATION_PROVIDERS: dict[str, Callable[[str], list[str]]] = {"mg": _mg_deviations, "aim": _aim_deviations}
 
 
+#: the note under every figure and table of the rehearsal profile (`make rehearse`)
+REHEARSAL_NOTE = ("REHEARSAL: stand-in data and random stand-in weights, every run capped to a few steps; "
+                  "the numbers say nothing about the papers (`make rehearse`, results/rehearsal)")
+
+
 def deviations_for(fig_id: str, profile: str) -> list[str]:
     """The budget-driven deviations from the paper that affect `fig_id` (demo profile only; the
-    lists live with the grids: `experiments.grids.DEMO_DEVIATIONS`, `aim_grids.AIM_DEMO_DEVIATIONS`)."""
+    lists live with the grids: `experiments.grids.DEMO_DEVIATIONS`, `aim_grids.AIM_DEMO_DEVIATIONS`);
+    the rehearsal profile's one note, `REHEARSAL_NOTE`, under every id."""
+    if profile == "rehearsal":
+        return [REHEARSAL_NOTE]
     provider = DEVIATION_PROVIDERS.get(fig_id.split(".")[0])
     if profile != "demo" or provider is None:
         return []

@@ -1,0 +1,43 @@
+# The rehearsal: both papers' paper-profile grids at the papers' architectures, resolutions and batch
+# sizes, on stand-in data (synthetic, release layouts and typical image sizes) and stand-in weights
+# (random values, release file names and layouts), every run capped (1-2 epochs, a few steps, a small
+# evaluation subset), through the same generated Make fragment, training notebooks (papermill),
+# selection and figure renderers as `make mg` / `make aim`. Finds crashes before a GPU hour is spent.
+#
+#   make rehearse            CPU: one run per group and model kind x tap (AIM: kind x backbone x stage)
+#   make rehearse FULL=1     every run of both paper grids, capped (a GPU machine); IMAGES=80 per split
+#                            so that MG trains full batches of 64
+#
+# Results: $(RESULTS)/rehearsal, figures/rehearsal (every figure and table says REHEARSAL); stand-in
+# data and weights under $(REHEARSE_DATA) and $(REHEARSE_WEIGHTS). Nothing is mixed with real results.
+
+REHEARSE_DATA ?= data/rehearsal
+REHEARSE_WEIGHTS ?= data/rehearsal-weights
+FULL ?=
+IMAGES ?= $(if $(FULL),80,8)
+# CPU: two runs at once, one torch thread each
+REHEARSE_JOBS ?= 2
+REHEARSE_STAMP = $(REHEARSE_DATA)/.stamp-$(IMAGES)
+REHEARSE_ENV = WEIGHTS_ROOT="$(abspath $(REHEARSE_WEIGHTS))"
+
+.PHONY: rehearse rehearse-data
+$(REHEARSE_STAMP): | setup
+	rm -f $(REHEARSE_DATA)/.stamp-*
+	$(PY) -m rightfocus.experiments.rehearsal data $(REHEARSE_DATA) --images $(IMAGES)
+	$(PY) -m rightfocus.experiments.rehearsal weights $(REHEARSE_WEIGHTS)
+	touch $@
+rehearse-data: $(REHEARSE_STAMP)
+
+ifeq ($(FULL),)
+rehearse: rehearse-data
+	$(PY) -m rightfocus.experiments.rehearsal grid --paper mg --sample --results $(RESULTS) --data-root $(REHEARSE_DATA)
+	$(PY) -m rightfocus.experiments.rehearsal grid --paper aim --sample --results $(RESULTS) --data-root $(REHEARSE_DATA)
+	$(REHEARSE_ENV) OMP_NUM_THREADS=1 $(MAKE) -j$(REHEARSE_JOBS) -f $(RESULTS)/rehearsal/mg/grid.mk mg-runs PY="$(abspath $(PY))"
+	$(REHEARSE_ENV) OMP_NUM_THREADS=1 $(MAKE) -j$(REHEARSE_JOBS) -f $(RESULTS)/rehearsal/aim/grid.mk aim-runs PY="$(abspath $(PY))"
+	$(MAKE) figures PROFILE=rehearsal RESULTS=$(RESULTS)
+	$(MAKE) aim-figures PROFILE=rehearsal RESULTS=$(RESULTS)
+else
+rehearse: rehearse-data
+	$(MAKE) mg PROFILE=rehearsal DATA_ROOT=$(REHEARSE_DATA) WEIGHTS_ROOT="$(abspath $(REHEARSE_WEIGHTS))" RESULTS=$(RESULTS)
+	$(MAKE) aim PROFILE=rehearsal DATA_ROOT=$(REHEARSE_DATA) WEIGHTS_ROOT="$(abspath $(REHEARSE_WEIGHTS))" RESULTS=$(RESULTS)
+endif
