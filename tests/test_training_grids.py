@@ -87,11 +87,11 @@ def test_make_fragment_is_valid_and_orders_baselines_first(profile, tmp_path):
     out = subprocess.run(["make", "-n", "-f", str(mk), "mg-runs", "PY=python"], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     cmds = [line for line in out.stdout.splitlines() if "-m rightfocus train" in line or "papermill" in line]
-    if profile == "paper":
-        assert len(cmds) == len(grids.all_configs("paper"))
-        order = [line.split("configs/")[1].split(".yaml")[0] for line in cmds]
+    if profile != "demo":  # paper, rehearsal: one papermill execution per run, its parameters per run
+        assert len(cmds) == len(grids.all_configs(profile))
+        order = [line.split("params/")[1].split(".yaml")[0] for line in cmds]
         pos = {rid: i for i, rid in enumerate(order)}
-        for c in grids.all_configs("paper"):
+        for c in grids.all_configs(profile):
             for dep in ([c.init_from] if isinstance(c.init_from, str) else c.init_from or []):
                 assert pos[dep] < pos[c.run_id]
     else:

@@ -1,0 +1,118 @@
+"""The rehearsal profile (issue 10): the paper grids at paper shapes with capped runs, the CPU sample,
+stand-in data at release sizes, per-run papermill recipes, and REHEARSAL on every rendered id."""
+
+from __future__ import annotations
+
+import dataclasses
+import shutil
+import subprocess
+
+import pytest
+import yaml
+from PIL import Image
+
+from rightfocus.experiments import aim_grids, grids, store
+from rightfocus.experiments.config import RunConfig, load_config_file
+from rightfocus.experiments.makefile import EXECUTED_NOTEBOOK, PAPERS, sample_groups, write_grid
+
+#: fields the rehearsal may change (caps); everything else, shapes included, is the paper's
+_CAPPED = {"epochs", "max_steps_per_epoch", "max_eval_images", "profile", "init_from", "extra"}
+
+
+def _pairs(module):
+    paper = module.all_configs("paper", "D")
+    rehearsal = module.all_configs("rehearsal", "D")
+    assert len(paper) == len(rehearsal)
+    return list(zip(paper, rehearsal))
+
+
+@pytest.mark.parametrize("module", [grids, aim_grids], ids=["mg", "aim"])
+def test_rehearsal_is_the_paper_grid_capped(module):
+    for p, r in _pairs(module):
+        same = {k: v for k, v in p.to_dict().items() if k not in _CAPPED}
+        assert same == {k: v for k, v in r.to_dict().items() if k not in _CAPPED}
+        assert r.profile == "rehearsal" and 1 <= r.epochs <= 2 < p.epochs
+        for cap in ("max_steps_per_epoch", "max_eval_images"):
+            if cap in RunConfig.field_names():  # the engine's caps
+                assert getattr(r, cap) is not None and getattr(p, cap) is None
+    if module is grids:  # same weights files and the same baseline sweep structure
+        for p, r in _pairs(module):
+            assert p.extra == r.extra
+            assert (p.init_from is None) == (r.init_from is None)
+            assert len(p.init_from or []) == len(r.init_from or [])
+    else:  # AIM: the whole annealing schedule fits in the capped epochs
+        assert {r.extra["anneal_epochs"] for _, r in _pairs(module) if r.model_kind == "aim"} == {1}
+    shapes = {(c.arch, c.image_size, c.batch_size) for _, c in _pairs(module)}
+    expected = ({("resnet50", 224, 64), ("densenet121", 224, 64), ("vit_s", 224, 64)} if module is grids else
+                {(a, s, 512) for a in ("convnext_tiny", "resnet50", "resnet101") for s in (224, 299)})
+    assert shapes == expected
+
+
+@pytest.mark.parametrize("paper", ["mg", "aim"])
+def test_cpu_sample_covers_every_group_key_and_dataset_once(paper):
+    module = PAPERS[paper].grids
+    full = {g: module.group_configs(g, "rehearsal", "D") for g in module.GROUPS}
+    sample = sample_groups(full, module.rehearsal_key)
+    datasets = set()
+    for g, cfgs in full.items():
+        keys = {module.rehearsal_key(c) for c in cfgs if not (c.is_baseline and paper == "mg")}
+        kept = [c for c in sample[g] if not (c.is_baseline and paper == "mg")]
+        assert sorted(map(str, (module.rehearsal_key(c) for c in kept))) == sorted(map(str, keys))
+        ids = {c.run_id for c in sample[g]}
+        full_ids = {c.run_id for c in cfgs}
+        for c in kept:
+            deps = [c.init_from] if isinstance(c.init_from, str) else list(c.init_from or [])
+            assert set(deps) <= ids <= full_ids | {c.run_id for c in kept}
+            # a guided run keeps one baseline of its sweep; otherwise it is a run of the full grid
+            trimmed = dataclasses.replace(c, init_from=next((f.init_from for f in cfgs if f.run_id != c.run_id and
+                                                             dataclasses.replace(f, init_from=None)
+                                                             == dataclasses.replace(c, init_from=None)), c.init_from))
+            assert trimmed.run_id in full_ids
+        datasets |= {c.dataset for c in sample[g]}
+    assert datasets == {c.dataset for cfgs in full.values() for c in cfgs}
+    n_full = len({c.run_id for cfgs in full.values() for c in cfgs})
+    n_sample = len({c.run_id for cfgs in sample.values() for c in cfgs})
+    assert n_sample < n_full / 4
+
+
+@pytest.mark.skipif(shutil.which("make") is None, reason="GNU make not installed")
+@pytest.mark.parametrize("paper", ["mg", "aim"])
+def test_rehearsal_recipes_execute_the_training_notebook_per_run(paper, tmp_path):
+    mk = write_grid("rehearsal", tmp_path, "D", paper=paper, sample=True)
+    out = subprocess.run(["make", "-n", "-f", str(mk), f"{paper}-runs", "PY=python"], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    cmds = [line for line in out.stdout.splitlines() if "papermill" in line]
+    configs = sorted((tmp_path / "rehearsal" / paper / "configs").glob("*.yaml"))
+    assert len(cmds) == len(configs) > 0
+    for line in cmds:
+        rid = line.split("params/")[1].split(".yaml")[0]
+        assert PAPERS[paper].notebook in line
+        assert f"{store.run_dir(tmp_path, 'rehearsal', rid) / EXECUTED_NOTEBOOK}" in line
+        params = yaml.safe_load((tmp_path / "rehearsal" / paper / "params" / f"{rid}.yaml").read_text())
+        # the notebook trains exactly the run's config file (what `rightfocus train` reads)
+        cfg = load_config_file(tmp_path / "rehearsal" / paper / "configs" / f"{rid}.yaml")
+        assert [RunConfig.from_dict(c) for c in params["configs"]] == [cfg] and cfg.run_id == rid
+
+
+def test_release_sized_stand_in_data(tmp_path):
+    from rightfocus.data import load_dataset, synthetic
+
+    opts = synthetic.release_size_options("voc", 2)
+    root = synthetic.make("voc", tmp_path / "voc", **opts)
+    lo, hi = synthetic.RELEASE_SIZES["voc2007"]
+    sizes = [Image.open(p).size for p in sorted(root.rglob("*.jpg"))]
+    assert len(sizes) == 6 and all(lo <= s <= hi for wh in sizes for s in wh)
+    ds = load_dataset("voc2007", root, "train", size=224)
+    assert tuple(ds[0]["image"].shape) == (3, 224, 224)
+    with pytest.raises(ValueError, match="images_per_split"):
+        synthetic.release_size_options("coco", 1)
+
+
+def test_rehearsal_figures_say_rehearsal(tmp_path):
+    from rightfocus.figures import deviations_for, render_all
+
+    assert any("REHEARSAL" in n for n in deviations_for("mg.fig4", "rehearsal"))
+    assert not any("REHEARSAL" in n for n in deviations_for("mg.fig4", "paper"))
+    paths = render_all("rehearsal", tmp_path / "results", only=["mg.tabD1"], out=tmp_path / "fig")
+    md = [p for p in paths if p.suffix == ".md"][0]
+    assert "REHEARSAL" in md.read_text()
