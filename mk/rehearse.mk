@@ -19,6 +19,8 @@ IMAGES ?= $(if $(FULL),80,8)
 REHEARSE_JOBS ?= 2
 REHEARSE_STAMP = $(REHEARSE_DATA)/.stamp-$(IMAGES)
 REHEARSE_ENV = WEIGHTS_ROOT="$(abspath $(REHEARSE_WEIGHTS))"
+# the environment was set up by this make (rehearse-data needs setup): sub-makes do not re-check it
+SUBMAKE = $(MAKE) -o $(VENV)/.stamp VENV=$(VENV)
 
 .PHONY: rehearse rehearse-data
 $(REHEARSE_STAMP): | setup
@@ -34,10 +36,10 @@ rehearse: rehearse-data
 	$(PY) -m rightfocus.experiments.rehearsal grid --paper aim --sample --results $(RESULTS) --data-root $(REHEARSE_DATA)
 	$(REHEARSE_ENV) OMP_NUM_THREADS=1 $(MAKE) -j$(REHEARSE_JOBS) -f $(RESULTS)/rehearsal/mg/grid.mk mg-runs PY="$(abspath $(PY))"
 	$(REHEARSE_ENV) OMP_NUM_THREADS=1 $(MAKE) -j$(REHEARSE_JOBS) -f $(RESULTS)/rehearsal/aim/grid.mk aim-runs PY="$(abspath $(PY))"
-	$(MAKE) figures PROFILE=rehearsal RESULTS=$(RESULTS)
-	$(MAKE) aim-figures PROFILE=rehearsal RESULTS=$(RESULTS)
+	$(SUBMAKE) figures PROFILE=rehearsal RESULTS=$(RESULTS)
+	$(SUBMAKE) aim-figures PROFILE=rehearsal RESULTS=$(RESULTS)
 else
 rehearse: rehearse-data
-	$(MAKE) mg PROFILE=rehearsal DATA_ROOT=$(REHEARSE_DATA) WEIGHTS_ROOT="$(abspath $(REHEARSE_WEIGHTS))" RESULTS=$(RESULTS)
-	$(MAKE) aim PROFILE=rehearsal DATA_ROOT=$(REHEARSE_DATA) WEIGHTS_ROOT="$(abspath $(REHEARSE_WEIGHTS))" RESULTS=$(RESULTS)
+	$(SUBMAKE) mg PROFILE=rehearsal DATA_ROOT=$(REHEARSE_DATA) WEIGHTS_ROOT="$(abspath $(REHEARSE_WEIGHTS))" RESULTS=$(RESULTS)
+	$(SUBMAKE) aim PROFILE=rehearsal DATA_ROOT=$(REHEARSE_DATA) WEIGHTS_ROOT="$(abspath $(REHEARSE_WEIGHTS))" RESULTS=$(RESULTS)
 endif

@@ -53,9 +53,9 @@ def weight_files() -> list[str]:
     return sorted(set(PAPER_WEIGHTS.values()) | set(PRETRAINED_FILES.values()))
 
 
-def write_weights(root: str | Path, seed: int = 0) -> list[Path]:
-    """Random-valued stand-in weights under the release file names (`weight_files`), in each
-    release's exact layout (`rightfocus.models.release.write_standin`). Existing files are kept."""
+def write_weights(root: str | Path, seed: int = 0, names: Sequence[str] | None = None) -> list[Path]:
+    """Random-valued stand-in weights under the release file names (`weight_files`, or `names`), in
+    each release's exact layout (`rightfocus.models.release.write_standin`). Existing files are kept."""
     try:
         from rightfocus.models.release import write_standin
     except ImportError:  # until rightfocus.models.release is merged: our own layout (also loadable)
@@ -63,7 +63,7 @@ def write_weights(root: str | Path, seed: int = 0) -> list[Path]:
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
     out = []
-    for name in weight_files():
+    for name in names or weight_files():
         path = root / name
         if not path.exists():
             write_standin(name, path, seed=seed)
