@@ -37,6 +37,7 @@ class CheckReport:
     weights_root: str | None
     results: str
     groups: dict[str, list[RunConfig]]
+    specs: list[DataSpec] = field(default_factory=list)
     data_rows: list[SplitRow] = field(default_factory=list)
     weights: list[WeightsNeed] = field(default_factory=list)
     device: DeviceInfo | None = None
@@ -66,13 +67,13 @@ class CheckReport:
         out = [f"rightfocus check: paper {self.paper}, profile {self.profile}: {self.unique_runs} runs in "
                f"{len(self.groups)} group(s)",
                f"  data root {self.data_root}   weights root {self.weights_root or '(not set)'}   results {self.results}",
-               "", "Datasets (counts: found (release), see rightfocus.check.known_counts for the sources)"]
+               "", "Datasets (counts found, and the release's where known)"]
         out += _table(["dataset", "split", "layout", "images", "annotations", "groups 0-3", "status"],
                       [[r.dataset, r.split, r.layout, r.images, r.annotations, r.groups or "-", r.status]
                        for r in self.data_rows])
         out += ["", "Weights"]
         out += _table(["file", "model", "runs", "status"],
-                      [[w.file, f"{w.kind} {w.arch}", str(w.runs), w.status] for w in self.weights]
+                      [[w.file, w.label, str(w.runs), w.status] for w in self.weights]
                       ) if self.weights else ["  (the grid loads no pretrained weights)"]
         out += ["", "Device and disk"]
         if self.device:
@@ -92,7 +93,13 @@ class CheckReport:
         total = self.hours.get("__total__")
         rows.append(["all (each run once)", str(self.unique_runs),
                      "-" if total is None else (f"{total:.1f}" if not math.isnan(total) else "?")])
-        out += _table(["group", "runs", "GPU-hours (training steps)"], rows)
+        unit = "hours on this CPU" if self.device and self.device.kind == "cpu" else "GPU-hours"
+        out += _table(["group", "runs", f"{unit} (training steps)"], rows)
+        sources = {k.release: k for k in (s.known for s in self.specs) if k is not None}
+        if sources:
+            out += ["", "Release counts compared against (rightfocus.check.known_counts)"]
+            out += [f"  {name}: {k.source}" + (f"; {k.presence_only}" if k.presence_only else "")
+                    for name, k in sources.items()]
         out += ["", f"Problems: {len(self.errors)} error(s), {len(self.warnings)} warning(s)"]
         out += [p.line() for p in self.errors + self.warnings] or ["  none"]
         out.append("")
@@ -146,7 +153,7 @@ def run_check(paper: str = "mg", profile: str = "paper", data_root: str = "data"
     every = list({c.run_id: c for cs in by_group.values() for c in cs}.values())
 
     log(f"rightfocus check: {len(every)} runs of {paper}/{profile}; datasets ...")
-    specs = data_specs(paper, by_group)
+    specs = report.specs = data_specs(paper, by_group)
     report.data_rows, found = check_datasets(specs, sample=sample, log=log)
     report.problems += found
 

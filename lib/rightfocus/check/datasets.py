@@ -145,14 +145,14 @@ def check_split(spec: DataSpec, split: str, sample: int = 16) -> tuple[SplitRow,
                 rec.seg()
         except (ValueError, FileNotFoundError) as exc:
             problems.append(Problem(ERROR, where, str(exc), f"re-download or re-extract that file ({get})"))
-    # counts against the release
+    # counts against the release: every difference of this split in ONE warning
+    diffs: list[str] = []
     n = len(records)
     row.num_images, row.num_classes = n, ds.num_classes
     k_img = known.images.get(split) if known else None
     row.images = _fmt_count(n, k_img)
     if k_img is not None and n != k_img:
-        problems.append(Problem(WARNING, where, f"{n} images, the release has {k_img} ({known.source})",
-                                f"a partial download or another version? {known.get} (expected on a stand-in tree)"))
+        diffs.append(f"{n} images (release {k_img})")
     if spec.loader == "voc2007":
         n_obj, what = _voc_non_difficult(records), "non-difficult objects"
     else:
@@ -160,8 +160,7 @@ def check_split(spec: DataSpec, split: str, sample: int = 16) -> tuple[SplitRow,
     k_obj = known.objects.get(split) if known else None
     row.annotations = f"{_fmt_count(n_obj, k_obj)} {what}"
     if k_obj is not None and n_obj != k_obj:
-        problems.append(Problem(WARNING, where, f"{n_obj} {what}, the release has {k_obj} ({known.source})",
-                                f"incomplete or other annotations? {known.get} (expected on a stand-in tree)"))
+        diffs.append(f"{n_obj} {what} (release {k_obj})")
     n_seg = sum(r.seg is not None for r in records)
     if n_seg:
         row.annotations += f", {n_seg} masks"
@@ -172,19 +171,17 @@ def check_split(spec: DataSpec, split: str, sample: int = 16) -> tuple[SplitRow,
         want = known.groups.get(split) if known else None
         if want is not None and any(w is not None and w != c for w, c in zip(want, counts)):
             shown = "/".join("?" if w is None else str(w) for w in want)
-            problems.append(Problem(WARNING, where, f"groups 0-3 have {row.groups} images, the release has {shown} "
-                                    f"({known.source})", f"another Waterbirds release in this folder? {known.get} (expected on a stand-in tree)"))
+            diffs.append(f"groups 0-3 {row.groups} (release {shown})")
     if known and known.classes is not None and ds.num_classes != known.classes:
-        problems.append(Problem(WARNING, where, f"{ds.num_classes} classes, the release has {known.classes}",
-                                f"some classes are missing from the annotations or folders? {known.get} (expected on a stand-in tree)"))
-    if spec.loader == "coco2014" and getattr(ds, "coco", None) is not None:
-        folder = "val2014" if split == "test" else "train2014"
-        k_all = known.images.get(folder if folder == "train2014" else "test") if known else None
-        n_all = len(ds.coco.imgs)
-        if split == "train" and k_all is not None and n_all != k_all:
-            problems.append(Problem(WARNING, f"data {spec.dataset}/train2014",
-                                    f"instances_train2014.json lists {n_all} images, the release has {k_all}",
-                                    f"re-download the annotations: {known.get} (expected on a stand-in tree)"))
+        diffs.append(f"{ds.num_classes} classes (release {known.classes})")
+    if spec.loader == "coco2014" and split == "train" and getattr(ds, "coco", None) is not None:
+        k_all, n_all = (known.images.get("train2014") if known else None), len(ds.coco.imgs)
+        if k_all is not None and n_all != k_all:
+            diffs.append(f"instances_train2014.json lists {n_all} images (release {k_all})")
+    if diffs:
+        problems.append(Problem(WARNING, where, f"counts differ from {known.release}: " + ", ".join(diffs),
+                                f"expected on a stand-in tree; on real data a partial download or another "
+                                f"version: {known.get}"))
     if any(p.level == ERROR for p in problems):
         row.status = "ERROR"
     elif problems:

@@ -29,6 +29,10 @@ class WeightsNeed:
     groups: list[str] = field(default_factory=list)
     status: str = "-"
     path: str = "-"
+    label: str = ""  # how the table names the model that loads it
+
+    def __post_init__(self) -> None:
+        self.label = self.label or f"{self.kind} {self.arch}"
 
 
 def _aim_file(c: RunConfig) -> str | None:
@@ -54,7 +58,8 @@ def weights_needs(paper: str, configs_by_group: dict[str, list[RunConfig]]) -> l
                 file, kind = (c.extra.get("weights") if c.is_baseline else None), c.model_kind
             if not file:
                 continue
-            need = needs.setdefault((file, kind, c.arch), WeightsNeed(file, kind, c.arch))
+            label = f"{c.arch} backbone (AIM and its baseline)" if paper == "aim" else ""
+            need = needs.setdefault((file, kind, c.arch), WeightsNeed(file, kind, c.arch, label=label))
             if (c.run_id, file) not in seen:
                 seen.add((c.run_id, file))
                 need.runs += 1
@@ -120,10 +125,10 @@ def check_weights(needs: list[WeightsNeed], weights_root: str | None, log=print)
         path = Path(need.file) if Path(need.file).is_absolute() else root / need.file
         need.path = str(path)
         where = f"weights {need.file}"
-        used = f"{need.runs} run(s) of {', '.join(need.groups)}"
+        used = f"{need.runs} run(s) of {', '.join(need.groups)}; loaded by {need.label}"
         if not path.is_file():
             need.status = "missing"
-            problems.append(Problem(ERROR, where, f"not found at {path} (needed by {used}, {need.kind} {need.arch})",
+            problems.append(Problem(ERROR, where, f"not found at {path} (needed by {used})",
                                     f"put the release file {need.file!r} into {root}"))
             continue
         log(f"  loading {path.name} into {need.kind} {need.arch} ...")
@@ -144,4 +149,4 @@ def check_weights(needs: list[WeightsNeed], weights_root: str | None, log=print)
 
 def describe(needs: list[WeightsNeed]) -> list[dict[str, Any]]:
     """Rows of the weights table."""
-    return [{"file": n.file, "model": f"{n.kind} {n.arch}", "runs": n.runs, "status": n.status} for n in needs]
+    return [{"file": n.file, "model": n.label, "runs": n.runs, "status": n.status} for n in needs]
