@@ -7,8 +7,9 @@
   moments + one transient copy: 4 x the largest model).
 - Time: a few training steps of each distinct model of the grid (kind, arch, image size; MG guided
   steps at the INPUT tap with the run's native attribution and the Energy loss, the costliest tap:
-  an upper bound for deeper taps) are timed on the current device at the grid's batch size (on CPU,
-  or when the batch does not fit in GPU memory, at a reduced batch, scaled linearly: extrapolated).
+  an upper bound for deeper taps) are timed on the current device at the grid's batch size (on CPU
+  at `CPU_BATCH` images for models above 64 px, and on a GPU where the batch does not fit, at a
+  halved batch: then scaled linearly to the grid's batch, i.e. extrapolated).
   GPU-hours of a group = sum over its runs of epochs x ceil(train images / batch) x step time:
   training steps only (validation and test passes come on top).
 """
@@ -229,7 +230,8 @@ def measure_steps(configs: list[RunConfig], num_classes: dict[str, int], steps: 
     problems: list[Problem] = []
     for i, (key, c) in enumerate(reps.items(), 1):
         k = num_classes.get(c.dataset, 10)
-        batch = CPU_BATCH if device.type == "cpu" else c.batch_size
+        # CPU: demo-sized steps (<= 64 px) at their own batch, paper-sized ones at a reduced batch
+        batch = c.batch_size if device.type == "cuda" or c.image_size <= 64 else min(CPU_BATCH, c.batch_size)
         log(f"  [{i}/{len(reps)}] timing {key[1]} {key[2]} at {key[3]} px, {key[5]} step, batch {batch} "
             f"on {device.type} ...")
         while True:
