@@ -34,15 +34,15 @@ def _weights_files(group: str = GROUP) -> list[tuple[str, str, str]]:
 
 
 def _write_standin_weights(root: Path, group: str = GROUP) -> None:
-    """The grid's weights files: the release stand-ins where `rightfocus.models.release` exists,
-    else our model's own state dict (which `load_weights` accepts)."""
+    """The grid's weights files: release stand-ins (`rightfocus.models.release.write_standin`) for
+    release file names, else our model's own state dict (which `load_weights` accepts)."""
     root.mkdir(parents=True, exist_ok=True)
     try:
-        from rightfocus.models.release import write_standin  # type: ignore[attr-defined]
+        from rightfocus.models.release import RELEASES, write_standin  # type: ignore[attr-defined]
     except ImportError:
-        write_standin = None
+        RELEASES, write_standin = {}, None
     for file, kind, arch in _weights_files(group):
-        if write_standin is not None:
+        if file in RELEASES:
             write_standin(file, root / file, seed=0)
         else:
             from rightfocus.models import build_model

@@ -140,7 +140,9 @@ def check_weights(needs: list[WeightsNeed], weights_root: str | None, log=print)
                 found = None
         if found is None:
             found = _fit_problems(path, need.kind, need.arch, num_classes=10)
-        need.status = "ok" if not found else ("unreadable" if "cannot be read" in found[0] else "does not fit")
+        unreadable = ("cannot be read", "eof", "zip archive", "truncat", "pickle", "failed reading")
+        need.status = ("ok" if not found else
+                       "unreadable" if any(w in found[0].lower() for w in unreadable) else "does not fit")
         problems += [Problem(ERROR, where, f"{path}: {msg}",
                              f"re-download the release file {need.file!r} (a partial download is truncated)"
                              f" into {root}") for msg in found]
