@@ -258,3 +258,18 @@ def test_make_mg_paper_with_a_missing_data_root_writes_nothing(tmp_path):
     assert out.returncode != 0
     assert "ERROR   [data voc2007] dataset folder /nonexistent/voc2007 does not exist" in out.stdout
     assert not results.exists()
+
+
+@pytest.mark.slow
+def test_paper_shape_step_is_timed_at_a_reduced_batch_on_cpu(standin, monkeypatch):
+    """Paper profile on CPU: B-cos ResNet-50 at 224 px, timed at batch 2 and scaled to the grid's 64."""
+    from rightfocus.check import resources
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)  # the CPU path, also on a GPU machine
+    report = _check(standin, measure=True, steps=1)
+    assert report.exit_code == 0, _lines(report, ERROR)
+    assert {(k[1], k[2], k[3], k[5]) for k in report.steps} == {("bcos", "resnet50", 224, "plain"),
+                                                              ("bcos", "resnet50", 224, "guided")}
+    for st in report.steps.values():
+        assert st.measured_batch == resources.CPU_BATCH and st.grid_batch == 64 and st.extrapolated
+    assert report.hours[GROUP] > 0
