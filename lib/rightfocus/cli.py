@@ -97,7 +97,8 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("--list", action="store_true", help="only print group and run id per run")
     p.set_defaults(func=_grid)
 
-    p = sub.add_parser("check", help="check data, weights, disk, device and time of a paper grid before running it")
+    p = sub.add_parser("check", help="check data, weights, disk, device and time of a paper grid before running it",
+                       epilog="exit status: 0 ready (warnings allowed), 1 a problem to fix, 2 bad arguments")
     p.add_argument("--paper", default="mg", choices=["mg", "aim"])
     p.add_argument("--profile", default="paper", help="paper | demo")
     p.add_argument("--data-root", default="data")

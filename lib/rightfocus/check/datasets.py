@@ -205,4 +205,18 @@ def check_datasets(specs: list[DataSpec], sample: int = 16, log=print) -> tuple[
             row, found = check_split(spec, split, sample)
             rows.append(row)
             problems += found
-    return rows, problems
+    return rows, _merge_splits(problems)
+
+
+def _merge_splits(problems: list[Problem]) -> list[Problem]:
+    """One line for one cause: the same message from several splits of a dataset (e.g. a missing
+    annotation file that every VOC split reads to find the class list) is reported once."""
+    merged: dict[tuple[str, str, str, str], list[str]] = {}
+    for p in problems:
+        dataset, _, split = p.where.partition("/")
+        merged.setdefault((p.level, dataset, p.what, p.fix), []).append(split)
+    out = []
+    for (level, dataset, what, fix), splits in merged.items():
+        where = f"{dataset}/{','.join(s for s in splits)}" if any(splits) else dataset
+        out.append(Problem(level, where, what, fix))
+    return out
