@@ -77,6 +77,23 @@ def _release_checker() -> Callable[[Path, str, str], list[str]] | None:
     return check_weights_file
 
 
+def _where_to_get(need: WeightsNeed) -> str:
+    """Where the file comes from, from `rightfocus.models.release.RELEASES` when it knows it (by
+    name, else the releases of the same kind and arch, to be saved under the grid's name)."""
+    try:
+        from rightfocus.models.release import RELEASES  # type: ignore[attr-defined]
+    except ImportError:
+        return ""
+    if need.file in RELEASES:
+        r = RELEASES[need.file]
+        return f" (download: {r.project}, {r.url})"
+    same = [(name, r) for name, r in RELEASES.items() if (r.kind, r.arch) == (need.kind, need.arch)]
+    if not same:
+        return ""
+    names = "; ".join(f"{name} ({r.project}, {r.url})" for name, r in same)
+    return f" (releases of {need.kind} {need.arch}: {names}; save the one you use as {need.file!r})"
+
+
 def _fit_problems(path: Path, kind: str, arch: str, num_classes: int) -> list[str]:
     """Read the file and load it into the model a run builds; the messages of what failed."""
     import torch  # noqa: F401  (torch.load's errors)
@@ -129,7 +146,7 @@ def check_weights(needs: list[WeightsNeed], weights_root: str | None, log=print)
         if not path.is_file():
             need.status = "missing"
             problems.append(Problem(ERROR, where, f"not found at {path} (needed by {used})",
-                                    f"put the release file {need.file!r} into {root}"))
+                                    f"put the release file {need.file!r} into {root}{_where_to_get(need)}"))
             continue
         log(f"  loading {path.name} into {need.kind} {need.arch} ...")
         found: list[str] | None = None
