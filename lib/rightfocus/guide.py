@@ -23,6 +23,7 @@ exists (the fused ones have none), so torchvision and timm ViTs are guided as th
 
 from __future__ import annotations
 
+import warnings
 from typing import Sequence
 
 import torch
@@ -66,6 +67,16 @@ class Guide:
         self.model, self.layer, self.method, self.loss = model, layer, method, loss
         #: whether the guidance gradient is the exact derivative (False: bcos-package explanation mode)
         self.exact = bcos_mode(model)[1] if method == "bcos" else True
+        if not self.exact:
+            warnings.warn(
+                f"{type(model).__name__}'s explanation mode detaches the B-cos scales in the forward pass (the "
+                "bcos package does): the maps are exact B-cos explanations, but every gradient through "
+                "Guide's forward (the classification loss's too) treats the scales as constants. For exact "
+                "guidance use rightfocus's B-cos models (rightfocus.models.build_model('bcos', ...)), which "
+                "load the B-cos-v2 release files",
+                UserWarning,
+                stacklevel=2,
+            )
         warn_if_not_exact(model, method)
 
     def __repr__(self) -> str:
