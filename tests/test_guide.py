@@ -46,6 +46,24 @@ def test_gradcam_equals_captum_layer_gradcam(layer):
     torch.testing.assert_close(up, F.interpolate(ref[:, None], size=x.shape[-2:], mode="bilinear")[:, 0])
 
 
+@pytest.mark.parametrize("source,layer", [("torchvision_convnext", "features.3"), ("timm_convnext", "stages.1"),
+                                          ("timm_resnet", "layer2")])
+def test_gradcam_equals_captum_on_convnext_and_timm(source, layer):
+    torch.manual_seed(0)
+    if source == "torchvision_convnext":
+        model = ConvNeXt([CNBlockConfig(8, 16, 1), CNBlockConfig(16, None, 1)], layer_scale=0.5, num_classes=4)
+    else:
+        timm = pytest.importorskip("timm")
+        name = {"timm_convnext": "convnext_atto", "timm_resnet": "resnet10t"}[source]
+        model = timm.create_model(name, pretrained=False, num_classes=4)
+    model = model.eval()
+    x, targets, _ = _batch()
+    module = dict(model.named_modules())[layer]
+    ref = LayerGradCam(model, module).attribute(x, target=targets, relu_attributions=True)[:, 0]
+    assert ref.abs().max() > 0
+    torch.testing.assert_close(Guide(model, layer, "gradcam").attribute(x, targets, upsample=False), ref)
+
+
 @pytest.mark.parametrize("arch", ["resnet18", "timm_vit"])
 def test_ixg_at_input_equals_captum_input_x_gradient(arch):
     torch.manual_seed(0)
@@ -126,9 +144,9 @@ def test_vit_token_layers_become_patch_grids():
 
 
 def _fd_check(model: nn.Module, layer: str, method: str, loss: str, param: torch.Tensor, size: int = 16,
-              picks: int = 4, h: float = 1e-6) -> None:
+              picks: int = 4, h: float = 1e-6, channels: int = 3) -> None:
     """d sum(loc) / d param from Guide's double backprop vs central differences, float64."""
-    x, targets, masks = _batch(size=size, dtype=torch.float64)
+    x, targets, masks = _batch(size=size, dtype=torch.float64, channels=channels)
     guide = Guide(model, layer, method, loss)
     _, loc = guide(x, targets, masks)
     (grad,) = torch.autograd.grad(loc.sum(), param)
@@ -177,6 +195,19 @@ def test_finite_differences_timm_vit_with_fused_attention(layer, method, loss):
     _fd_check(model, layer, method, loss, model.patch_embed.proj.weight)
 
 
+def test_finite_differences_rightfocus_bcos_through_a_hooked_module():
+    """Our B-cos model guided at a module name (hook path, not its tap) in explanation mode: exact
+    guidance gradient on the FIRST layer's weights (FACTS.md: where truncated paths would show)."""
+    from rightfocus.models import build_model
+
+    torch.manual_seed(0)
+    model = build_model("bcos", "tiny", 3).double().eval()
+    first = next(p for p in model.parameters() if p.dim() == 4)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # exact: no warning
+        _fd_check(model, "stages.mid2", "bcos", "energy", first, channels=6)
+
+
 # ---------------------------------------------------------------- bad inputs: one clear error each
 
 
@@ -191,6 +222,8 @@ def test_mismatched_batch_sizes(resnet):
     for args in [(x, targets[:1], masks), (x, targets, masks[:1]), (x[:1], targets, masks)]:
         with pytest.raises(ValueError, match="batch sizes differ"):
             Guide(resnet, "layer4", "gradcam")(*args)
+    with pytest.raises(ValueError, match=r"masks must be a tensor \[N, H, W\]"):
+        Guide(resnet, "layer4", "gradcam")(x, targets, masks[:, None])
 
 
 def test_unknown_layer_lists_close_matches(resnet):

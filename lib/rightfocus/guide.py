@@ -100,9 +100,14 @@ class Guide:
         masks: [N, H, W], 1 where the target class's evidence should be. Both outputs are in the graph:
         call ``backward`` on your total loss outside any explanation context (this returns outside it).
         """
+        if not torch.is_tensor(masks) or masks.dim() != 3:
+            raise ValueError(
+                f"masks must be a tensor [N, H, W] (1 inside the target class's boxes; "
+                f"rightfocus.data.boxes_to_masks builds them), got {getattr(masks, 'shape', type(masks).__name__)}"
+            )
         n = images.shape[0] if torch.is_tensor(images) else -1
         t = torch.as_tensor(targets)
-        m = masks.shape[0] if torch.is_tensor(masks) and masks.dim() else -1
+        m = masks.shape[0]
         if not (n == t.reshape(-1).numel() == m) or t.dim() > 1:
             raise ValueError(
                 f"batch sizes differ: {n} images, {t.reshape(-1).numel() if t.dim() <= 1 else tuple(t.shape)} "
