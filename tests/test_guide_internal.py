@@ -85,7 +85,8 @@ def _check(kind: str, method: str, tap: str, losses: list[str]) -> None:
         got = _grads(model, logits, labels, loc)
         assert loc.shape == (3,)
         torch.testing.assert_close(logits, ref_logits, rtol=0, atol=0)
-        torch.testing.assert_close(loc, ref_loc, rtol=1e-6, atol=1e-7, msg=lambda m: f"{kind} {method} {tap} {loss}: {m}")
+        torch.testing.assert_close(loc, ref_loc, rtol=1e-6, atol=1e-7,
+                                   msg=lambda m: f"{kind} {method} {tap} {loss}: {m}")
         for a, b in zip(got, ref):
             assert b.abs().max() > 0
             torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6 * float(b.abs().max()),

@@ -18,7 +18,8 @@ def test_notebook_is_committed_clean_and_parameterised():
     assert all(not c.outputs and c.execution_count is None for c in code), "clear the notebook's outputs"
     tagged = [c for c in code if "parameters" in c.metadata.get("tags", [])]
     assert len(tagged) == 1
-    names = {line.split("=")[0].strip() for line in tagged[0].source.splitlines() if "=" in line and not line.startswith("#")}
+    names = {line.split("=")[0].strip() for line in tagged[0].source.splitlines()
+             if "=" in line and not line.startswith("#")}
     assert {"data_root", "layer", "method", "loss", "steps", "summary_path"} <= names
     source = "\n".join(c.source for c in code)
     assert "Guide(" in source and "def " not in source

@@ -30,7 +30,9 @@ import torch
 from torch import Tensor, nn
 
 from rightfocus.attributions import TAP_METHODS, upsample_maps
-from rightfocus.attributions.layer import INPUT, LayerTap, as_targets, bcos_mode, layer_maps, method_context, warn_if_not_exact
+from rightfocus.attributions.layer import (
+    INPUT, LayerTap, as_targets, bcos_mode, layer_maps, method_context, warn_if_not_exact,
+)
 from rightfocus.losses import LOSSES
 
 #: attribution methods a `Guide` can train through
