@@ -260,6 +260,8 @@ def test_bad_method_loss_and_targets(resnet):
         Guide(resnet, "layer4", "bcos")
     with pytest.raises(ValueError, match="one class index per image"):
         Guide(resnet, "layer4").attribute(x, F.one_hot(targets, 4).float())
+    with pytest.raises(ValueError, match="one class index per image"):
+        Guide(resnet, "layer4")(x, F.one_hot(targets, 4).float(), masks)
     with pytest.raises(ValueError, match=r"targets must lie in \[0, 4\)"):
         Guide(resnet, "layer4").attribute(x, torch.tensor([0, 9]))
 

@@ -109,11 +109,12 @@ class Guide:
             )
         n = images.shape[0] if torch.is_tensor(images) else -1
         t = torch.as_tensor(targets)
-        m = masks.shape[0]
-        if not (n == t.reshape(-1).numel() == m) or t.dim() > 1:
+        if t.dim() > 1 or t.is_floating_point():
+            as_targets(t, n)  # raises: one class index per image
+        if not n == t.numel() == masks.shape[0]:
             raise ValueError(
-                f"batch sizes differ: {n} images, {t.reshape(-1).numel() if t.dim() <= 1 else tuple(t.shape)} "
-                f"targets, {m} masks; pass one target (class index) and one mask [H, W] per image"
+                f"batch sizes differ: {n} images, {t.numel()} targets, {masks.shape[0]} masks; pass one target "
+                "(class index) and one mask [H, W] per image"
             )
         logits, maps = self.maps(images, targets, create_graph=True)
         valid = as_targets(targets, n, device=logits.device) >= 0
