@@ -56,17 +56,17 @@ def weight_files() -> list[str]:
 def write_weights(root: str | Path, seed: int = 0, names: Sequence[str] | None = None) -> list[Path]:
     """Random-valued stand-in weights under the release file names (`weight_files`, or `names`), in
     each release's exact layout (`rightfocus.models.release.write_standin`). Existing files are kept."""
-    try:
-        from rightfocus.models.release import write_standin
-    except ImportError:  # until rightfocus.models.release is merged: our own layout (also loadable)
-        write_standin = _standin_in_our_layout
+    from rightfocus.models.release import RELEASES, write_standin
+
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
     out = []
     for name in names or weight_files():
         path = root / name
         if not path.exists():
-            write_standin(name, path, seed=seed)
+            # a file name that is not a known release (a PAPER_WEIGHTS entry not yet renamed to its
+            # release file) gets random weights saved from our own model, which loads the same way
+            (write_standin if name in RELEASES else _standin_in_our_layout)(name, path, seed=seed)
         out.append(path)
     return out
 
