@@ -40,6 +40,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset, Subset
 
+from rightfocus.data import collate  # the shared batching (tensors stacked, the rest as lists)
 from rightfocus.experiments import store
 from rightfocus.experiments.aim_grids import AIM_EXTRA_DEFAULTS, DATASETS
 from rightfocus.experiments.config import RunConfig
@@ -179,25 +180,6 @@ class RandAugmented(Dataset):
         img = (sample["image"] * 255).round().to(torch.uint8)  # RandAugment's colour ops need uint8
         sample["image"] = self.augment(img).float() / 255
         return sample
-
-
-def collate(samples: list[dict[str, Any]]) -> dict[str, Any]:
-    """Batch samples: tensors of equal shape are stacked, everything else kept as lists."""
-    try:
-        from rightfocus.data import collate as shared
-
-        return shared(samples)
-    except ImportError:  # pragma: no cover - the shared collate is the normal path
-        out: dict[str, Any] = {}
-        for key in samples[0]:
-            vals = [s[key] for s in samples]
-            if isinstance(vals[0], Tensor) and all(v.shape == vals[0].shape for v in vals):
-                out[key] = torch.stack(vals)
-            elif isinstance(vals[0], (int, float)):
-                out[key] = torch.tensor(vals)
-            else:
-                out[key] = vals
-        return out
 
 
 def targets_of(batch: dict[str, Any]) -> Tensor:
