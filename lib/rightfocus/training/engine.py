@@ -188,6 +188,9 @@ def _run_locked(task: Task, results: Path, rdir: Path, stop_after: int | None, p
     start_epoch = 1
     if latest.exists():
         state = ckpt.load(latest, device)
+        if "task" not in state:
+            raise ValueError(f"{latest} was written before the run engine (no resume state of its task): "
+                             f"delete it to restart the run from epoch 1")
         task.model.load_state_dict(state["model"])
         task.load_state_dict(state["task"])
         ckpt.set_rng_state(state["rng"], task.generators)
