@@ -292,31 +292,25 @@ def make_executor(kind: str, folder: str | Path, options: JobOptions) -> Any:
         if shutil.which("srun") is None:
             raise ValueError("the slurm executor needs `srun` and `sbatch` on PATH (run on a SLURM login "
                              "node), or use --executor local")
-    ex = submitit.AutoExecutor(folder=folder, cluster=kind, slurm_max_num_timeout=options.max_requeues,
-                               local_max_num_timeout=options.max_requeues)
     if kind == "debug":
+        return submitit.DebugExecutor(folder)
+    if kind == "local":
+        ex = submitit.LocalExecutor(folder, max_num_timeout=options.max_requeues)
+        ex.update_parameters(timeout_min=options.timeout_min, gpus_per_node=options.gpus_per_node,
+                             signal_delay_s=min(options.signal_delay_s, 60 * options.timeout_min // 2),
+                             setup=list(options.setup))
         return ex
-    ex.update_parameters(timeout_min=options.timeout_min, name=options.name, stderr_to_stdout=False)
-    if kind == "slurm":
-        extra: dict[str, Any] = {"requeue": True}  # scontrol requeue needs requeueable jobs
-        extra.update(options.sbatch)
-        params: dict[str, Any] = {
-            "gpus_per_node": options.gpus_per_node, "slurm_partition": options.partition,
-            "slurm_account": options.account, "slurm_qos": options.qos,
-            "slurm_array_parallelism": options.array_parallelism,
-            "slurm_signal_delay_s": options.signal_delay_s, "slurm_additional_parameters": extra,
-        }
-        if options.cpus_per_task:
-            params["cpus_per_task"] = options.cpus_per_task
-        if options.mem_gb:
-            params["mem_gb"] = options.mem_gb
-        if options.setup:
-            params["slurm_setup"] = list(options.setup)
-        ex.update_parameters(**{k: v for k, v in params.items() if v is not None})
-    else:
-        ex.update_parameters(local_signal_delay_s=min(options.signal_delay_s, 60 * options.timeout_min // 2))
-        if options.setup:
-            ex.update_parameters(local_setup=list(options.setup))
+    ex = submitit.AutoExecutor(folder=folder, cluster="slurm", slurm_max_num_timeout=options.max_requeues)
+    extra: dict[str, Any] = {"requeue": True}  # `scontrol requeue` needs requeueable jobs
+    extra.update(options.sbatch)
+    params: dict[str, Any] = {
+        "name": options.name, "timeout_min": options.timeout_min, "gpus_per_node": options.gpus_per_node,
+        "cpus_per_task": options.cpus_per_task, "mem_gb": options.mem_gb,
+        "slurm_partition": options.partition, "slurm_account": options.account, "slurm_qos": options.qos,
+        "slurm_array_parallelism": options.array_parallelism, "slurm_signal_delay_s": options.signal_delay_s,
+        "slurm_additional_parameters": extra, "slurm_setup": list(options.setup) or None,
+    }
+    ex.update_parameters(**{k: v for k, v in params.items() if v is not None})
     return ex
 
 
@@ -425,8 +419,8 @@ def launch(
             jobs = []
             for k, r in enumerate(chunk):
                 if executor == "local":
-                    ex.update_parameters(gpus_per_node=1 if gpus else 0,
-                                         local_visible_gpus=(k % gpus,) if gpus else ())
+                    # one device per job, round-robin (a run's results do not depend on which)
+                    ex.update_parameters(gpus_per_node=1 if gpus else 0, visible_gpus=(k % gpus,) if gpus else ())
                 job = ex.submit(job_for(r))
                 record(r, job)
                 jobs.append(job)
