@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import copy
 import json
 import os
 import platform
@@ -231,7 +232,7 @@ def evaluation(kind: str, arch: str, method: str, layers: list[str], sh: Shapes,
     reference: dict[str, torch.Tensor] = {}
     for mode in modes:
         _progress(f"eval {kind} {arch} {method} {mode} at {layers}")
-        model = _prepare(base, mode, device).eval()
+        model = _prepare(copy.deepcopy(base), mode, device).eval()
         xm = _layout(mode, x)
         res[mode] = {}
         for layer in layers:

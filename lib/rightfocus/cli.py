@@ -68,7 +68,8 @@ def _launch(args: argparse.Namespace) -> None:
         mem_gb=args.mem_gb, timeout_min=args.time, account=args.account, qos=args.qos,
         array_parallelism=args.array_parallelism, sbatch=launch.parse_sbatch(args.sbatch),
         setup=tuple(args.setup), max_requeues=args.max_requeues)
-    launch.launch(configs, args.executor, args.results, options, dry_run=args.dry_run)
+    launch.launch(configs, args.executor, args.results, options, dry_run=args.dry_run,
+                  simulate_preemption=args.simulate_preemption)
     if not args.dry_run:
         print(f"status: rightfocus launch --status --paper {args.paper} --profile {args.profile} "
               f"--results {args.results}")
@@ -114,6 +115,8 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data-root", default="data")
     p.add_argument("--status", action="store_true", help="only show each run's state, job id and log")
     p.add_argument("--dry-run", action="store_true", help="only print the runs to submit, in dependency waves")
+    p.add_argument("--simulate-preemption", action="store_true",
+                   help="check the requeue set-up: each job signals itself after its run's first checkpoint")
     s = p.add_argument_group("job resources (SLURM; --time and --gpus-per-node also local)")
     s.add_argument("--partition")
     s.add_argument("--gpus-per-node", type=int, default=1)
@@ -122,7 +125,8 @@ def _build_parser() -> argparse.ArgumentParser:
     s.add_argument("--time", type=int, default=24 * 60, help="minutes per job; longer runs are requeued and resume")
     s.add_argument("--account")
     s.add_argument("--qos")
-    s.add_argument("--array-parallelism", type=int, default=64, help="array tasks at once (local: jobs at once)")
+    s.add_argument("--array-parallelism", type=int, default=None,
+                   help="array tasks at once (default 64); local: jobs at once (default: one per visible GPU)")
     s.add_argument("--sbatch", action="append", default=[], metavar="KEY[=VALUE]",
                    help="extra #SBATCH flag, e.g. --sbatch constraint=h200 (repeatable)")
     s.add_argument("--setup", action="append", default=[], metavar="CMD",

@@ -72,7 +72,7 @@ class JobOptions:
     timeout_min: int = 24 * 60            # --time
     account: str | None = None            # --account
     qos: str | None = None                # --qos
-    array_parallelism: int = 64           # --array=0-N%P; local executor: jobs at once
+    array_parallelism: int | None = None  # --array=0-N%P (default 64); local: jobs at once (default: GPUs)
     sbatch: dict[str, str] = field(default_factory=dict)
     setup: tuple[str, ...] = ()
     max_requeues: int = 30                # submitit's max_num_timeout (preemptions do not count)
@@ -307,7 +307,7 @@ def make_executor(kind: str, folder: str | Path, options: JobOptions) -> Any:
         "name": options.name, "timeout_min": options.timeout_min, "gpus_per_node": options.gpus_per_node,
         "cpus_per_task": options.cpus_per_task, "mem_gb": options.mem_gb,
         "slurm_partition": options.partition, "slurm_account": options.account, "slurm_qos": options.qos,
-        "slurm_array_parallelism": options.array_parallelism, "slurm_signal_delay_s": options.signal_delay_s,
+        "slurm_array_parallelism": options.array_parallelism or 64, "slurm_signal_delay_s": options.signal_delay_s,
         "slurm_additional_parameters": extra, "slurm_setup": list(options.setup) or None,
     }
     ex.update_parameters(**{k: v for k, v in params.items() if v is not None})
@@ -413,7 +413,7 @@ def launch(
                 log(f"{r.run_id}: not started, its baseline failed: {', '.join(bad)}")
             else:
                 ready.append(r)
-        step = max(1, options.array_parallelism)
+        step = max(1, options.array_parallelism or gpus or 1)
         for start in range(0, len(ready), step):
             chunk = ready[start:start + step]
             jobs = []
