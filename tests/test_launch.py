@@ -136,6 +136,13 @@ def test_status_reports_each_state(tmp_path, monkeypatch):
     _record(results, "r-error", executor="local", job_id="4242", log="l3")
     _record(results, "r-wait", executor="local", job_id=None, needs=["r-running"])
     _record(results, "r-blocked", executor="local", job_id=None, needs=["r-gone"], blocked_by=["r-gone"])
+    # debug jobs run in the launching process: running while it lives
+    import socket
+
+    for rid, pid in (("d-live", os.getpid()), ("d-dead", 999999999)):
+        _record(results, rid, executor="debug", job_id="DEBUG_1", log="d")
+        L._write_json(L.launch_dir(results, "demo", "mg") / "runs" / f"{rid}.job.json",
+                      {"state": "running", "pid": pid, "host": socket.gethostname(), "attempts": 1})
     # SLURM: one sacct call for every job; states mapped
     bin_dir = _fake_slurm(tmp_path, sacct="JobID|State|NodeList\n101|RUNNING|n1\n102_3|PENDING|None\n"
                                           "103|CANCELLED by 7|n2\n104|TIMEOUT|n3\n")
@@ -145,7 +152,7 @@ def test_status_reports_each_state(tmp_path, monkeypatch):
     got = {s.run_id: s for s in L.launch_status("mg", "demo", results, None)}
     want = {"r-done": "done", "r-running": "running", "r-gone": "failed", "r-error": "failed",
             "r-wait": "pending", "r-blocked": "failed", "s-run": "running", "s-pend": "pending",
-            "s-cancel": "failed", "s-timeout": "failed"}
+            "s-cancel": "failed", "s-timeout": "failed", "d-live": "running", "d-dead": "failed"}
     assert {k: s.state for k, s in got.items()} == want
     assert "boom" in got["r-error"].detail and got["s-pend"].job_id == "102_3"
     rows = L.launch_status("mg", "demo", results, ["r-running", "never"])

@@ -223,7 +223,8 @@ class RunJob(Checkpointable):
         rid = Path(self.config).stem
         path = _job_record_path(Path(self.record_dir), rid)
         rec = _read_json(path)
-        rec.update(state=state, job_id=_current_job_id(), host=socket.gethostname(), updated_at=_now(), **more)
+        rec.update(state=state, job_id=_current_job_id(), host=socket.gethostname(), pid=os.getpid(),
+                   updated_at=_now(), **more)
         if state == "running":
             rec["attempts"] = int(rec.get("attempts", 0)) + 1
         _write_json(path, rec)
@@ -398,53 +399,50 @@ def launch(
                     record(r, job)
         return list(records.values())
 
-    # local / debug: wave by wave, at most `array_parallelism` jobs at once, waiting for each
-    failed: set[str] = set()
+    # local / debug: a run starts as soon as its baselines are done, at most `parallel` at once
+    # (local: one job per visible GPU by default, each on its own device)
     gpus = _local_gpus() if executor == "local" else 0
-    for wave in order:
-        failed |= _wait_for([d for r in wave for d in r.needs if d in in_flight], paper, profile, results, log)
-        ready = []
-        for r in wave:
+    parallel = 1 if executor == "debug" else max(1, options.array_parallelism or gpus or 1)
+    ok, failed = set(done), set()
+    waiting = [r for wave in order for r in wave]
+    running: dict[str, tuple[Any, int | None]] = {}  # run id -> (job, device)
+    while waiting or running:
+        for r in list(waiting):
+            outside = [d for d in r.needs if d in in_flight and d not in ok | failed]
+            if outside:  # in flight under another launch: look again
+                for st in launch_status(paper, profile, results, outside):
+                    if st.state in ("done", "failed"):
+                        (ok if st.state == "done" else failed).add(st.run_id)
             bad = [d for d in r.needs if d in failed]
             if bad:
+                waiting.remove(r)
                 failed.add(r.run_id)
                 records[r.run_id].blocked_by = bad
                 _write_json(_launch_record_path(rec_dir, r.run_id), asdict(records[r.run_id]))
                 log(f"{r.run_id}: not started, its baseline failed: {', '.join(bad)}")
-            else:
-                ready.append(r)
-        step = max(1, options.array_parallelism or gpus or 1)
-        for start in range(0, len(ready), step):
-            chunk = ready[start:start + step]
-            jobs = []
-            for k, r in enumerate(chunk):
+            elif all(d in ok for d in r.needs) and len(running) < parallel:
+                waiting.remove(r)
+                device = None
                 if executor == "local":
-                    # one device per job, round-robin (a run's results do not depend on which)
-                    ex.update_parameters(gpus_per_node=1 if gpus else 0, visible_gpus=(k % gpus,) if gpus else ())
+                    busy = [dev for _, dev in running.values()]
+                    device = min(range(gpus), key=busy.count) if gpus else None  # least-loaded GPU
+                    ex.update_parameters(gpus_per_node=1 if device is not None else 0,
+                                         visible_gpus=(device,) if device is not None else ())
                 job = ex.submit(job_for(r))
                 record(r, job)
-                jobs.append(job)
-            for r, job in zip(chunk, jobs):
-                try:
-                    job.result()
-                except Exception as exc:  # the job's own record holds the error; keep going
-                    log(f"{r.run_id}: job {job.job_id} failed: {str(exc).strip().splitlines()[-1:]}")
-                if not store.is_done(store.run_dir(results, profile, r.run_id)):
-                    failed.add(r.run_id)
+                running[r.run_id] = (job, device)
+        for rid, (job, _) in list(running.items()):
+            if not job.done():
+                continue
+            del running[rid]
+            try:
+                job.result()
+            except Exception as exc:  # the job's own record holds the error; keep going
+                log(f"{rid}: job {job.job_id} failed: {str(exc).strip().splitlines()[-1:]}")
+            (ok if store.is_done(store.run_dir(results, profile, rid)) else failed).add(rid)
+        if running or waiting:
+            time.sleep(0.2 if running else 5.0)
     return list(records.values())
-
-
-def _wait_for(run_ids: Sequence[str], paper: str, profile: str, results: str | Path, log: Any,
-              poll_s: float = 10.0) -> set[str]:
-    """Wait until runs in flight under another launch have ended; returns those that failed."""
-    run_ids = sorted(set(run_ids))
-    if run_ids:
-        log(f"waiting for {len(run_ids)} run(s) of an earlier launch: {', '.join(run_ids)}")
-    while True:
-        states = {s.run_id: s.state for s in launch_status(paper, profile, results, run_ids)}
-        if all(s in ("done", "failed") for s in states.values()):
-            return {rid for rid, s in states.items() if s == "failed"}
-        time.sleep(poll_s)
 
 
 def _local_gpus() -> int:
@@ -495,13 +493,19 @@ def _local_state(folder: Path, job_id: str) -> tuple[str, str]:
         except Exception:
             return "failed", "unreadable result"
         return ("failed", str(payload).strip().splitlines()[-1] if outcome == "error" else "ended without done")
-    try:
-        os.kill(int(job_id), 0)
-    except (ProcessLookupError, ValueError):
+    if not _alive(job_id):
         return "failed", "job process gone without a result (killed?)"
-    except PermissionError:
-        pass
     return "running", ""
+
+
+def _alive(pid: Any) -> bool:
+    try:
+        os.kill(int(pid), 0)
+    except (ProcessLookupError, ValueError, TypeError):
+        return False
+    except PermissionError:  # exists, another user's
+        return True
+    return True
 
 
 def slurm_state(sacct_state: str) -> str:
@@ -550,8 +554,11 @@ def launch_status(paper: str, profile: str, results: str | Path = "results",
                 st.detail = "sacct unavailable"
         elif rec["executor"] == "local":
             st.state, st.detail = _local_state(rec_dir / "jobs", rec["job_id"])
-        else:  # debug: in-process, nothing to ask but the job's own record
-            st.state = "running" if job.get("state") in ("running", "requeued") else "failed"
+        elif job.get("state") in ("running", "requeued"):  # debug: in the launching process
+            alive = job.get("host") == socket.gethostname() and _alive(job.get("pid"))
+            st.state, st.detail = ("running", "") if alive else ("failed", "launching process gone")
+        else:
+            st.state = "failed" if job else "pending"
         if st.state == "failed" and job.get("error") and not st.detail.startswith("baseline"):
             st.detail = job["error"]
         if job.get("attempts", 0) > 1:
