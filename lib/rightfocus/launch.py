@@ -437,9 +437,14 @@ def launch(
             del running[rid]
             try:
                 job.result()
-            except Exception as exc:  # the job's own record holds the error; keep going
-                log(f"{rid}: job {job.job_id} failed: {str(exc).strip().splitlines()[-1:]}")
-            (ok if store.is_done(store.run_dir(results, profile, rid)) else failed).add(rid)
+            except Exception:  # the job's own record holds the error; keep going
+                pass
+            if store.is_done(store.run_dir(results, profile, rid)):
+                ok.add(rid)
+            else:
+                failed.add(rid)
+                error = _read_json(_job_record_path(rec_dir, rid)).get("error", "no error recorded")
+                log(f"{rid}: job {job.job_id} failed: {error.splitlines()[0]} (log: {job.paths.stdout})")
         if running or waiting:
             time.sleep(0.2 if running else 5.0)
     return list(records.values())
@@ -560,7 +565,7 @@ def launch_status(paper: str, profile: str, results: str | Path = "results",
         else:
             st.state = "failed" if job else "pending"
         if st.state == "failed" and job.get("error") and not st.detail.startswith("baseline"):
-            st.detail = job["error"]
+            st.detail = job["error"].splitlines()[0]
         if job.get("attempts", 0) > 1:
             st.detail = (st.detail + f" (attempt {job['attempts']})").strip()
         out.append(st)
