@@ -47,7 +47,7 @@ def _check(result: dict, modes: tuple[str, ...]) -> None:
                     if section == "eval":
                         assert e["pairs"] >= e["batch"]  # every image has >= 1 ground-truth class
                         if mode != "fp32":
-                            assert 0 <= e["rel_err_vs_fp32"] < 0.3, (name, mode, where)
+                            assert 0 < e["rel_err_vs_fp32"] < 0.3, (name, mode, where)  # bf16 != fp32, close
     fp32 = {k: v["fp32"] for k, v in result["train"].items()}
     for key, entry in result["summary"]["speedup_over_fp32"].items():
         name, tap, mode = key.split("/")
