@@ -17,9 +17,15 @@
 # grid (35 runs, 7 notebook executions) took 4 min 27 s wall / 4 min 21 s CPU on a loaded 2-core VM.
 
 AIM_GRID_MK = $(RESULTS)/$(PROFILE)/aim/grid.mk
+# Paper profile: `rightfocus check --paper aim` runs first and writes nothing (see mk/mg.mk)
+CHECK_ARGS ?=
 
-.PHONY: aim aim-grid aim-train aim-figures aim-demo
-aim-grid: setup
+.PHONY: aim aim-check aim-grid aim-train aim-figures aim-demo
+aim-check: setup
+	$(if $(filter paper,$(PROFILE)),$(PY) -m rightfocus check --paper aim --profile $(PROFILE) --data-root $(DATA_ROOT) \
+	  $(if $(WEIGHTS_ROOT),--weights-root "$(WEIGHTS_ROOT)") --results $(RESULTS) $(CHECK_ARGS),@:)
+
+aim-grid: setup aim-check
 	$(PY) -m rightfocus grid --paper aim --profile $(PROFILE) --results $(RESULTS) --data-root $(DATA_ROOT)
 
 aim-train: aim-grid

@@ -14,13 +14,22 @@
 # (round-robin); run `make mg -j N MG_GPUS=N` so that at most N runs share the N devices. A cluster
 # scheduler works the same way: each generated recipe is one self-contained command per run.
 
+# Paper profile: `rightfocus check` runs first (datasets, weights, disk, device, GPU-hours); it writes
+# nothing, so a missing piece stops `make mg` before any config or run folder exists.
+# CHECK_ARGS=--no-measure skips timing the training steps.
+CHECK_ARGS ?=
+
 MG_GPUS ?= 0
 MG_GRID_MK = $(RESULTS)/$(PROFILE)/mg/grid.mk
 # parallel jobs for the generated fragment (empty: whatever -j the caller gave)
 MG_JOBS ?=
 
-.PHONY: mg mg-grid mg-train mg-demo
-mg-grid: setup
+.PHONY: mg mg-check mg-grid mg-train mg-demo
+mg-check: setup
+	$(if $(filter paper,$(PROFILE)),$(PY) -m rightfocus check --paper mg --profile $(PROFILE) --data-root $(DATA_ROOT) \
+	  $(if $(WEIGHTS_ROOT),--weights-root "$(WEIGHTS_ROOT)") --results $(RESULTS) $(CHECK_ARGS),@:)
+
+mg-grid: setup mg-check
 	$(PY) -m rightfocus grid --paper mg --profile $(PROFILE) --results $(RESULTS) --data-root $(DATA_ROOT) --gpus $(MG_GPUS)
 
 mg-train: mg-grid

@@ -17,7 +17,7 @@ from rightfocus.models.bcos_layers import (
     BcosLinear,
     UncenteredBatchNorm2d,
 )
-from rightfocus.models.bcos_vit import _Attention
+from rightfocus.models.bcos_vit import _Attention, sincos_positions
 
 torch.set_num_threads(1)  # the test machine's cores are shared; avoid oversubscription
 
@@ -57,7 +57,8 @@ def test_bcos_conv_matches_the_cosine_formula_on_unfolded_patches(b, max_out):
     if max_out > 1:
         lin = lin.view(2, 4, max_out, -1).max(2).values
     cos = lin / (patches.pow(2).sum(1, keepdim=True) + PATCH_NORM_EPS).sqrt()
-    expected = (lin * cos.abs() ** (b - 1)).view(2, 4, 4, 4)
+    scale = cos.abs() if b == 2 else (cos.abs() + 1e-6) ** (b - 1)  # B-cos v2 adds 1e-6 when B != 2
+    expected = (lin * scale).view(2, 4, 4, 4)
     torch.testing.assert_close(layer(x), expected)
 
 
@@ -66,8 +67,9 @@ def test_bcos_linear_matches_the_cosine_formula_and_is_scale_invariant_in_w():
     layer = BcosLinear(5, 3).double()
     x = torch.randn(4, 2, 5, dtype=torch.float64)
     w = layer.linear.weight
-    cos = (x @ w.T) / w.norm(dim=1) / (x.pow(2).sum(-1, keepdim=True) + PATCH_NORM_EPS).sqrt()
-    expected = cos * cos.abs() * (x.pow(2).sum(-1, keepdim=True) + PATCH_NORM_EPS).sqrt()
+    norm = x.norm(dim=-1, keepdim=True) + 1e-12  # B-cos v2's linear layer: ||x|| + 1e-12
+    cos = (x @ w.T) / w.norm(dim=1) / norm
+    expected = cos * cos.abs() * norm
     torch.testing.assert_close(layer(x), expected)
     before = layer(x)
     with torch.no_grad():
@@ -78,6 +80,8 @@ def test_bcos_linear_matches_the_cosine_formula_and_is_scale_invariant_in_w():
 def test_uncentered_batch_norm_equals_torch_batch_norm_plus_the_mean_term():
     torch.manual_seed(0)
     ours = UncenteredBatchNorm2d(3).double()
+    assert isinstance(ours, torch.nn.BatchNorm2d) and ours.bias is None
+    assert list(ours.state_dict()) == ["weight", "running_mean", "running_var", "num_batches_tracked"]
     with torch.no_grad():
         ours.weight.copy_(torch.tensor([0.5, 2.0, -1.0]))
     ref = torch.nn.BatchNorm2d(3, affine=False).double()
@@ -86,18 +90,22 @@ def test_uncentered_batch_norm_equals_torch_batch_norm_plus_the_mean_term():
     var = x.var((0, 2, 3), unbiased=False)
     expected = (ref(x) + (mean / (var + ref.eps).sqrt()).view(1, -1, 1, 1)) * ours.weight.view(1, -1, 1, 1)
     torch.testing.assert_close(ours(x), expected)
-    torch.testing.assert_close(ours.running_var, ref.running_var)
+    # B-cos v2 moves running_var towards the BIASED batch variance (torch's batch norm: unbiased)
+    torch.testing.assert_close(ours.running_var, 0.9 + 0.1 * var)
+    assert not torch.allclose(ours.running_var, ref.running_var)
+    assert not ours.running_mean.any() and int(ours.num_batches_tracked) == 1
     ours.eval()
-    torch.testing.assert_close(ours(x), x / (ref.running_var + ours.eps).sqrt().view(1, -1, 1, 1) * ours.weight.view(1, -1, 1, 1))
+    expected = x / (0.9 + 0.1 * var + ours.eps).sqrt().view(1, -1, 1, 1) * ours.weight.view(1, -1, 1, 1)
+    torch.testing.assert_close(ours(x), expected)
 
 
 def test_explicit_attention_equals_torch_sdpa():
     torch.manual_seed(0)
     attn = _Attention(8, 2, b=2.0, max_out=1).double()
     x = torch.randn(2, 5, 8, dtype=torch.float64)
-    q, k, v = attn.qkv(x).view(2, 5, 3, 2, 4).permute(2, 0, 3, 1, 4)
+    q, k, v = attn.to_qkv(attn.norm(x)).view(2, 5, 3, 2, 4).permute(2, 0, 3, 1, 4)
     ref = F.scaled_dot_product_attention(q, k, v).transpose(1, 2).reshape(2, 5, 8)
-    torch.testing.assert_close(attn(x), attn.proj(ref))
+    torch.testing.assert_close(attn(x), attn.to_out(ref))
 
 
 # ---------------------------------------------------------------- contributions
@@ -117,6 +125,8 @@ def test_contributions_sum_to_logit_minus_bias_at_every_tap_in_explanation_mode(
     assert target.sub(model.logit_bias).abs().min() > 1e-3  # non-trivial logits
     for tap, g in zip(TAPS, grads):
         contributions = (g * acts[tap]).sum((1, 2, 3))
+        if arch == "tiny_vit" and tap == "input":  # the ViT's added positions are not input contributions
+            continue
         torch.testing.assert_close(contributions, target - model.logit_bias, rtol=1e-4, atol=1e-10, msg=tap)
 
 
@@ -142,17 +152,21 @@ def test_plain_gradients_do_not_give_the_contributions(arch, options):
     assert gap.max() > 1e-2 * (target - model.logit_bias).abs().max()
 
 
-def test_additive_vit_positions_leave_a_gap_and_scaled_ones_do_not():
+def test_vit_input_contributions_miss_exactly_the_added_positions_share():
+    # B-cos v2's ViT ADDS sin-cos positions after the stem: the input contributions sum to the logit
+    # minus the bias minus <mid1 gradient, positions>; the identity is exact, and the gap is not small
     torch.manual_seed(0)
     x = torch.rand(2, 6, 16, 16, dtype=torch.float64, requires_grad=True)
-    gaps = {}
-    for positions in ("scaled", "add"):
-        model = build_model("bcos", "tiny_vit", 3, positions=positions).double().train()
-        with explanation_mode(model):
-            target = model(x)[:, 0]
-            g = torch.autograd.grad(target.sum(), x)[0]
-        gaps[positions] = ((g * x).sum((1, 2, 3)) - (target - model.logit_bias)).abs().max().item()
-    assert gaps["scaled"] < 1e-10 < 1e-4 < gaps["add"]
+    model = build_model("bcos", "tiny_vit", 3).double().train()
+    with explanation_mode(model):
+        logits, acts = model.forward_taps(x, ["input", "mid1"])
+        g_in, g_mid1 = torch.autograd.grad(logits[:, 0].sum(), [x, acts["mid1"]])
+    h, w = acts["mid1"].shape[2:]
+    pos = sincos_positions(h, w, acts["mid1"].shape[1], torch.float64, x.device).T.reshape(1, -1, h, w)
+    share = (g_mid1 * pos).sum((1, 2, 3))
+    target = logits[:, 0] - model.logit_bias
+    torch.testing.assert_close((g_in * x).sum((1, 2, 3)), target - share, rtol=1e-8, atol=1e-12)
+    assert share.abs().min() > 1e-3 * target.abs().max()
 
 
 def test_explanation_mode_restores_the_flags_also_when_nested_or_raising():
@@ -237,7 +251,7 @@ def test_gradcheck_full_on_a_norm_weight_of_a_tiny_bcos_resnet():
     "arch, name",
     [
         pytest.param("tiny", "stages.mid1.0.linear.weight", marks=pytest.mark.slow),
-        ("tiny_vit", "stages.mid2.blocks.0.attn.qkv.linear.weight"),  # double backward through attention
+        ("tiny_vit", "stages.mid2.blocks.0.attn.to_qkv.weight"),  # double backward through attention
         ("tiny_densenet", "stages.mid1.0.linear.weight"),
     ],
 )
@@ -251,3 +265,5 @@ def test_logit_bias_default_is_log_odds_of_one_in_a_thousand():
     model = build_model("bcos", "tiny", 3)
     assert model.logit_bias == pytest.approx(math.log(0.001 / 0.999))
     assert build_model("bcos", "tiny", 3, logit_bias=0.0).logit_bias == 0.0
+    # a plain float, as B-cos v2's LogitLayer: not a parameter, not in the state dict
+    assert not any("logit" in k for k in model.state_dict())

@@ -1,5 +1,5 @@
-"""X-DNN: no additive bias before the logit, so f(a x) - b = a (f(x) - b) for a > 0 and captum's
-Integrated Gradients (zero baseline) equals its Input x Gradient."""
+"""X-DNN (the X-Fixup release architecture): no additive bias anywhere, so f(a x) = a f(x) for a > 0
+and captum's Integrated Gradients (zero baseline) equals its Input x Gradient."""
 
 from __future__ import annotations
 
@@ -30,13 +30,12 @@ def _randomised(kind, arch, **options):
 @pytest.mark.parametrize("arch, size", [("tiny", 16), ("resnet18", 32)])
 def test_xdnn_is_positively_homogeneous_of_degree_one(arch, size):
     model = _randomised("xdnn", arch)
-    b = model.head.fc.bias
     x = torch.rand(3, 3, size, size, dtype=torch.float64)
     with torch.no_grad():
-        base = model(x) - b
+        base = model(x)
         assert base.abs().max() > 1e-3
         for a in (0.25, 3.0, 17.0):
-            torch.testing.assert_close(model(a * x) - b, a * base, rtol=1e-5, atol=1e-9)
+            torch.testing.assert_close(model(a * x), a * base, rtol=1e-5, atol=1e-9)
 
 
 def test_a_model_with_biases_is_not_homogeneous():
@@ -52,7 +51,10 @@ def test_xdnn_has_no_bias_and_no_batch_norm_before_the_logit():
     model = build_model("xdnn", "resnet50", 10)
     assert not any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules())
     biased = [n for n, m in model.named_modules() if getattr(m, "bias", None) is not None]
-    assert biased == ["head.fc"]
+    assert biased == []
+    # X-Fixup release: no Fixup scalars (biases or `scale`), downsample a bare 1x1 conv, fc without bias
+    assert all(p.dim() > 1 for p in model.parameters())
+    assert {"layer1.0.downsample.weight", "fc.weight"} <= set(model.source_key_map)
 
 
 @pytest.mark.filterwarnings("ignore:Input Tensor 0 did not already require gradients")
@@ -62,9 +64,9 @@ def test_integrated_gradients_equals_input_times_gradient_on_xdnn():
     ig = IntegratedGradients(model).attribute(x, baselines=0.0, target=1, n_steps=8)
     ixg = InputXGradient(model).attribute(x, target=1)
     torch.testing.assert_close(ig, ixg, rtol=1e-6, atol=1e-10)
-    # and the completeness axiom: attributions sum to f(x) - f(0) = f(x) - b
+    # and the completeness axiom: attributions sum to f(x) - f(0) = f(x)
     with torch.no_grad():
-        torch.testing.assert_close(ixg.sum((1, 2, 3)), model(x)[:, 1] - model.head.fc.bias[1])
+        torch.testing.assert_close(ixg.sum((1, 2, 3)), model(x)[:, 1])
 
 
 @pytest.mark.filterwarnings("ignore:Input Tensor 0 did not already require gradients")

@@ -45,6 +45,20 @@ def _grid(args: argparse.Namespace) -> None:
     print(write_grid(args.profile, args.results, args.data_root, groups=groups, gpus=args.gpus, paper=args.paper))
 
 
+def _check(args: argparse.Namespace) -> int:
+    """Everything a paper grid needs (data, weights, disk, device, time); exit 1 on any error."""
+    import os
+
+    from rightfocus.check import run_check
+
+    report = run_check(args.paper, args.profile, args.data_root,
+                       args.weights_root if args.weights_root is not None else os.environ.get("WEIGHTS_ROOT") or None,
+                       groups=args.group or None, results=args.results, measure=not args.no_measure,
+                       sample=args.sample, steps=args.steps)
+    print(report.render())
+    return report.exit_code
+
+
 def _figures(args: argparse.Namespace) -> None:
     from rightfocus.figures import render_all
 
@@ -106,6 +120,19 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("--list", action="store_true", help="only print group and run id per run")
     p.set_defaults(func=_grid)
 
+    p = sub.add_parser("check", help="check data, weights, disk, device and time of a paper grid before running it",
+                       epilog="exit status: 0 ready (warnings allowed), 1 a problem to fix, 2 bad arguments")
+    p.add_argument("--paper", default="mg", choices=["mg", "aim"])
+    p.add_argument("--profile", default="paper", help="paper | demo")
+    p.add_argument("--data-root", default="data")
+    p.add_argument("--weights-root", default=None, help="folder of the release weights files (default: $WEIGHTS_ROOT)")
+    p.add_argument("--group", action="append", default=[], help="restrict to these groups (repeatable)")
+    p.add_argument("--results", default="results", help="where the grid will write (for the free-disk check)")
+    p.add_argument("--no-measure", action="store_true", help="skip timing training steps")
+    p.add_argument("--sample", type=int, default=16, help="images decoded per split (0: all)")
+    p.add_argument("--steps", type=int, default=2, help="timed steps per model (after one warm-up step)")
+    p.set_defaults(func=_check)
+
     p = sub.add_parser("launch", help="run a paper grid through submitit (SLURM, local, debug); --status")
     p.add_argument("--paper", default="mg", choices=["mg", "aim"])
     p.add_argument("--profile", default="demo", help="demo | paper")
@@ -145,10 +172,10 @@ def _build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _build_parser().parse_args(argv)
-    func: Callable[[argparse.Namespace], None] = args.func
+    func: Callable[[argparse.Namespace], int | None] = args.func
     try:
-        func(args)
+        code = func(args)
     except (FileNotFoundError, ValueError, KeyError) as exc:
         print(f"rightfocus {args.command}: {exc}", file=sys.stderr)
         return 2
-    return 0
+    return int(code or 0)

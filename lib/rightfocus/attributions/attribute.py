@@ -41,7 +41,8 @@ def _input_leaf(images: Tensor) -> Tensor:
 def _check_layer(model: TappedModel, layer: str) -> None:
     taps = getattr(model, "taps", None)
     if taps is None:
-        raise TypeError(f"{type(model).__name__} is not a TappedModel (no .taps / .forward_taps)")
+        raise TypeError(f"{type(model).__name__} is not a TappedModel (no .taps / .forward_taps); for any "
+                        "nn.Module use rightfocus.Guide(model, layer=<module name>, method=...).attribute(...)")
     if layer not in taps:
         raise ValueError(f"unknown layer {layer!r}; this model has taps {list(taps)}")
 
@@ -59,6 +60,23 @@ def _forward_from(model: TappedModel, layer: str, h: Tensor) -> Tensor:
     for name in names[names.index(layer) + 1 :]:
         h = model.stages[name](h)
     return model.head(h)
+
+
+def _attribute_any(model: torch.nn.Module, images: Tensor, targets: Tensor, method: str, layer: str,
+                   create_graph: bool, upsample: bool) -> Tensor:
+    """Any nn.Module (not a TappedModel): the single-pass maps of `rightfocus.attributions.layer`
+    (`layer` a module name or ``input``; ``intgrad`` = IxG, exact on bias-free models, warned otherwise)."""
+    from rightfocus.attributions.layer import LayerTap, layer_maps, method_context, warn_if_not_exact
+
+    if images.dim() != 4:
+        raise ValueError(f"images must be [N, C, H, W], got shape {tuple(images.shape)}")
+    warn_if_not_exact(model, method)
+    tap = LayerTap(model, layer)
+    with torch.enable_grad(), method_context(model, method):
+        logits, act = tap.forward(images)
+        maps = layer_maps(logits, act, targets, method, images.shape[-2:], create_graph, tap.prefix_tokens,
+                          f"layer {layer!r}")
+    return upsample_maps(maps, images.shape[-2:]) if upsample else maps
 
 
 def _right_riemann(steps: int, like: Tensor) -> tuple[Tensor, Tensor]:
@@ -119,7 +137,9 @@ def attribute(
 
     Parameters
     ----------
-    model : a TappedModel; `images` must already be encoded for it (`model.input_encoding`).
+    model : a TappedModel; `images` must already be encoded for it (`model.input_encoding`). Any other
+        nn.Module works for ixg / intgrad / gradcam / bcos with `layer` a module name (see
+        `rightfocus.Guide`, which builds on the same code).
     method : ixg | intgrad | gradcam | bcos | guided_backprop | guided_gradcam.
         ``intgrad`` is exact single-pass IxG on X-DNNs and a right Riemann sum over `steps` points
         otherwise (captum's riemann_right, batched). ``guided_backprop`` is at the input, summed over
@@ -132,6 +152,8 @@ def attribute(
     """
     if method not in METHODS:
         raise ValueError(f"unknown attribution method {method!r}; choose one of {list(METHODS)}")
+    if not isinstance(model, TappedModel) and method in TAP_METHODS:
+        return _attribute_any(model, images, targets, method, layer, create_graph, upsample)
     _check_layer(model, layer)
     if images.dim() != 4:
         raise ValueError(f"images must be [N, C, H, W], got shape {tuple(images.shape)}")

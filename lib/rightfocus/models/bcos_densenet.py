@@ -1,5 +1,8 @@
 """B-cos DenseNet-121 (B-cos v2): torchvision DenseNet topology with B-cos convs, uncentred bias-free
-batch norm, ReLUs removed, 6 input channels, a 1x1 B-cos classifier before pooling, fixed logit bias.
+batch norm, ReLUs removed, 6 input channels, a stem that pools with ``AvgPool2d(3, 2, 1)``, a 1x1
+B-cos classifier before global average pooling, fixed logit bias. Computes what B-cos v2's
+``bcos.models.densenet`` computes; ``tiny_densenet`` is its ``small_inputs`` variant (a lone 3x3
+stride-1 stem conv: no stem norm, no pooling) with small widths.
 
 Taps (the same cut as the vanilla DenseNet, so resolutions match ResNet's layer1..4):
 mid1 = stem + denseblock1 (stride 4); mid2 = transition1 + denseblock2; mid3 = transition2 +
@@ -67,14 +70,12 @@ class BcosDenseNetLayout(nn.Module):
         if len(block_config) != 4:
             raise ValueError(f"the taps need 4 dense blocks; got block_config={list(block_config)}")
         f = nn.Sequential()
-        if small_stem:  # 32-64 px inputs
+        if small_stem:  # 32-64 px inputs (B-cos v2 "small_inputs"): the stem is one 3x3 conv
             f.add_module("conv0", BcosConv2d(in_chans, num_init_features, 3, 1, 1, b=b, max_out=max_out))
-            f.add_module("norm0", UncenteredBatchNorm2d(num_init_features))
-            f.add_module("pool0", nn.Identity())
         else:
             f.add_module("conv0", BcosConv2d(in_chans, num_init_features, 7, 2, 3, b=b, max_out=max_out))
             f.add_module("norm0", UncenteredBatchNorm2d(num_init_features))
-            f.add_module("pool0", nn.MaxPool2d(3, 2, 1))
+            f.add_module("pool0", nn.AvgPool2d(3, 2, 1))
         ch = num_init_features
         for i, n in enumerate(block_config):
             block = nn.Sequential()
@@ -90,6 +91,12 @@ class BcosDenseNetLayout(nn.Module):
         self.num_features = ch
         self.classifier = BcosConv2d(ch, num_classes, 1, b=b, max_out=max_out)
         self.logit_layer = LogitBias(logit_bias)
+        for m in self.modules():  # B-cos v2's (torchvision's) DenseNet init
+            if isinstance(m, nn.Conv2d):
+                nn.init.kaiming_normal_(m.weight)
+
+
+_STEM = ("conv0", "norm0", "pool0")
 
 
 class BcosDenseNet(BcosTappedMixin, TappedModel):
@@ -103,7 +110,7 @@ class BcosDenseNet(BcosTappedMixin, TappedModel):
         f = net.features
         self.stages = nn.ModuleDict(
             {
-                "mid1": nn.Sequential(f.conv0, f.norm0, f.pool0, f.denseblock1),
+                "mid1": nn.Sequential(*[m for n, m in f.named_children() if n in _STEM], f.denseblock1),
                 "mid2": nn.Sequential(f.transition1, f.denseblock2),
                 "mid3": nn.Sequential(f.transition2, f.denseblock3),
                 "final": nn.Sequential(f.transition3, f.denseblock4, f.norm5),

@@ -27,8 +27,10 @@ from torch import Tensor, nn
 
 #: the fixed logit bias of the official guidance B-cos models: log(0.001 / 0.999)
 DEFAULT_LOGIT_BIAS = math.log(0.001 / 0.999)
-#: added under the square root of patch norms (B-cos v2)
+#: added under the square root of conv patch norms (B-cos v2)
 PATCH_NORM_EPS = 1e-6
+#: added to the token norm of B-cos linear layers (B-cos v2)
+LINEAR_NORM_EPS = 1e-12
 
 
 class DynamicScale(nn.Module):
@@ -82,15 +84,17 @@ def explanation_mode(model: nn.Module) -> Iterator[nn.Module]:
 
 
 def _bcos_scale(lin: Tensor, norm: Tensor, b: float) -> Tensor:
-    """|cos(x, w)|^(B-1) * (1 / 1): with unit-norm w, cos = lin / ||x_patch||."""
-    cos = lin.abs() / norm
-    return cos if b == 2 else cos.pow(b - 1)
+    """|cos(x, w)|^(B-1): with unit-norm w, cos = lin / ||x||; B-cos v2 adds 1e-6 to |cos| when B != 2."""
+    if b == 2:
+        return lin.abs() / norm
+    return ((lin / norm).abs() + 1e-6).pow(b - 1)
 
 
 class BcosConv2d(DynamicScale):
     """B-cos convolution: unit-norm weights, no bias, ``out = lin * |cos|^(B-1)``; optional MaxOut.
 
-    ``||x_patch|| = sqrt(sum over the kernel window and channels of x^2 + 1e-6)`` (B-cos v2).
+    ``||x_patch|| = sqrt(sum over the kernel window and channels of x^2 + 1e-6)`` (B-cos v2), the
+    window sum taken as the window mean times its size, as B-cos v2 does.
     """
 
     def __init__(
@@ -111,19 +115,20 @@ class BcosConv2d(DynamicScale):
 
     def forward(self, x: Tensor) -> Tensor:
         conv = self.linear
-        w = conv.weight / conv.weight.flatten(1).norm(dim=1).view(-1, 1, 1, 1)
+        w = conv.weight / torch.linalg.vector_norm(conv.weight, dim=(1, 2, 3), keepdim=True)
         lin = F.conv2d(x, w, None, conv.stride, conv.padding)
         if self.max_out > 1:
             lin = lin.unflatten(1, (self.out_channels, self.max_out)).amax(dim=2)
         if self.b == 1:
             return lin
-        ones = x.new_ones(1, 1, *conv.kernel_size)
-        norm = (F.conv2d(x.pow(2).sum(1, keepdim=True), ones, None, conv.stride, conv.padding) + PATCH_NORM_EPS).sqrt()
+        window = conv.kernel_size[0] * conv.kernel_size[1]
+        squares = F.avg_pool2d(x.pow(2).sum(1, keepdim=True), conv.kernel_size, conv.stride, conv.padding)
+        norm = (squares * window + PATCH_NORM_EPS).sqrt()
         return lin * self.dynamic(_bcos_scale(lin, norm, self.b))
 
 
 class BcosLinear(DynamicScale):
-    """B-cos linear layer over the last dimension (tokens); same rule as `BcosConv2d`."""
+    """B-cos linear layer over the last dimension (tokens): ``||x|| + 1e-12`` as the norm (B-cos v2)."""
 
     def __init__(self, in_features: int, out_features: int, b: float = 2.0, max_out: int = 1) -> None:
         super().__init__()
@@ -133,49 +138,48 @@ class BcosLinear(DynamicScale):
         self.out_features, self.b, self.max_out = out_features, float(b), max_out
 
     def forward(self, x: Tensor) -> Tensor:
-        w = self.linear.weight / self.linear.weight.norm(dim=1, keepdim=True)
+        w = self.linear.weight / torch.linalg.vector_norm(self.linear.weight, dim=1, keepdim=True)
         lin = F.linear(x, w)
         if self.max_out > 1:
             lin = lin.unflatten(-1, (self.out_features, self.max_out)).amax(dim=-1)
         if self.b == 1:
             return lin
-        norm = (x.pow(2).sum(-1, keepdim=True) + PATCH_NORM_EPS).sqrt()
+        norm = torch.linalg.vector_norm(x, dim=-1, keepdim=True) + LINEAR_NORM_EPS
         return lin * self.dynamic(_bcos_scale(lin, norm, self.b))
 
 
-class UncenteredBatchNorm2d(DynamicScale):
+class UncenteredBatchNorm2d(DynamicScale, nn.BatchNorm2d):
     """Batch norm without centring and without bias: ``x / sqrt(var + eps) * weight`` (B-cos v2).
 
-    Training uses the batch variance (and updates ``running_var``), evaluation the running one.
+    A `nn.BatchNorm2d` whose ``bias`` is None, as B-cos v2's, so its state dict carries the same
+    keys (``weight``, ``running_mean`` (kept, never used), ``running_var``, ``num_batches_tracked``).
+    Training normalises with the biased batch variance and moves ``running_var`` towards that BIASED
+    variance (B-cos v2; torch's own batch norm would use the unbiased one); evaluation uses
+    ``running_var``. ``momentum=None`` is the cumulative average, as in `nn.BatchNorm2d`.
     """
 
-    def __init__(self, num_features: int, eps: float = 1e-5, momentum: float = 0.1) -> None:
-        super().__init__()
-        self.eps, self.momentum = eps, momentum
-        self.weight = nn.Parameter(torch.ones(num_features))
-        self.register_buffer("running_var", torch.ones(num_features))
-        self.register_buffer("num_batches_tracked", torch.tensor(0, dtype=torch.long))
+    def __init__(self, num_features: int, eps: float = 1e-5, momentum: float | None = 0.1) -> None:
+        super().__init__(num_features, eps=eps, momentum=momentum)
+        self.bias = None  # type: ignore[assignment]  # registered parameter set to None: not in the state dict
 
     def forward(self, x: Tensor) -> Tensor:
+        if x.dim() != 4:
+            raise ValueError(f"UncenteredBatchNorm2d takes [N, C, H, W], got shape {tuple(x.shape)}")
         if self.training:
             var = x.var(dim=(0, 2, 3), unbiased=False)
-            n = x.numel() // x.shape[1]
             with torch.no_grad():
-                unbiased = var.detach() * (n / max(n - 1, 1))
-                self.running_var.mul_(1 - self.momentum).add_(self.momentum * unbiased.to(self.running_var))
-                self.num_batches_tracked += 1
+                self.num_batches_tracked.add_(1)
+                factor = 1.0 / float(self.num_batches_tracked) if self.momentum is None else self.momentum
+                self.running_var.copy_((1 - factor) * self.running_var + factor * var.detach().to(self.running_var))
         else:
             var = self.running_var.to(x.dtype)
-        inv_std = self.dynamic((var + self.eps).rsqrt())
-        return x * (inv_std * self.weight).view(1, -1, 1, 1)
+        std = self.dynamic((var + self.eps).sqrt())
+        return self.weight.view(1, -1, 1, 1) * (x / std.view(1, -1, 1, 1))
 
 
 class BcosLayerNorm(DynamicScale):
-    """Layer norm over the last dimension without bias: ``(x - mean) / sqrt(var + eps) * weight``.
-
-    Centring is linear, so it keeps the layer dynamic linear; the bias is dropped because it would
-    add a term no input contribution accounts for.
-    """
+    """Layer norm over the last dimension without bias: ``(x - mean) / sqrt(var + eps) * weight``
+    (B-cos v2's transformer norm). Centring is linear, so the layer stays dynamic linear."""
 
     def __init__(self, dim: int, eps: float = 1e-5) -> None:
         super().__init__()
@@ -183,20 +187,39 @@ class BcosLayerNorm(DynamicScale):
         self.weight = nn.Parameter(torch.ones(dim))
 
     def forward(self, x: Tensor) -> Tensor:
-        centred = x - x.mean(-1, keepdim=True)
-        var = centred.pow(2).mean(-1, keepdim=True)
-        return centred * self.dynamic((var + self.eps).rsqrt()) * self.weight
+        var, mean = torch.var_mean(x, dim=-1, unbiased=False, keepdim=True)
+        return self.weight * ((x - mean) / self.dynamic((var + self.eps).sqrt()))
+
+
+class BcosLayerNorm2d(DynamicScale):
+    """Layer norm of a conv map over (C, H, W) together, per-channel weight, no bias: B-cos v2's
+    ViT stem norm (a one-group `nn.GroupNorm` without bias; state dict key ``weight`` only)."""
+
+    def __init__(self, num_channels: int, eps: float = 1e-5) -> None:
+        super().__init__()
+        self.eps = eps
+        self.weight = nn.Parameter(torch.ones(num_channels))
+
+    def forward(self, x: Tensor) -> Tensor:
+        if x.dim() != 4:
+            raise ValueError(f"BcosLayerNorm2d takes [N, C, H, W], got shape {tuple(x.shape)}")
+        var, mean = torch.var_mean(x, dim=(1, 2, 3), unbiased=False, keepdim=True)
+        return self.weight.view(1, -1, 1, 1) * ((x - mean) / self.dynamic((var + self.eps).sqrt()))
 
 
 class LogitBias(nn.Module):
-    """Adds a fixed (non-trainable) bias to every logit; stored as a buffer so checkpoints keep it."""
+    """Adds a fixed bias to every logit. A plain float attribute, as B-cos v2's ``LogitLayer``: not a
+    parameter, not in the state dict (the model's configuration sets it)."""
 
     def __init__(self, value: float = DEFAULT_LOGIT_BIAS) -> None:
         super().__init__()
-        self.register_buffer("bias", torch.tensor(float(value)))
+        self.logit_bias = float(value)
 
     def forward(self, logits: Tensor) -> Tensor:
-        return logits + self.bias.to(logits.dtype)
+        return logits + self.logit_bias
+
+    def extra_repr(self) -> str:
+        return f"logit_bias={self.logit_bias}"
 
 
 class BcosConvHead(nn.Module):
@@ -215,4 +238,4 @@ class BcosTappedMixin:
 
     @property
     def logit_bias(self) -> float:
-        return float(self.head.logit.bias)  # type: ignore[attr-defined]
+        return self.head.logit.logit_bias  # type: ignore[attr-defined]

@@ -1,9 +1,12 @@
 """B-cos ResNets (B-cos v2): torchvision ResNet topology with B-cos convs, uncentred bias-free batch
-norm, no ReLUs, 6 input channels, a 1x1 B-cos classifier before pooling and a fixed logit bias.
+norm, no ReLUs, 6 input channels, a stem that pools with ``AvgPool2d(3, 2, 1)`` (not max pooling), a
+1x1 B-cos classifier before global average pooling and a fixed logit bias. Computes what B-cos v2's
+``bcos.models.resnet`` computes (checked against the package in tests/test_release_bcos.py).
 
 Taps as for every ResNet here (Rao et al. 2023, Sec. 5.4): mid1 = stem + layer1, mid2..final =
 layer2..layer4. Module names inside follow the upstream layout (``conv1.linear.weight``,
-``layer1.0.bn1.weight``, ``fc.linear.weight``, ``logit_layer.bias``) so release state dicts map on.
+``layer1.0.bn1.weight``, ``fc.linear.weight``) so release state dicts map on. ``tiny`` is B-cos v2's
+``small_inputs`` variant (3x3 stride-1 stem, no pooling) at width 16 with one block per stage.
 """
 
 from __future__ import annotations
@@ -74,12 +77,12 @@ class BcosResNetLayout(nn.Module):
         super().__init__()
         if len(layers) != 4:
             raise ValueError(f"a ResNet has 4 stages; got layers={list(layers)}")
-        if small_stem:  # 32-64 px inputs: 3x3 stride-1 stem, no max-pool
+        if small_stem:  # 32-64 px inputs (B-cos v2 "small_inputs"): 3x3 stride-1 stem, no pooling
             self.conv1 = BcosConv2d(in_chans, width, 3, 1, 1, b=b, max_out=max_out)
-            self.maxpool: nn.Module = nn.Identity()
+            self.pool: nn.Module = nn.Identity()
         else:
             self.conv1 = BcosConv2d(in_chans, width, 7, 2, 3, b=b, max_out=max_out)
-            self.maxpool = nn.MaxPool2d(3, 2, 1)  # piecewise linear: keeps the model dynamic linear
+            self.pool = nn.AvgPool2d(3, 2, 1)  # linear: keeps the model dynamic linear
         self.bn1 = UncenteredBatchNorm2d(width)
         inplanes = width
         for i, n in enumerate(layers):
@@ -91,6 +94,9 @@ class BcosResNetLayout(nn.Module):
         self.num_features = inplanes
         self.fc = BcosConv2d(inplanes, num_classes, 1, b=b, max_out=max_out)
         self.logit_layer = LogitBias(logit_bias)
+        for m in self.modules():  # B-cos v2's (torchvision's) ResNet init
+            if isinstance(m, nn.Conv2d):
+                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
 
 
 class BcosResNet(BcosTappedMixin, TappedModel):
@@ -103,7 +109,7 @@ class BcosResNet(BcosTappedMixin, TappedModel):
         super().__init__()
         self.stages = nn.ModuleDict(
             {
-                "mid1": nn.Sequential(net.conv1, net.bn1, net.maxpool, net.layer1),
+                "mid1": nn.Sequential(net.conv1, net.bn1, net.pool, net.layer1),
                 "mid2": net.layer2,
                 "mid3": net.layer3,
                 "final": net.layer4,

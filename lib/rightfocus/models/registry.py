@@ -36,8 +36,11 @@ def build_model(
 ) -> TappedModel:
     """Build a classifier of family `kind` ("vanilla", "xdnn", "bcos", "aim") and architecture `arch`.
 
-    `weights` is a local file (absolute, or relative to $WEIGHTS_ROOT); see `weights.load_weights`.
-    The classifier head keeps its fresh initialisation when the file's head has another class count.
+    `weights` is a local file (absolute, or relative to $WEIGHTS_ROOT), e.g. a release checkpoint
+    under its own name (`release.RELEASES`; see `weights.load_weights`). Head replacement: when the
+    file's head has another class count (the 1000-class ImageNet releases vs a K-class run), the
+    head keeps its fresh initialisation and everything else loads; the `weights.LoadReport` is kept
+    as ``model.weights_report`` (``head_kept_fresh`` lists the replaced keys).
     """
     if kind not in MODEL_KINDS:
         raise ValueError(f"unknown model kind {kind!r}; registered kinds: {sorted(MODEL_KINDS)}")
@@ -45,7 +48,7 @@ def build_model(
         raise ValueError(f"num_classes must be >= 1, got {num_classes}")
     model = MODEL_KINDS[kind](arch, num_classes, **options)
     if weights is not None:
-        load_weights(model, weights)
+        model.weights_report = load_weights(model, weights)
     return model
 
 

@@ -1,16 +1,31 @@
-"""Loading weights from local files only (no network): torchvision, B-cos-v2 and X-DNN state dicts.
+"""Loading weights from local files only (no network): the papers' release checkpoints as
+downloaded (torchvision, B-cos-v2, model guidance's B-cos ResNet-50, X-DNN) and our own checkpoints.
+
+Every file is read with ``torch.load(weights_only=True)``; a file that needs pickle is refused.
+`read_state_dict` undoes the release wrappers: a container dict (``{"state_dict": ...}``, X-DNN's
+``.pth.tar``), DataParallel's ``module.`` prefix, the ``0.`` prefix of a model saved inside a
+sequential wrapper (B-cos-v2's ViTs, model guidance's B-cos ResNet-50), and torchvision's legacy
+DenseNet key names (``denselayer1.norm.1.weight`` -> ``denselayer1.norm1.weight``, as torchvision's
+own loader renames them).
 
 Each model built here carries ``source_key_map`` (key in the upstream layout -> our key), computed by
 tensor identity from the upstream-shaped module tree the model was assembled from, so a state dict in
 the upstream layout (``layer1.0.conv1.weight``) and one saved from our model (``stages.mid1...``)
-both load. Keys under ``head.`` whose shape differs (another class count) keep their fresh
-initialisation: the classifier is replaced, as when fine-tuning ImageNet weights (Rao et al. 2023,
-Sec. 4). Anything else that does not match is an error that lists the keys.
+both load.
+
+Head replacement (fine-tuning from ImageNet weights, Rao et al. 2023, Sec. 4): the release files
+have 1000-class heads; when the model has another class count, the keys under ``head.`` whose shape
+differs keep their fresh initialisation and are listed in `LoadReport.head_kept_fresh`; with 1000
+classes the head loads too. A missing ``num_batches_tracked`` (files saved before torch 0.4.1, e.g.
+torchvision's DenseNet-121) keeps the model's counter. Anything else that does not fit is an error
+that lists every problem (`fit_problems`).
 """
 
 from __future__ import annotations
 
 import os
+import pickle
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,6 +34,10 @@ from torch import Tensor, nn
 
 WEIGHTS_ENV = "WEIGHTS_ROOT"
 _CONTAINER_KEYS = ("state_dict", "model_state_dict", "model", "net")
+#: prefixes of wrapped models: DataParallel (per key) and a sequential wrapper (all keys)
+_WRAPPER_PREFIXES = ("module.", "0.")
+#: torchvision's pre-0.4 DenseNet keys: ``...denselayerN.norm.1.weight`` -> ``...denselayerN.norm1.weight``
+_LEGACY_DENSENET_KEY = re.compile(r"^(.*denselayer\d+\.(?:norm|relu|conv))\.([12])\.(weight|bias|running_mean|running_var)$")
 
 
 @dataclass
@@ -42,22 +61,49 @@ def resolve_weights(weights: str | os.PathLike) -> Path:
     raise FileNotFoundError(
         f"weights file {str(path)!r} not found (looked at {[str(c) for c in candidates]}). "
         f"Nothing is downloaded: put the file (e.g. the torchvision / B-cos-v2 / X-DNN release "
-        f"checkpoint named {path.name!r}) under {where} or pass its absolute path."
+        f"checkpoint named {path.name!r}, see README 'Pretrained weights') under {where} or pass its "
+        f"absolute path."
     )
 
 
+def _strip_wrappers(state: dict[str, Tensor]) -> dict[str, Tensor]:
+    """Remove DataParallel's ``module.`` (per key) and a sequential wrapper's ``0.`` (when every key
+    has it), then rename torchvision's legacy DenseNet keys."""
+    state = {(k[len("module.") :] if k.startswith("module.") else k): v for k, v in state.items()}
+    if state and all(k.startswith("0.") for k in state):
+        state = {k[2:]: v for k, v in state.items()}
+    renamed = {}
+    for key, value in state.items():
+        legacy = _LEGACY_DENSENET_KEY.match(key)
+        renamed[f"{legacy[1]}{legacy[2]}.{legacy[3]}" if legacy else key] = value
+    return renamed
+
+
 def read_state_dict(path: str | os.PathLike) -> dict[str, Tensor]:
-    """A flat state dict from a checkpoint file (``torch.load(weights_only=True)``); unwraps common
-    containers (``{"state_dict": ...}``) and DataParallel's ``module.`` prefix."""
-    obj = torch.load(path, map_location="cpu", weights_only=True)
+    """A flat state dict from a checkpoint file (``torch.load(weights_only=True)``), with the release
+    wrappers undone (see the module docstring)."""
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as err:
+        raise ValueError(
+            f"{path}: refused: the file needs pickle to load (torch.load(weights_only=True) failed: "
+            f"{str(err).splitlines()[0]}). Only plain state dicts of tensors are read; re-save the "
+            f"file with torch.save(model.state_dict(), ...)."
+        ) from err
+    except (RuntimeError, EOFError, OSError) as err:
+        raise ValueError(f"{path}: not a readable torch checkpoint ({type(err).__name__}: {err})") from err
     while isinstance(obj, dict):
         inner = next((obj[k] for k in _CONTAINER_KEYS if isinstance(obj.get(k), dict)), None)
         if inner is None:
             break
         obj = inner
     if not isinstance(obj, dict) or not all(isinstance(v, Tensor) for v in obj.values()):
-        raise ValueError(f"{path}: expected a state dict of tensors, got {type(obj).__name__}")
-    return {(k[len("module.") :] if k.startswith("module.") else k): v for k, v in obj.items()}
+        kinds = sorted({type(v).__name__ for v in obj.values()}) if isinstance(obj, dict) else []
+        raise ValueError(
+            f"{path}: expected a state dict of tensors (or a dict holding one under "
+            f"{list(_CONTAINER_KEYS)}), got {type(obj).__name__}{f' of {kinds}' if kinds else ''}"
+        )
+    return _strip_wrappers(obj)
 
 
 def identity_key_map(source: nn.Module, target: nn.Module) -> dict[str, str]:
@@ -66,10 +112,13 @@ def identity_key_map(source: nn.Module, target: nn.Module) -> dict[str, str]:
     return {k: ours[id(t)] for k, t in source.state_dict(keep_vars=True).items() if id(t) in ours}
 
 
-def load_weights(model: nn.Module, weights: str | os.PathLike) -> LoadReport:
-    """Load a local checkpoint into `model` (in place); returns a `LoadReport`."""
-    path = resolve_weights(weights)
-    state = read_state_dict(path)
+def _listed(keys: list[str], limit: int = 8) -> str:
+    return f"{len(keys)}: {keys[:limit]}{' ...' if len(keys) > limit else ''}"
+
+
+def match_state_dict(model: nn.Module, state: dict[str, Tensor]) -> tuple[dict[str, Tensor], list[str], list[str]]:
+    """Map `state` (upstream or own layout) onto `model`: ``(accepted, head_kept_fresh, problems)``;
+    `problems` is empty when the file fits (see the module docstring for what is allowed)."""
     key_map: dict[str, str] = getattr(model, "source_key_map", {})
     target = model.state_dict()
     accepted: dict[str, Tensor] = {}
@@ -85,14 +134,31 @@ def load_weights(model: nn.Module, weights: str | os.PathLike) -> LoadReport:
             mismatched.append(f"{key}: file {tuple(value.shape)} vs model {tuple(target[ours].shape)}")
         else:
             accepted[ours] = value
-    missing = [k for k in target if k not in seen]
+    missing = [k for k in target if k not in seen and not k.endswith("num_batches_tracked")]
     fresh += [k for k in missing if k.startswith("head.")]
-    missing = [k for k in missing if not k.startswith("head.")]
-    if unexpected or mismatched or missing:
+    upstream_name = {ours: up for up, ours in key_map.items()}  # name missing keys as the file would
+    missing = [upstream_name.get(k, k) for k in missing if not k.startswith("head.")]
+    problems = []
+    if unexpected:
+        problems.append(f"unexpected keys {_listed(unexpected)}")
+    if mismatched:
+        problems.append(f"shape mismatches {_listed(mismatched)}")
+    if missing:
+        problems.append(f"missing keys {_listed(missing)}")
+    return accepted, sorted(fresh), problems
+
+
+def load_weights(model: nn.Module, weights: str | os.PathLike) -> LoadReport:
+    """Load a local checkpoint into `model` (in place); returns a `LoadReport`.
+
+    Raises ValueError listing every unexpected key, shape mismatch and missing key otherwise."""
+    path = resolve_weights(weights)
+    accepted, fresh, problems = match_state_dict(model, read_state_dict(path))
+    if problems:
         raise ValueError(
-            f"{path} does not fit this {type(model).__name__}: unexpected keys {unexpected[:8]}"
-            f"{'...' if len(unexpected) > 8 else ''}, shape mismatches {mismatched[:8]}, missing keys "
-            f"{missing[:8]}{'...' if len(missing) > 8 else ''}. Check that kind/arch match the file."
+            f"{path} does not fit this {type(model).__name__}: {'; '.join(problems)}. "
+            f"Check that kind/arch match the file (README 'Pretrained weights' lists each release file's "
+            f"kind and arch)."
         )
     model.load_state_dict(accepted, strict=False)
-    return LoadReport(path=path, loaded=len(accepted), head_kept_fresh=sorted(fresh))
+    return LoadReport(path=path, loaded=len(accepted), head_kept_fresh=fresh)

@@ -1,11 +1,13 @@
 """The ``xdnn`` model kind: bias-free ResNets (X-DNN, Hesse et al. 2021; used by Rao et al. 2023,
 Sec. 3.2, to get exact IntGrad).
 
-No additive term anywhere before the logit: convolutions without bias, no BatchNorm; Fixup-style
-training stability comes from initialisation and one scalar MULTIPLIER per residual branch (no
-scalar biases). With ReLU, max-pool and average pooling the network is positively homogeneous of
-degree 1, ``f(a x) - b = a (f(x) - b)`` for a > 0 (b: the final logit bias, the only bias), so
-Integrated Gradients with a zero baseline equals input x gradient exactly.
+The X-Fixup ResNet of the X-DNN release (``xfixup_resnet50_model_best.pth.tar``): torchvision's
+ResNet layout with no additive term anywhere: convolutions without bias, no BatchNorm, no Fixup
+scalar biases, no scalar ``scale`` multiplier, each block's downsample a bare 1x1 conv
+(``layerN.0.downsample.weight``), stem conv 7x7/2, ReLU, max pool, and ``fc`` without bias. Training
+stability comes from the Fixup initialisation alone. With ReLU, max-pool and average pooling the
+network is positively homogeneous of degree 1, ``f(a x) = a f(x)`` for a > 0, so Integrated
+Gradients with a zero baseline equals input x gradient exactly.
 
 Taps as for every ResNet: mid1 = stem + layer1, mid2..final = layer2..layer4.
 """
@@ -14,7 +16,6 @@ from __future__ import annotations
 
 from typing import Sequence
 
-import torch
 from torch import Tensor, nn
 
 from .taps import PooledLinear, TappedModel
@@ -37,7 +38,6 @@ class XBlock(nn.Module):
             setattr(self, f"conv{i + 1}", conv)
         self.num_convs = len(convs)
         self.relu = nn.ReLU()
-        self.scale = nn.Parameter(torch.ones(1))
         self.downsample = None
         if stride != 1 or inplanes != out:
             self.downsample = nn.Conv2d(inplanes, out, 1, stride, bias=False)
@@ -46,7 +46,7 @@ class XBlock(nn.Module):
         out = x
         for i in range(1, self.num_convs):
             out = self.relu(getattr(self, f"conv{i}")(out))
-        out = getattr(self, f"conv{self.num_convs}")(out) * self.scale
+        out = getattr(self, f"conv{self.num_convs}")(out)
         return self.relu(out + (x if self.downsample is None else self.downsample(x)))
 
 
@@ -70,7 +70,7 @@ class XResNetLayout(nn.Module):
                 blocks.append(XBlock(inplanes, planes, 2 if (i and not j) else 1, bottleneck))
                 inplanes = planes * blocks[-1].expansion
             setattr(self, f"layer{i + 1}", nn.Sequential(*blocks))
-        self.fc = nn.Linear(inplanes, num_classes)  # the one bias allowed: on the final logit
+        self.fc = nn.Linear(inplanes, num_classes, bias=False)
         self._fixup_init(sum(layers))
 
     def _fixup_init(self, num_blocks: int) -> None:
@@ -85,7 +85,6 @@ class XResNetLayout(nn.Module):
                     getattr(m, f"conv{i}").weight.data.mul_(num_blocks ** (-1.0 / (2 * m_ - 2)))
                 nn.init.zeros_(getattr(m, f"conv{m_}").weight)
         nn.init.zeros_(self.fc.weight)
-        nn.init.zeros_(self.fc.bias)
 
 
 class XDNNResNet(TappedModel):
@@ -103,7 +102,7 @@ class XDNNResNet(TappedModel):
                 "final": net.layer4,
             }
         )
-        self.head = PooledLinear(net.fc.in_features, net.fc.out_features)
+        self.head = PooledLinear(net.fc.in_features, net.fc.out_features, bias=False)
         self.head.fc = net.fc
         self.source_key_map = identity_key_map(net, self)
 
