@@ -232,16 +232,17 @@ class RunJob(Checkpointable):
         from rightfocus.training.runner import train_from_file  # the stable entry point
 
         self._note("running")
+        rdir = self._run_dir()
         if self.simulate_preemption:
-            _preempt_after_first_checkpoint(self._run_dir() / "ckpt" / "latest.pt")
+            _preempt_after_first_checkpoint(rdir / "ckpt" / "latest.pt")
         try:
-            rdir = train_from_file(self.config, results=self.results)
+            train_from_file(self.config, results=self.results)
         except Exception as exc:
             self._note("failed", error=f"{type(exc).__name__}: {exc}")
             raise
         done = store.is_done(rdir)
         self._note("finished" if done else "failed", **({} if done else {"error": "ended without `done`"}))
-        return {"run_id": Path(rdir).name, "dir": str(rdir), "done": done}
+        return {"run_id": rdir.name, "dir": str(rdir), "done": done}
 
     def checkpoint(self, *args: Any, **kwargs: Any) -> DelayedSubmission:
         """Requeue the same run (submitit calls this on USR2: preemption or time limit)."""
