@@ -1,7 +1,8 @@
-"""AIM training loop (training/aim_loop.py): loss wiring (Eq. 6/7) against hand-computed values, the
+"""AIM's task for the run engine (training/aim_loop.py, run by training/engine.py): loss wiring (Eq. 6/7) against hand-computed values, the
 threshold schedule, the optimiser's parameter groups, shifted-center crops, a tiny end-to-end run on
 synthetic CUB that writes the results layout (GradCAM EPG checked against captum's LayerGradCam),
-resume == uninterrupted, and the training notebook through papermill."""
+resume == uninterrupted (through the engine's one resume path, with the run lock), the rehearsal caps,
+and the training notebook through papermill."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from rightfocus.experiments.aim_grids import group_configs, make_config
 from rightfocus.losses import area_threshold
 from rightfocus.training import aim_loop
 from rightfocus.training.aim_loop import AimForward, aim_loss, threshold_at
+from rightfocus.training.runner import StopRequested, train_run
 
 EPOCHS = 2
 torch.set_num_threads(1)  # tiny models: one thread is fastest on a shared 2-core machine
@@ -164,7 +166,7 @@ def _cfg(cub_root: Path, aim: bool = True, **extra):
 def aim_run(cub_root, tmp_path_factory):
     results = tmp_path_factory.mktemp("results")
     cfg = _cfg(cub_root)
-    return aim_loop.train_aim(cfg, results, log=lambda s: None), cfg, results
+    return train_run(cfg, results, progress=False), cfg, results
 
 
 def test_tiny_run_writes_the_results_layout(aim_run):
@@ -195,9 +197,12 @@ def test_tiny_run_writes_the_results_layout(aim_run):
 
 def test_resume_equals_uninterrupted(aim_run, tmp_path):
     rdir_full, cfg, _ = aim_run
-    part = aim_loop.train_aim(cfg, tmp_path, log=lambda s: None, stop_after=1)
+    with pytest.raises(StopRequested):
+        train_run(cfg, tmp_path, stop_after_epochs=1, progress=False)
+    part = store.run_dir(tmp_path, cfg.profile, cfg.run_id)
     assert not (part / "done").exists() and (part / "ckpt" / "latest.pt").exists()
-    aim_loop.train_aim(cfg, tmp_path, log=lambda s: None)
+    assert (part / ".lock").exists(), "AIM runs take the run lock like MG runs"
+    train_run(cfg, tmp_path, progress=False)
     drop = ("epoch_time_s",)
     a = [{k: v for k, v in r.items() if k not in drop} for r in store.read_metrics(rdir_full)]
     b = [{k: v for k, v in r.items() if k not in drop} for r in store.read_metrics(part)]
@@ -215,8 +220,8 @@ def test_baseline_gradcam_epg_matches_captum(cub_root, tmp_path):
 
     cfg = _cfg(cub_root, aim=False)
     cfg.epochs = 1
-    rdir = aim_loop.train_aim(cfg, tmp_path, log=lambda s: None)
-    model, _ = aim_loop.load_aim_checkpoint(rdir)
+    rdir = train_run(cfg, tmp_path, progress=False)
+    model, _ = store.load_checkpoint(rdir)
     ex = torch.load(rdir / "examples.pt", weights_only=False)
     x = aim_loop._encode(model, ex["image"])
     cam = LayerGradCam(model, model.stages["final"]).attribute(x, target=ex["label"], relu_attributions=True)
@@ -244,3 +249,22 @@ def test_train_notebook_runs_through_papermill(cub_root, tmp_path):
     pm.execute_notebook(str(nb), str(tmp_path / "out.ipynb"), kernel_name="python3", progress_bar=False,
                         parameters={"configs": [cfg.to_dict()], "results": str(tmp_path / "res")})
     assert (store.run_dir(tmp_path / "res", cfg.profile, cfg.run_id) / "done").exists()
+
+
+def test_caps_limit_training_steps_and_evaluated_images(cub_root, tmp_path):
+    """max_steps_per_epoch: the cosine schedule and the optimiser see only that many steps;
+    max_eval_images: val/test rows and per-sample EPG cover only that many images."""
+    import dataclasses
+
+    cfg = dataclasses.replace(_cfg(cub_root, aim=False), epochs=1, batch_size=4, max_steps_per_epoch=2,
+                              max_eval_images=5)
+    rdir = train_run(cfg, tmp_path, progress=False)
+    assert len(pd.read_csv(rdir / "per_sample.csv")) == 5
+    train, val, test, _ = aim_loop.load_splits(cfg)
+    assert len(train) > 2 * cfg.batch_size and len(test) > 5  # the caps bind
+    from rightfocus.training.aim_loop import AimTask
+
+    task = AimTask(cfg)
+    task.load_data()
+    task.build(torch.device("cpu"))
+    assert task.scheduler.T_max == 2 * cfg.epochs

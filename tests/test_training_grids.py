@@ -13,7 +13,7 @@ import pytest
 from rightfocus.experiments import grids, store
 from rightfocus.experiments.makefile import write_grid
 from rightfocus.experiments.paper_numbers_mg import TABLE_D1, TABLE_D2
-from rightfocus.training.runner import eval_pairs
+from rightfocus.training.mg_task import eval_pairs
 
 
 def _ids(group: str, profile: str = "demo") -> set[str]:

@@ -109,7 +109,7 @@ def _write_aim_run(results: Path, data_root: Path, num_classes: int, epochs: int
         with torch.no_grad():  # a different model per epoch, so the stored masks evolve
             for p in model.parameters():
                 p.add_(0.05 * torch.randn_like(p))
-        save_weights(rdir / "ckpt" / f"epoch_{epoch}.pt", model, num_classes, epoch)
+        save_weights(rdir / "ckpt" / f"epoch_{epoch}.pt", model, num_classes, epoch, aim_loop.model_options(config))
         aim_loop._store_masks(model, test, [0, 1, 2], rdir, epoch)
     store.write_metrics(rdir, [{"epoch": epochs, "split": "test", "tap": "aim", "method": "gradcam", "epg": 0.5,
                                 "iou_threshold": 0.5, "checkpoint": f"epoch_{epochs}.pt"}])
@@ -261,7 +261,7 @@ def test_filters_by_class_group_and_epg(tree, state):
 
 def test_aim_panel_shows_stage_masks_and_stored_epochs(tree):
     from rightfocus.data import encode
-    from rightfocus.training.aim_loop import load_aim_checkpoint
+    from rightfocus.experiments.store import load_checkpoint as load_aim_checkpoint
 
     s = InspectorState(tree["results"], "demo", [tree["aim"]])
     assert (s.method, s.tap) == ("gradcam", "classifier")
@@ -351,12 +351,12 @@ def test_inspector_agrees_with_the_aim_loops_per_sample_epg(tmp_path):
 
     from rightfocus.data.synthetic import make
     from rightfocus.experiments.aim_grids import make_config
-    from rightfocus.training.aim_loop import train_aim
+    from rightfocus.training.runner import train_run
 
     make("waterbirds", tmp_path / "data" / "waterbirds", n_train=24, n_val=8, n_test=12)
     config = make_config("demo", "waterbirds100", "convnext_tiny", data_root=str(tmp_path / "data"))
     config = dataclasses.replace(config, epochs=2, extra={**config.extra, "anneal_epochs": 1})
-    rdir = train_aim(config, tmp_path / "results", log=lambda *_: None)
+    rdir = train_run(config, tmp_path / "results", progress=False)
     s = InspectorState(tmp_path / "results", "demo", [config.run_id], split="test")
     assert s.mask_epochs(config.run_id) == [0, 1, 2] and s.tap == "classifier"  # 0: before training
     per_sample = pd.read_csv(Path(rdir) / "per_sample.csv")

@@ -26,6 +26,13 @@ TASKS = ("bird", "place")
 #: fields that locate a run or choose hardware; they never change its results, so never its id
 NON_RESULT_FIELDS = frozenset({"data_root", "profile", "device", "num_workers", "weights_root", "threads"})
 
+#: rehearsal caps: they change results, so they enter the id, but only when set (None keeps every
+#: existing run id)
+CAP_FIELDS = ("max_steps_per_epoch", "max_eval_images")
+
+#: the attribution method that is native to each model kind (Rao et al. 2023, Sec. 3.2)
+NATIVE_METHOD = {"vanilla": "ixg", "xdnn": "intgrad", "bcos": "bcos"}
+
 
 @dataclass
 class RunConfig:
@@ -61,6 +68,9 @@ class RunConfig:
     weights_root: str | None = None
     #: torch CPU threads for this run (None: torch's default); 1 lets `make -j` jobs share cores
     threads: int | None = None
+    #: rehearsal caps (None: none): training batches per epoch, images of each val/test evaluation
+    max_steps_per_epoch: int | None = None
+    max_eval_images: int | None = None
 
     def __post_init__(self) -> None:
         self.validate()
@@ -97,6 +107,9 @@ class RunConfig:
         for name in ("epochs", "batch_size", "image_size"):
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"RunConfig.{name} must be >= 1")
+        for name in CAP_FIELDS:
+            if getattr(self, name) is not None and int(getattr(self, name)) < 1:
+                raise ValueError(f"RunConfig.{name}={getattr(self, name)} must be >= 1 (or None: no cap)")
 
     # ---- serialisation -------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
@@ -117,7 +130,7 @@ class RunConfig:
         for name in ("lam", "lr", "annotation_fraction", "dilation"):
             if name in values and values[name] is not None:
                 values[name] = float(values[name])  # YAML reads 1e-4 as a string
-        for name in ("seed", "epochs", "batch_size", "image_size", "num_workers", "threads"):
+        for name in ("seed", "epochs", "batch_size", "image_size", "num_workers", "threads", *CAP_FIELDS):
             if name in values and values[name] is not None:
                 values[name] = int(values[name])
         if values.get("extra") is None:
@@ -126,8 +139,10 @@ class RunConfig:
 
     # ---- identity ------------------------------------------------------------------------------
     def result_fields(self) -> dict[str, Any]:
-        """The fields that can change this run's results (everything but paths/devices/profile)."""
-        return {k: v for k, v in self.to_dict().items() if k not in NON_RESULT_FIELDS}
+        """The fields that can change this run's results (everything but paths/devices/profile; the
+        rehearsal caps only when set, so that uncapped runs keep their ids)."""
+        return {k: v for k, v in self.to_dict().items()
+                if k not in NON_RESULT_FIELDS and not (k in CAP_FIELDS and v is None)}
 
     @property
     def run_id(self) -> str:

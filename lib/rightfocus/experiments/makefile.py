@@ -188,7 +188,7 @@ def run_params(config: RunConfig, results: str | Path) -> dict:
 def _group_targets(paper: str, per_group: dict[str, list[RunConfig]], results: Path, profile: str,
                    base: Path, python: str, spec: PaperGrid) -> list[str]:
     """One papermill execution per group (each costs ~10 s of kernel start-up). A group's execution
-    trains its baselines first; runs shared with another group are locked (`runner.run_lock`), so
+    trains its baselines first; runs shared with another group are locked (`training.engine.run_lock`), so
     parallel groups wait for each other instead of training a run twice."""
     nb_dir = store.profile_dir(results, profile) / "notebooks"
     var = f"{paper.upper()}_GROUP_STAMPS"

@@ -4,7 +4,8 @@ Layout (the results contract shared with the figure renderers)::
 
     <results>/<profile>/runs/<run_id>/config.yaml     every RunConfig field
                                      /metrics.jsonl   one row per (epoch, split, tap, method)
-                                     /ckpt/latest.pt  resume state; ckpt/epoch_<e>.pt kept for selection
+                                     /ckpt/epoch_<e>.pt kept for selection; ckpt/latest.pt resume state
+                                                      (deleted once done; see training.engine)
                                      /done            JSON summary, written last
                                      /notebook.txt    pointer to the executed notebook (optional)
     <results>/<profile>/groups/<group>.json           {"group", "profile", "runs": [run_id, ...]}
@@ -193,18 +194,21 @@ def checkpoint_path(rdir: str | Path, which: str | int = "selected") -> Path:
 
 
 def load_checkpoint(rdir: str | Path, which: str | int = "selected", device: str = "cpu") -> tuple[Any, RunConfig]:
-    """Rebuild the model of a run and load a kept checkpoint: returns (model in eval mode, config)."""
+    """Rebuild the model of a run (either paper) and load a kept checkpoint: returns (model in eval
+    mode, config). The checkpoint's ``model_options`` rebuild it (AIM's plain baselines:
+    `models.aim_plain.PlainBackbone`); pretrained weights are never re-read, the checkpoint has them."""
     import torch
 
     from rightfocus.models import build_model
 
     config = load_config(rdir)
-    if config.paper == "aim":  # AIM runs (and their plain baselines) are rebuilt by the AIM loop
-        from rightfocus.training.aim_loop import load_aim_checkpoint
-
-        model, config = load_aim_checkpoint(rdir, which)
-        return model.to(device), config
     state = torch.load(checkpoint_path(rdir, which), map_location=device, weights_only=False)
-    model = build_model(config.model_kind, config.arch, state["num_classes"], **state.get("model_options", {}))
+    options = state.get("model_options", {})
+    if config.paper == "aim" and config.model_kind != "aim":
+        from rightfocus.models.aim_plain import PlainBackbone
+
+        model = PlainBackbone(config.arch, state["num_classes"], None, **options)
+    else:
+        model = build_model(config.model_kind, config.arch, state["num_classes"], **options)
     model.load_state_dict(state["model"])
     return model.to(device).eval(), config

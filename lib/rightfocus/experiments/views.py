@@ -53,7 +53,7 @@ def heatmaps(results: str | Path, profile: str, run_ids: Sequence[str], n_images
 
     from rightfocus.attributions import attribute
     from rightfocus.data import collate, encode, load_dataset
-    from rightfocus.training.runner import NATIVE_METHOD
+    from rightfocus.experiments.config import NATIVE_METHOD
 
     run_ids = [r for r in run_ids if store.is_done(store.run_dir(results, profile, r))]
     fig, axes = plt.subplots(max(len(run_ids), 1), n_images + 1, figsize=(1.6 * (n_images + 1), 1.6 * max(len(run_ids), 1)),

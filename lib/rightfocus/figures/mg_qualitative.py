@@ -66,7 +66,7 @@ def baseline_model(ctx: RenderContext, group: str, family: dict[str, Any]) -> tu
     g = match(guided(df), family)
     if not g.empty:
         from rightfocus.experiments import store
-        from rightfocus.training.runner import resolve_init
+        from rightfocus.training.mg_task import resolve_init
 
         config = store.load_config(ctx.run_dir(str(g["run_id"].iloc[0])))
         if config.init_from:
@@ -80,7 +80,7 @@ def baseline_model(ctx: RenderContext, group: str, family: dict[str, Any]) -> tu
 
 def test_samples(ctx: RenderContext, config: Any, n: int, groups: Sequence[int] | None = None) -> list[dict]:
     """The first `n` test images that have boxes (and, for Waterbirds, lie in `groups`)."""
-    from rightfocus.training.runner import build_datasets
+    from rightfocus.training.mg_task import build_datasets
 
     key = ("test", config.dataset, config.data_root, config.image_size, config.task)
     ds = _cached(ctx, key, lambda: build_datasets(config)["test"])

@@ -1,2 +1,3 @@
-"""Model-guidance training: `train_one_epoch` / `evaluate` (engine), checkpoints and resume, and
-`train_run` / `train_from_file` (runner), which the CLI and the notebooks call."""
+"""Training for both papers: one run engine (`engine.run`: lock, build, resume, epochs, selection,
+test, `done`) and one task per paper (`mg_task.MgTask`, `aim_loop.AimTask`); `runner.train_run` /
+`train_runs` / `train_from_file` are what the CLI and the notebooks call."""

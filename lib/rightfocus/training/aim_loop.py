@@ -22,29 +22,32 @@ feature map the final classifier reads for AIM and at the last backbone stage fo
 images (``examples.pt``, Figs. 3/6/11-24) and, for CUB, the shifted-center test (A.6, Table 3/7).
 Masks of the fixed test images are stored every epoch (``masks/epoch_<e>.pt``, Fig. 7).
 
-Resumable: ``ckpt/latest.pt`` holds model, optimiser, scheduler and the rows so far; every epoch
-re-seeds torch from (seed, epoch), so a resumed run equals an uninterrupted one.
+This module is AIM's `Task` for the run engine (`training.engine`: lock, resume, checkpoints,
+metrics file, ``done``); every epoch re-seeds torch from (seed, epoch), and the engine restores the RNG
+state on resume, so a resumed run equals an uninterrupted one. `training.runner.train_run` runs it.
 """
 
 from __future__ import annotations
 
 import csv
-import inspect
 import io
-import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Iterable, Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset, Subset
 
+from rightfocus.data import collate  # the shared batching (tensors stacked, the rest as lists)
 from rightfocus.experiments import store
 from rightfocus.experiments.aim_grids import AIM_EXTRA_DEFAULTS, DATASETS
 from rightfocus.experiments.config import RunConfig
+from rightfocus.models.aim_plain import PlainBackbone
 from rightfocus.models.taps import TappedModel
+from rightfocus.training import checkpoint as ckpt
+from rightfocus.training.engine import batches, eval_subset, steps_per_epoch
 
 #: ImageNet-1k torchvision release files (looked up under $WEIGHTS_ROOT; never downloaded)
 PRETRAINED_FILES: dict[str, str] = {
@@ -83,22 +86,6 @@ def model_options(config: RunConfig) -> dict[str, Any]:
             "dropout": float(opts["dropout"]), **drop}
 
 
-class PlainBackbone(TappedModel):
-    """The baseline of an AIM comparison: exactly AIM's bottom-up backbone (same stages, same
-    code) with the backbone's own classifier, so "with vs without AIM" differs only by AIM."""
-
-    kind = "vanilla"
-    input_encoding = "imagenet"
-
-    def __init__(self, arch: str, num_classes: int, weights: str | Path | None = None,
-                 drop_path: float | None = None) -> None:
-        super().__init__()
-        from rightfocus.models.aim_backbones import build_backbone
-
-        backbone = build_backbone(arch, num_classes, weights, drop_path)
-        self.stages, self.head = backbone.stages, backbone.head
-
-
 def _weights_file(config: RunConfig) -> str | None:
     opts = aim_options(config)
     if not opts["pretrained"]:
@@ -124,15 +111,6 @@ def build_run_model(config: RunConfig, num_classes: int, pretrained: bool = True
     if config.model_kind != "vanilla":
         raise ValueError(f"AIM runs use model_kind 'aim' or 'vanilla', got {config.model_kind!r}")
     return PlainBackbone(config.arch, num_classes, weights, **model_options(config))
-
-
-def load_aim_checkpoint(rdir: str | Path, which: str | int = "selected") -> tuple[TappedModel, RunConfig]:
-    """Rebuild an AIM run's model (AIM or its plain baseline) from a kept checkpoint, in eval mode."""
-    config = store.load_config(rdir)
-    state = torch.load(store.checkpoint_path(rdir, which), map_location="cpu", weights_only=False)
-    model = build_run_model(config, state["num_classes"], pretrained=False)
-    model.load_state_dict(state["model"])
-    return model.eval(), config
 
 
 @dataclass
@@ -204,25 +182,6 @@ class RandAugmented(Dataset):
         return sample
 
 
-def collate(samples: list[dict[str, Any]]) -> dict[str, Any]:
-    """Batch samples: tensors of equal shape are stacked, everything else kept as lists."""
-    try:
-        from rightfocus.data import collate as shared
-
-        return shared(samples)
-    except ImportError:  # pragma: no cover - the shared collate is the normal path
-        out: dict[str, Any] = {}
-        for key in samples[0]:
-            vals = [s[key] for s in samples]
-            if isinstance(vals[0], Tensor) and all(v.shape == vals[0].shape for v in vals):
-                out[key] = torch.stack(vals)
-            elif isinstance(vals[0], (int, float)):
-                out[key] = torch.tensor(vals)
-            else:
-                out[key] = vals
-        return out
-
-
 def targets_of(batch: dict[str, Any]) -> Tensor:
     """Class indices from one-hot (or index) labels."""
     labels = batch["labels"]
@@ -251,13 +210,6 @@ def _encode(model: nn.Module, images: Tensor) -> Tensor:
     from rightfocus.data.encoding import encode
 
     return encode(images.to(_device(model), non_blocking=True), getattr(model, "input_encoding", "imagenet"))
-
-
-def resolve_device(config: RunConfig) -> torch.device:
-    """``config.device``: "auto" = CUDA when available, else CPU; or an explicit torch device string."""
-    if config.device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(config.device)
 
 
 # ----------------------------------------------------------------------------- loss
@@ -470,99 +422,6 @@ def examples(model: nn.Module, dataset: Dataset, positions: Sequence[int],
 # ----------------------------------------------------------------------------- run
 
 
-def _row(epoch: int, split: str, tap: str | None, metrics: dict[str, Any], **more: Any) -> dict[str, Any]:
-    return {"epoch": epoch, "split": split, "tap": tap, "method": metrics.get("method"),
-            "f1": None, "map": None, "epg": metrics.get("epg"), "iou": None, "iou_threshold": None,
-            "onobj_epg": None, "accuracy": metrics.get("accuracy"), "group_acc": metrics.get("group_acc"),
-            "worst_group_acc": metrics.get("worst_group_acc"), "mask_active": metrics.get("mask_active"),
-            "merged_active": metrics.get("merged_active"), "stage_active": metrics.get("stage_active"),
-            **more}
-
-
-def _save_state(path: Path, model: nn.Module, config: RunConfig, num_classes: int, epoch: int,
-                **more: Any) -> None:
-    store.atomic_torch_save({"model": model.state_dict(), "num_classes": num_classes,
-                             "model_options": model_options(config), "epoch": epoch, **more}, path)
-
-
-def train_aim(config: RunConfig, results: str | Path = "results", log: Callable[[str], None] = print,
-              stop_after: int | None = None) -> Path:
-    """Train (or resume, or skip when done) one AIM run; returns its folder.
-
-    `stop_after` ends the call after that epoch without writing ``done`` (to test resuming).
-    """
-    if config.paper != "aim":
-        raise ValueError(f"train_aim runs paper='aim' configs, got paper={config.paper!r}")
-    opts = aim_options(config)
-    rdir = store.run_dir(results, config.profile, config.run_id)
-    if store.is_done(rdir):
-        log(f"{config.run_id}: done, skipped")
-        return rdir
-    store.write_config(rdir, config)
-    if config.threads:
-        torch.set_num_threads(config.threads)
-    train, val, test, num_classes = load_splits(config)
-    torch.manual_seed(config.seed)  # the fresh initialisation is part of the run's identity
-    model = build_run_model(config, num_classes).to(resolve_device(config))
-    train_set = train
-    if opts["randaugment"]:
-        train_set = RandAugmented(train, *opts["randaugment"])
-    steps_per_epoch = -(-len(train_set) // config.batch_size)
-    optimizer, scheduler = build_optimizer(model, config, steps_per_epoch * config.epochs)
-    num_groups = NUM_WATERBIRDS_GROUPS if DATASETS[config.dataset][0] == "waterbirds" else None
-    eval_kw = {"gradcam_at": opts["gradcam_at"], "num_groups": num_groups}
-    val_loader = DataLoader(val, batch_size=config.batch_size, collate_fn=collate, num_workers=config.num_workers)
-    tap = gradcam_layer(model, opts["gradcam_at"])
-    fixed = fixed_indices(test, int(opts["fixed_images"]))
-    rows: list[dict[str, Any]] = []
-    start, best = 1, {"epoch": 0, "accuracy": -1.0}
-    latest = rdir / "ckpt" / "latest.pt"
-    if latest.exists():
-        state = torch.load(latest, map_location=_device(model), weights_only=False)
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        rows, best, start = state["rows"], state["best"], state["epoch"] + 1
-        log(f"{config.run_id}: resuming after epoch {state['epoch']}")
-    else:
-        _store_masks(model, test, fixed, rdir, 0)
-    for epoch in range(start, config.epochs + 1):
-        t0 = time.perf_counter()
-        gen = _seed_epoch(config, epoch)
-        _set_epoch(model, epoch, config.epochs)
-        loader = DataLoader(train_set, batch_size=config.batch_size, shuffle=True, generator=gen,
-                            collate_fn=collate, drop_last=len(train_set) > config.batch_size,
-                            num_workers=config.num_workers)
-        train_stats = train_one_epoch(model, loader, optimizer, scheduler, config, epoch)
-        seconds = time.perf_counter() - t0
-        # validation: accuracy and masks every epoch (selection); EPG only where figures need it (test)
-        metrics, _ = evaluate(model, val_loader, methods=(), **eval_kw)
-        val_m = metrics[None]
-        kept, superseded = None, None
-        if val_m["accuracy"] >= best["accuracy"]:  # ties: the later epoch
-            superseded = f"epoch_{best['epoch']}.pt"
-            best = {"epoch": epoch, "accuracy": val_m["accuracy"]}
-            kept = f"epoch_{epoch}.pt"
-            _save_state(rdir / "ckpt" / kept, model, config, num_classes, epoch)
-            for r in rows:
-                if r.get("checkpoint") == superseded:
-                    r["checkpoint"] = None
-        rows.append(_row(epoch, "val", None, val_m, epoch_time_s=seconds, checkpoint=kept,
-                         lr=scheduler.get_last_lr()[0], **train_stats))
-        _store_masks(model, test, fixed, rdir, epoch)
-        store.write_metrics(rdir, rows)
-        _save_state(latest, model, config, num_classes, epoch, optimizer=optimizer.state_dict(),
-                    scheduler=scheduler.state_dict(), rows=rows, best=best)
-        if superseded and superseded != kept:  # only after latest.pt points at the new best
-            (rdir / "ckpt" / superseded).unlink(missing_ok=True)
-        log(f"{config.run_id}: epoch {epoch}/{config.epochs} val acc {val_m['accuracy']:.3f} "
-            f"mask active {val_m['mask_active']} tau {train_stats['tau']} ({seconds:.1f}s)")
-        if stop_after is not None and epoch >= stop_after and epoch < config.epochs:
-            return rdir
-    _test(model, config, rdir, test, rows, best, num_classes, tap, eval_kw, fixed, opts)
-    return rdir
-
-
 def _mask_stages(model: nn.Module, x: Tensor) -> list[int]:
     """Stage numbers of the masks, top stage first (the keys of AimOutput.masks)."""
     with torch.no_grad():
@@ -586,41 +445,6 @@ def _store_masks(model: nn.Module, test: Dataset, fixed: Sequence[int], rdir: Pa
                             rdir / "masks" / f"epoch_{epoch}.pt")
 
 
-def _test(model: nn.Module, config: RunConfig, rdir: Path, test: Dataset, rows: list[dict[str, Any]],
-          best: dict[str, Any], num_classes: int, tap: str, eval_kw: dict[str, Any], fixed: Sequence[int],
-          opts: dict[str, Any]) -> None:
-    """Test metrics of the selected checkpoint, per-sample EPG, examples, then ``done``."""
-    sel = best["epoch"]
-    state = torch.load(rdir / "ckpt" / f"epoch_{sel}.pt", map_location=_device(model), weights_only=False)
-    model.load_state_dict(state["model"])
-    methods = ["gradcam"] + (["guided_gradcam", "guided_backprop"] if opts["guided_eval"] else [])
-    loader = DataLoader(test, batch_size=config.batch_size, collate_fn=collate, num_workers=config.num_workers)
-    summary, per_sample = evaluate(model, loader, methods=methods, per_sample=True, **eval_kw)
-    for m in methods:
-        rows.append(_row(sel, "test", "input" if m == "guided_backprop" else tap, summary[m],
-                         checkpoint=f"epoch_{sel}.pt"))
-    _write_csv(rdir / "per_sample.csv", per_sample)
-    store.atomic_torch_save(examples(model, test, fixed, opts["gradcam_at"]), rdir / "examples.pt")
-    if opts["shifted_offset"] is not None:
-        from rightfocus.data.shifted_crop import ShiftedCenterCrop
-
-        shifted = ShiftedCenterCrop(test, float(opts["shifted_offset"]), seed=0)
-        s_loader = DataLoader(shifted, batch_size=config.batch_size, collate_fn=collate,
-                              num_workers=config.num_workers)
-        s_summary, _ = evaluate(model, s_loader, **eval_kw)
-        rows.append(_row(sel, "test_shifted", tap, s_summary["gradcam"], checkpoint=f"epoch_{sel}.pt",
-                         shifted_offset=float(opts["shifted_offset"])))
-        store.atomic_torch_save(examples(model, shifted, fixed, opts["gradcam_at"]),
-                                rdir / "examples_shifted.pt")
-    store.write_metrics(rdir, rows)
-    test_m = summary["gradcam"]
-    store.write_done(rdir, {"run_id": config.run_id, "selected_epoch": sel, "front_epochs": [sel],
-                            "selection": "best validation accuracy", "test_accuracy": test_m["accuracy"],
-                            "test_worst_group_acc": test_m["worst_group_acc"], "test_epg": test_m["epg"],
-                            "num_classes": num_classes})
-    (rdir / "ckpt" / "latest.pt").unlink(missing_ok=True)  # resume state is no longer needed
-
-
 def _write_csv(path: Path, rows: list[dict[str, Any]]) -> None:
     buf = io.StringIO()
     if rows:
@@ -630,26 +454,109 @@ def _write_csv(path: Path, rows: list[dict[str, Any]]) -> None:
     store.atomic_write_text(path, buf.getvalue())
 
 
-# ----------------------------------------------------------------------------- groups
+# ----------------------------------------------------------------------------- the task
 
 
-def train_group(group: str, profile: str = "demo", results: str | Path = "results", data_root: str = "data",
-                log: Callable[[str], None] = print) -> list[str]:
-    """Train every run of an AIM group (skipping finished ones) and write its manifest."""
-    from rightfocus.experiments.aim_grids import group_configs
-
-    configs = group_configs(group, profile, data_root)
-    for cfg in configs:
-        train_aim(cfg, results, log=log)
-    store.write_group(results, profile, group, [c.run_id for c in configs])
-    return [c.run_id for c in configs]
+def _row(epoch: int, split: str, tap: str | None, metrics: dict[str, Any], **more: Any) -> dict[str, Any]:
+    return {"epoch": epoch, "split": split, "tap": tap, "method": metrics.get("method"),
+            "f1": None, "map": None, "epg": metrics.get("epg"), "iou": None, "iou_threshold": None,
+            "onobj_epg": None, "accuracy": metrics.get("accuracy"), "group_acc": metrics.get("group_acc"),
+            "worst_group_acc": metrics.get("worst_group_acc"), "mask_active": metrics.get("mask_active"),
+            "merged_active": metrics.get("merged_active"), "stage_active": metrics.get("stage_active"),
+            **more}
 
 
-def train_configs(configs: Iterable[RunConfig | dict[str, Any]], results: str | Path = "results",
-                  log: Callable[[str], None] = print) -> list[Path]:
-    """Train a list of configs (RunConfig or dicts of its fields), e.g. from the notebook."""
-    out = []
-    for c in configs:
-        cfg = c if isinstance(c, RunConfig) else RunConfig.from_dict(c)
-        out.append(train_aim(cfg, results, log=log))
-    return out
+class AimTask:
+    """AIM's part of a run (see the module docstring); the engine (`training.engine.run`) calls it."""
+
+    def __init__(self, config: RunConfig) -> None:
+        if config.paper != "aim":
+            raise ValueError(f"AimTask runs paper='aim' configs, got paper={config.paper!r}")
+        self.config = config
+        self.opts = aim_options(config)
+        self.generators: dict[str, torch.Generator] = {}
+
+    def load_data(self) -> None:
+        self.train, self.val, self.test_set, self.num_classes = load_splits(self.config)
+
+    def _loader(self, dataset: Dataset, **kw: Any) -> DataLoader:
+        return DataLoader(dataset, batch_size=self.config.batch_size, collate_fn=collate,
+                          num_workers=self.config.num_workers, **kw)
+
+    def build(self, device: torch.device) -> None:
+        c, opts = self.config, self.opts
+        self.model = build_run_model(c, self.num_classes).to(device)
+        self.train_set = RandAugmented(self.train, *opts["randaugment"]) if opts["randaugment"] else self.train
+        steps = steps_per_epoch(-(-len(self.train_set) // c.batch_size), c)
+        self.optimizer, self.scheduler = build_optimizer(self.model, c, steps * c.epochs)
+        num_groups = NUM_WATERBIRDS_GROUPS if DATASETS[c.dataset][0] == "waterbirds" else None
+        self.eval_kw = {"gradcam_at": opts["gradcam_at"], "num_groups": num_groups}
+        self.val_loader = self._loader(eval_subset(self.val, c))
+        self.tap = gradcam_layer(self.model, opts["gradcam_at"])
+        self.fixed = fixed_indices(self.test_set, int(opts["fixed_images"]))
+
+    def model_options(self) -> dict[str, Any]:
+        return model_options(self.config)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+
+    def start(self, rdir: Path, results: Path) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+        return [], {}
+
+    def train_epoch(self, epoch: int, progress: bool) -> dict[str, Any]:
+        c = self.config
+        gen = _seed_epoch(c, epoch)
+        _set_epoch(self.model, epoch, c.epochs)
+        loader = self._loader(self.train_set, shuffle=True, generator=gen,
+                              drop_last=len(self.train_set) > c.batch_size)
+        stats = train_one_epoch(self.model, batches(loader, c, f"epoch {epoch}/{c.epochs}", progress, train=True),
+                                self.optimizer, self.scheduler, c, epoch)
+        return {"lr": self.scheduler.get_last_lr()[0], **stats}
+
+    def validate(self, epoch: int, stats: dict[str, Any], progress: bool) -> list[dict[str, Any]]:
+        """Accuracy and masks every epoch (selection); EPG only where figures need it (test)."""
+        metrics, _ = evaluate(self.model, batches(self.val_loader, self.config, "val", progress), methods=(),
+                              **self.eval_kw)
+        return [_row(epoch, "val", None, metrics[None], checkpoint=None, **stats)]
+
+    def keep(self, history: list[dict[str, Any]]) -> set[int]:
+        """The epoch with the best validation accuracy (ties: the later epoch)."""
+        val = [r for r in history if r["split"] == "val"]
+        return {max(val, key=lambda r: (r["accuracy"], r["epoch"]))["epoch"]} if val else set()
+
+    def after_epoch(self, rdir: Path, epoch: int) -> None:
+        _store_masks(self.model, self.test_set, self.fixed, rdir, epoch)
+
+    def test(self, rdir: Path, history: list[dict[str, Any]], progress: bool
+             ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+        """Test metrics of the selected checkpoint, per-sample EPG, examples (and the shifted test)."""
+        c, opts, model = self.config, self.opts, self.model
+        (sel,) = self.keep(history)
+        model.load_state_dict(ckpt.load(rdir / "ckpt" / f"epoch_{sel}.pt", _device(model))["model"])
+        methods = ["gradcam"] + (["guided_gradcam", "guided_backprop"] if opts["guided_eval"] else [])
+        test = eval_subset(self.test_set, c)
+        summary, per_sample = evaluate(model, batches(self._loader(test), c, "test", progress), methods=methods,
+                                       per_sample=True, **self.eval_kw)
+        rows = [_row(sel, "test", "input" if m == "guided_backprop" else self.tap, summary[m],
+                     checkpoint=f"epoch_{sel}.pt") for m in methods]
+        _write_csv(rdir / "per_sample.csv", per_sample)
+        store.atomic_torch_save(examples(model, self.test_set, self.fixed, opts["gradcam_at"]), rdir / "examples.pt")
+        if opts["shifted_offset"] is not None:
+            from rightfocus.data.shifted_crop import ShiftedCenterCrop
+
+            shifted = ShiftedCenterCrop(self.test_set, float(opts["shifted_offset"]), seed=0)
+            s_summary, _ = evaluate(model, batches(self._loader(eval_subset(shifted, c)), c, "test_shifted", progress),
+                                    **self.eval_kw)
+            rows.append(_row(sel, "test_shifted", self.tap, s_summary["gradcam"], checkpoint=f"epoch_{sel}.pt",
+                             shifted_offset=float(opts["shifted_offset"])))
+            store.atomic_torch_save(examples(model, shifted, self.fixed, opts["gradcam_at"]),
+                                    rdir / "examples_shifted.pt")
+        test_m = summary["gradcam"]
+        return rows, {"selected_epoch": sel, "front_epochs": [sel], "selection": "best validation accuracy",
+                      "test_accuracy": test_m["accuracy"], "test_worst_group_acc": test_m["worst_group_acc"],
+                      "test_epg": test_m["epg"], "num_classes": self.num_classes}

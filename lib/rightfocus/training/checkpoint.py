@@ -1,6 +1,7 @@
-"""Checkpoints and RNG state: what a run needs to resume exactly where it stopped.
+"""The one checkpoint format and RNG state: what a run needs to resume exactly where it stopped.
 
-`latest.pt` holds the model, optimiser, every RNG state, the epoch and the metrics rows so far, so an
+Every checkpoint holds {model, num_classes, epoch, model_options}; `latest.pt` adds the task's
+optimiser/scheduler state, every RNG state and the metrics rows so far (see `training.engine`), so an
 interrupted run that resumes ends with the same metrics as one that never stopped (same device, seed).
 Files are written atomically (temp + rename): a kill never leaves a truncated checkpoint.
 """
@@ -42,13 +43,12 @@ def seed_everything(seed: int) -> None:
     random.seed(seed)
 
 
-def save_weights(path: Path, model: torch.nn.Module, num_classes: int, epoch: int) -> None:
-    """A kept checkpoint: weights only (what `store.load_checkpoint` reads)."""
-    atomic_torch_save({"model": model.state_dict(), "num_classes": num_classes, "epoch": epoch}, path)
-
-
-def save_latest(path: Path, **state: Any) -> None:
-    atomic_torch_save(state, path)
+def save_weights(path: Path, model: torch.nn.Module, num_classes: int, epoch: int,
+                 model_options: dict[str, Any] | None = None, **more: Any) -> None:
+    """A checkpoint: weights, class count, epoch and the options that rebuild the model (what
+    `store.load_checkpoint` reads), plus `more` (``latest.pt``: resume state)."""
+    atomic_torch_save({"model": model.state_dict(), "num_classes": num_classes, "epoch": epoch,
+                       "model_options": dict(model_options or {}), **more}, path)
 
 
 def load(path: Path, device: str | torch.device = "cpu") -> dict[str, Any]:

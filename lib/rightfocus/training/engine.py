@@ -1,214 +1,232 @@
-"""One epoch of guided training and one evaluation pass (Rao et al. 2023, Eq. (1), Sec. 3.5 and 4).
+"""The run engine: one run's life from its config to `done`, for both papers.
 
-Torchvision-reference style: `train_one_epoch` and `evaluate` take a model, a loader and settings and
-return plain dicts; the run loop (`rightfocus.training.runner`) owns checkpoints and results.
+config -> lock -> build -> resume or start -> epochs (train, validate, select, checkpoint) -> test ->
+`done`. The engine owns everything the papers share: the run lock, the device, seeding and RNG state,
+the checkpoint format and the single resume path, the metrics writer, the caps of a rehearsal
+(``max_steps_per_epoch``, ``max_eval_images``) and the progress display. A paper plugs in a `Task`
+(torchvision-reference / Lightning-module style): how to load data and build its model, one training
+epoch, one validation pass, which epochs to keep, the test phase. MG: `training.mg_task.MgTask`;
+AIM: `training.aim_loop.AimTask`; `training.runner.train_run` picks one by ``config.paper``.
+
+Checkpoints (``<run>/ckpt``): ``epoch_<e>.pt`` = {model, num_classes, epoch, model_options} for every
+epoch the task keeps (what `store.load_checkpoint` reads); ``latest.pt`` = that plus the task's
+optimiser/scheduler state, every RNG state, the metrics rows and the summary so far, written after
+each epoch and deleted once ``done`` is written. A run that finds ``latest.pt`` resumes from it and
+ends with the metrics an uninterrupted run has (same device and seed).
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import time
-from dataclasses import dataclass
-from typing import Any, Iterable, Sequence
+from itertools import islice
+from pathlib import Path
+from typing import Any, Iterable, Iterator, Protocol
 
 import torch
-import torch.nn.functional as F
-from torch import Tensor
+from torch.utils.data import Dataset, Subset
 
-from rightfocus.attributions import attribute_all_classes, attribution_context, attribution_from_tap
-from rightfocus.data.boxes import boxes_to_masks
-from rightfocus.data.collate import SEG_VOID
-from rightfocus.data.encoding import encode
-from rightfocus.losses import localisation_loss
-from rightfocus.metrics import MetricAccumulator, onobject_epg
+from rightfocus.experiments import store
+from rightfocus.experiments.config import RunConfig
+from rightfocus.training import checkpoint as ckpt
 
 
-@dataclass(frozen=True)
-class Guidance:
-    """What the localisation term of Eq. (1) is: method at tap, loss, weight lambda. (Samples
-    flagged ``invert_mask`` are guided to everything OUTSIDE their boxes: Waterbirds reversed task.)"""
-
-    method: str
-    tap: str
-    loss: str
-    lam: float
+class StopRequested(Exception):
+    """Raised by `run(..., stop_after=k)` after epoch k's checkpoint is written (simulates an
+    interruption; the next call resumes)."""
 
 
-def _progress(iterable: Iterable, desc: str, enabled: bool) -> Iterable:
-    if not enabled:
-        return iterable
+class Task(Protocol):
+    """What one paper plugs into the engine (everything else is shared).
+
+    Attributes set by `build`: ``model``, ``num_classes``; ``generators`` are the task's own torch
+    generators (their states are saved with the run's RNG state for an exact resume).
+    """
+
+    config: RunConfig
+    model: torch.nn.Module
+    num_classes: int
+    generators: dict[str, torch.Generator]
+
+    def load_data(self) -> None:
+        """Datasets of the run (before seeding, so data loading never moves the model's init)."""
+
+    def build(self, device: torch.device) -> None:
+        """Model (seeded by the engine just before), optimiser, loaders."""
+
+    def model_options(self) -> dict[str, Any]:
+        """Keyword options stored in checkpoints to rebuild the model (`store.load_checkpoint`)."""
+
+    def start(self, rdir: Path, results: Path) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+        """A fresh run's first rows (e.g. epoch 0) and summary entries; not called on resume."""
+
+    def train_epoch(self, epoch: int, progress: bool) -> dict[str, Any]:
+        """One training epoch (1-based); returns the fields its validation rows carry."""
+
+    def validate(self, epoch: int, stats: dict[str, Any], progress: bool) -> list[dict[str, Any]]:
+        """Validation rows of `epoch` (``checkpoint`` is filled in by the engine)."""
+
+    def keep(self, history: list[dict[str, Any]]) -> set[int]:
+        """Epochs whose checkpoints are kept after the rows in `history` (selection so far)."""
+
+    def after_epoch(self, rdir: Path, epoch: int) -> None:
+        """Per-epoch artefacts besides metrics (AIM: masks of fixed images); epoch 0 = fresh start."""
+
+    def test(self, rdir: Path, history: list[dict[str, Any]], progress: bool
+             ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+        """Test rows and the ``done`` summary (selected epoch, front, ...) from the kept checkpoints."""
+
+    def state_dict(self) -> dict[str, Any]:
+        """Optimiser (and scheduler) state for ``latest.pt``."""
+
+    def load_state_dict(self, state: dict[str, Any]) -> None: ...
+
+
+# ---- shared policies --------------------------------------------------------------------------
+def resolve_device(device: str) -> torch.device:
+    """``config.device``: "auto" = CUDA when available, else CPU; or an explicit torch device."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+@contextlib.contextmanager
+def run_lock(rdir: Path) -> Iterator[None]:
+    """Exclusive lock on a run folder: `make -j` jobs (or groups sharing a run) never train the same
+    run twice at once; the second waits and then finds `done`."""
+    rdir.mkdir(parents=True, exist_ok=True)
+    with open(rdir / ".lock", "w") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def batches(loader: Iterable, config: RunConfig, desc: str, progress: bool, train: bool = False) -> Iterable:
+    """The batches of one pass: at most ``config.max_steps_per_epoch`` when training, with a tqdm bar
+    when `progress` (mininterval keeps papermill's --log-output readable: few lines, not one per batch)."""
+    if train and config.max_steps_per_epoch is not None:
+        loader = islice(loader, int(config.max_steps_per_epoch))
+    if not progress:
+        return loader
     from tqdm.auto import tqdm
 
-    # mininterval keeps papermill's --log-output readable (few lines, not one per batch)
-    return tqdm(iterable, desc=desc, leave=False, mininterval=5.0)
+    return tqdm(loader, desc=desc, leave=False, mininterval=5.0)
 
 
-def random_positive_class(labels: Tensor, generator: torch.Generator) -> Tensor:
-    """One ground-truth class per image, drawn uniformly (Sec. 3.5); -1 for images without one."""
-    noise = torch.rand(labels.shape, generator=generator)
-    scores = torch.where(labels.cpu() > 0, noise, torch.full_like(noise, -1.0))
-    choice = scores.argmax(1)
-    return torch.where((labels.cpu() > 0).any(1), choice, torch.full_like(choice, -1))
+def steps_per_epoch(n_batches: int, config: RunConfig) -> int:
+    """Training steps of one epoch under ``max_steps_per_epoch`` (for schedules over all steps)."""
+    cap = config.max_steps_per_epoch
+    return n_batches if cap is None else min(n_batches, int(cap))
 
 
-def _has_box_of(boxes: Sequence[Tensor], classes: Tensor) -> Tensor:
-    return torch.tensor([bool((b[:, 0].long() == int(c)).any()) if len(b) else False
-                         for b, c in zip(boxes, classes.tolist())], dtype=torch.bool)
+def eval_subset(dataset: Dataset, config: RunConfig) -> Dataset:
+    """The first ``config.max_eval_images`` images of a val/test set (all when None)."""
+    cap = config.max_eval_images
+    if cap is None or cap >= len(dataset):  # type: ignore[arg-type]
+        return dataset
+    return Subset(dataset, range(int(cap)))
 
 
-def train_one_epoch(
-    model: torch.nn.Module,
-    loader: Iterable[dict[str, Any]],
-    optimizer: torch.optim.Optimizer,
-    guidance: Guidance | None,
-    generator: torch.Generator,
-    device: torch.device | str = "cpu",
-    progress: bool = True,
-    desc: str = "train",
-) -> dict[str, float]:
-    """One pass over `loader`: BCE (mean) + lambda * SUM over the batch of the localisation loss.
-
-    ONE forward pass per batch yields the logits and the tap's activation; the attribution of one
-    random ground-truth class per image comes from those with ``create_graph=True`` (B-cos: forward
-    and attribution inside the explanation mode, ``backward`` outside). Images whose chosen class has
-    no box (limited annotations) contribute only to BCE. Returns mean losses and the epoch's time.
-    """
-    model.train()
-    start = time.perf_counter()
-    totals = {"loss": 0.0, "bce": 0.0, "loc": 0.0}
-    batches = 0
-    for batch in _progress(loader, desc, progress):
-        images = encode(batch["image"].to(device), model.input_encoding)
-        labels = batch["labels"].to(device)
-        if guidance is None:
-            logits = model(images)
-            bce = F.binary_cross_entropy_with_logits(logits, labels)
-            loc = torch.zeros((), device=device)
-        else:
-            targets = random_positive_class(labels, generator)
-            use = (targets >= 0) & _has_box_of(batch["boxes"], targets)
-            if guidance.tap == "input":
-                images = images.requires_grad_(True)
-            with attribution_context(model, guidance.method):
-                logits, acts = model.forward_taps(images, [guidance.tap])
-                maps = attribution_from_tap(logits, acts[guidance.tap], targets.clamp_min(0).to(device),
-                                            guidance.method, create_graph=True) if use.any() else None
-            bce = F.binary_cross_entropy_with_logits(logits, labels)
-            if maps is None:
-                loc = torch.zeros((), device=device)
-            else:
-                keep = use.nonzero().flatten()
-                masks = boxes_to_masks([batch["boxes"][i] for i in keep.tolist()], targets[keep],
-                                       tuple(images.shape[-2:]), invert=batch["invert_mask"][keep]).to(device)
-                loc = localisation_loss(guidance.loss, maps[keep.to(device)], masks, reduction="sum")
-        loss = bce + (guidance.lam * loc if guidance is not None else 0.0)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()  # outside the explanation mode (FACTS.md: exact guidance gradient)
-        optimizer.step()
-        totals["loss"] += float(loss.detach())
-        totals["bce"] += float(bce.detach())
-        totals["loc"] += float(loc.detach())
-        batches += 1
-    out = {k: v / max(batches, 1) for k, v in totals.items()}
-    out["epoch_time_s"] = time.perf_counter() - start
-    return out
+def mark_checkpoints(history: list[dict[str, Any]], keep: set[int]) -> None:
+    """Each row names the checkpoint of its epoch while that checkpoint is kept (else None)."""
+    for row in history:
+        row["checkpoint"] = f"epoch_{row['epoch']}.pt" if row["epoch"] in keep and row["epoch"] >= 1 else None
 
 
-def _seg_masks(batch: dict[str, Any], image_index: Tensor, class_index: Tensor, binary: bool
-               ) -> tuple[Tensor, Tensor] | None:
-    """(pairs that have a segmentation, their object masks), or None when the batch has none.
-    `binary`: the segmentation marks the object with 1 (CUB/Waterbirds), else with class index + 1."""
-    seg = batch.get("seg")
-    if seg is None or not torch.is_tensor(seg):
-        return None
-    seg = seg[image_index]
-    has = (seg != SEG_VOID).flatten(1).any(1)  # collate fills images without one with void
-    target = torch.ones_like(class_index) if binary else class_index + 1
-    return has, (seg == target[:, None, None]).float()
+def _prune(ckdir: Path, keep: set[int]) -> None:
+    """Delete epoch checkpoints no longer kept (a dominated epoch never returns to the front)."""
+    for path in ckdir.glob("epoch_*.pt"):
+        if int(path.stem.split("_")[1]) not in keep:
+            path.unlink()
 
 
-@torch.no_grad()
-def _classify(model: torch.nn.Module, images: Tensor) -> Tensor:
-    return model(images)
+def _print_epoch(config: RunConfig, epoch: int, rows: list[dict[str, Any]], seconds: float) -> None:
+    row = rows[0] if rows else {}
+    shown = " ".join(f"{k} {row[k]:.3f}" for k in ("f1", "epg", "iou", "accuracy", "mask_active")
+                     if isinstance(row.get(k), float))
+    print(f"[{config.run_id}] epoch {epoch}/{config.epochs}: {shown} ({seconds:.1f}s)", flush=True)
 
 
-def evaluate(
-    model: torch.nn.Module,
-    loader: Iterable[dict[str, Any]],
-    pairs: Sequence[tuple[str, str]] = (),
-    device: torch.device | str = "cpu",
-    num_groups: int | None = None,
-    binary_seg: bool = False,
-    progress: bool = True,
-    desc: str = "eval",
-) -> dict[tuple[str | None, str | None], dict[str, Any]]:
-    """Classification metrics and, per (tap, method) in `pairs`, EPG / IoU / on-object EPG over
-    EVERY ground-truth class of every image (Sec. 3.3; flat average over pairs).
-
-    Returns ``{(None, None): classification, (tap, method): classification + localisation}``.
-    Samples flagged ``invert_mask`` (Waterbirds reversed task) are scored against the complement of
-    their boxes. `binary_seg`: segmentations mark the object with 1 (else class index + 1).
-    """
-    model.eval()
-    cls_acc = MetricAccumulator(num_groups=num_groups)
-    loc_acc = {p: MetricAccumulator() for p in pairs}
-    onobj: dict[tuple[str, str], list[Tensor]] = {p: [] for p in pairs}
-    for batch in _progress(loader, desc, progress):
-        images = encode(batch["image"].to(device), model.input_encoding)
-        labels = batch["labels"].to(device)
-        groups = batch.get("group")
-        cls_acc.add_classification(_classify(model, images), labels,
-                                   torch.as_tensor(groups) if groups is not None and num_groups else None)
-        for tap, method in pairs:
-            maps, image_index, class_index = attribute_all_classes(model, images, labels, method, layer=tap)
-            if not len(image_index):
-                continue
-            # pairs without a box of their class have no mask to score against
-            sel = _has_box_of([batch["boxes"][i] for i in image_index.tolist()], class_index).nonzero().flatten()
-            if not len(sel):
-                continue
-            ii, cc = image_index[sel], class_index[sel]
-            invert = batch["invert_mask"][ii]
-            masks = boxes_to_masks([batch["boxes"][i] for i in ii.tolist()], cc, tuple(images.shape[-2:]),
-                                   invert=invert).to(maps.device)
-            maps_sel = maps[sel.to(maps.device)]
-            loc_acc[(tap, method)].add_localisation(maps_sel, masks)
-            seg = _seg_masks(batch, ii, cc, binary_seg)
-            if seg is not None:
-                has = (seg[0] & ~invert).to(maps.device)  # on-object EPG is undefined for inverted masks
-                if has.any():
-                    onobj[(tap, method)].append(onobject_epg(maps_sel[has], masks[has], seg[1].to(maps.device)[has]))
-    base = cls_acc.compute()
-    out: dict[tuple[str | None, str | None], dict[str, Any]] = {(None, None): base}
-    for p in pairs:
-        res = dict(base)
-        res.update(loc_acc[p].compute() if loc_acc[p]._epg else {})
-        if onobj[p]:
-            res["onobject_epg"] = float(torch.cat(onobj[p]).double().mean())
-        out[p] = res
-    return out
+# ---- the run ----------------------------------------------------------------------------------
+def run(task: Task, results: str | Path = "results", *, stop_after: int | None = None,
+        progress: bool = True, notebook: str | None = None) -> Path:
+    """Train (or resume, or skip when done) the task's run; returns its folder."""
+    config = task.config
+    rdir = store.run_dir(results, config.profile, config.run_id)
+    if store.is_done(rdir):
+        return rdir
+    with run_lock(rdir):
+        if store.is_done(rdir):
+            return rdir
+        _run_locked(task, Path(results), rdir, stop_after, progress)
+        if notebook:
+            store.atomic_write_text(rdir / "notebook.txt", f"{notebook}\n")
+    return rdir
 
 
-def _finite(value: Any) -> Any:
-    """NaN (e.g. the accuracy of a group without examples) -> None, so metrics.jsonl is strict JSON."""
-    if isinstance(value, list):
-        return [_finite(v) for v in value]
-    return None if isinstance(value, float) and value != value else value
+def _run_locked(task: Task, results: Path, rdir: Path, stop_after: int | None, progress: bool) -> None:
+    config = task.config
+    device = resolve_device(config.device)
+    if config.threads:
+        torch.set_num_threads(config.threads)
+    store.write_config(rdir, config)
+    ckdir = rdir / "ckpt"
+    ckdir.mkdir(exist_ok=True)
+    task.load_data()
+    ckpt.seed_everything(config.seed)  # the fresh initialisation is part of the run's identity
+    task.build(device)
 
+    def save_weights(path: Path, epoch: int, **more: Any) -> None:
+        ckpt.save_weights(path, task.model, task.num_classes, epoch, task.model_options(), **more)
 
-def metrics_row(result: dict[str, Any], **fields: Any) -> dict[str, Any]:
-    """A metrics.jsonl row (results contract) from an `evaluate` entry plus epoch/split/tap/... fields."""
-    result = {k: _finite(v) for k, v in result.items()}
-    row = {
-        "f1": result.get("f1"),
-        "map": result.get("map"),
-        "epg": result.get("epg"),
-        "iou": result.get("iou"),
-        "iou_threshold": result.get("iou_threshold"),
-        "onobj_epg": result.get("onobject_epg"),
-        "accuracy": result.get("accuracy"),
-        "group_acc": result.get("group_accuracy"),
-        "worst_group_acc": result.get("worst_group_accuracy"),
-        "pairs": result.get("pairs"),
-    }
-    row.update(fields)
-    return row
+    latest = ckdir / "latest.pt"
+    history: list[dict[str, Any]] = []
+    summary: dict[str, Any] = {}
+    start_epoch = 1
+    if latest.exists():
+        state = ckpt.load(latest, device)
+        if "task" not in state:
+            raise ValueError(f"{latest} was written before the run engine (no resume state of its task): "
+                             f"delete it to restart the run from epoch 1")
+        task.model.load_state_dict(state["model"])
+        task.load_state_dict(state["task"])
+        ckpt.set_rng_state(state["rng"], task.generators)
+        history, summary, start_epoch = state["history"], state["summary"], state["epoch"] + 1
+        if progress:
+            print(f"[{config.run_id}] resuming after epoch {state['epoch']}", flush=True)
+    else:
+        history, summary = task.start(rdir, results)
+        task.after_epoch(rdir, 0)
+
+    for epoch in range(start_epoch, config.epochs + 1):
+        t0 = time.perf_counter()
+        stats = task.train_epoch(epoch, progress)
+        seconds = time.perf_counter() - t0
+        rows = task.validate(epoch, {"epoch_time_s": seconds, **stats}, progress)
+        history += rows
+        keep = task.keep(history)
+        if epoch in keep:
+            save_weights(ckdir / f"epoch_{epoch}.pt", epoch)
+        mark_checkpoints(history, keep)
+        task.after_epoch(rdir, epoch)
+        store.write_metrics(rdir, history)
+        save_weights(latest, epoch, task=task.state_dict(), rng=ckpt.rng_state(task.generators),
+                     history=history, summary=summary)
+        _prune(ckdir, keep)  # only after latest.pt points at the new selection
+        if progress:
+            _print_epoch(config, epoch, rows, seconds)
+        if stop_after is not None and epoch >= stop_after and epoch < config.epochs:
+            raise StopRequested(f"stopped after epoch {epoch} as requested; the next call resumes")
+
+    test_rows, test_summary = task.test(rdir, history, progress)
+    history += test_rows
+    train_time = {r["epoch"]: r["epoch_time_s"] for r in history if r.get("epoch_time_s") is not None}
+    summary = {**test_summary, **summary, "run_id": config.run_id, "epochs": config.epochs,
+               "train_time_s": float(sum(train_time.values())),
+               "finished_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    store.write_metrics(rdir, history)
+    store.write_done(rdir, summary)
+    latest.unlink(missing_ok=True)  # resume state is no longer needed

@@ -6,12 +6,9 @@ image with a colormap and an alpha (MG Figs. 1/9, AIM Figs. 3/32).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import Any, Sequence
 
 import numpy as np
-
-if TYPE_CHECKING:  # pragma: no cover
-    from rightfocus.widgets.state import View
 
 
 def _figure(nrows: int, ncols: int, size: float = 2.6):
@@ -74,8 +71,8 @@ def draw_outline(ax, seg: Any) -> None:
         ax.contour(obj, levels=[0.5], colors="yellow", linewidths=1.0)
 
 
-def inspector_figure(view: "View", cmap: str = "jet", alpha: float = 0.5):
-    """The inspector's current view: the image with boxes / outline, then one overlay per run, and for
+def inspector_figure(view: Any, cmap: str = "jet", alpha: float = 0.5):
+    """The inspector's current view (a `widgets.state.View`; views never import the state logic): the image with boxes / outline, then one overlay per run, and for
     AIM runs a second row with its per-stage masks and the merged mask."""
     panels = view.panels
     mask_cols = max([len(p.masks) for p in panels] + [0])

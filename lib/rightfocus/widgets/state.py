@@ -104,13 +104,7 @@ def default_dataset_loader(config: RunConfig, split: str, data_root: str | None 
 
 
 def default_model_loader(rdir: Path, which: Any, device: str = "cpu") -> tuple[torch.nn.Module, RunConfig]:
-    """A run's model from a kept checkpoint (AIM runs rebuild through their own loop's options)."""
-    config = store.load_config(rdir)
-    if config.paper == "aim":
-        from rightfocus.training.aim_loop import load_aim_checkpoint
-
-        model, config = load_aim_checkpoint(rdir, which)
-        return model.to(device).eval(), config
+    """A run's model from a kept checkpoint (either paper: `store.load_checkpoint`)."""
     return store.load_checkpoint(rdir, which, device=device)
 
 

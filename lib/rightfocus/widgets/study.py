@@ -358,4 +358,4 @@ class PerceptionStudy:
         """ipywidgets front end: the figure, two buttons (A = left, B = right) and progress."""
         from rightfocus.widgets.study_widget import study_widget
 
-        return study_widget(self)
+        return study_widget(self, QUESTION)

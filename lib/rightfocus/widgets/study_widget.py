@@ -1,21 +1,19 @@
 """ipywidgets front end of `PerceptionStudy`: the trial figure, buttons A (left) / B (right), progress.
-The buttons only call `PerceptionStudy.answer`; everything else lives in study.py."""
+The buttons only call `PerceptionStudy.answer`; everything else lives in study.py (this view never
+imports it: `PerceptionStudy.widget()` passes itself and its question)."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:  # pragma: no cover
-    from rightfocus.widgets.study import PerceptionStudy
+from typing import Any
 
 
-def study_widget(study: "PerceptionStudy"):
+def study_widget(study: Any, question: str):
+    """The widget of `study` (a `PerceptionStudy`), asking `question`."""
     import io
 
     import ipywidgets as W
 
     from rightfocus.widgets.render import save_png
-    from rightfocus.widgets.study import QUESTION
 
     image = W.Image(format="png")
     progress = W.HTML()
@@ -41,6 +39,6 @@ def study_widget(study: "PerceptionStudy"):
     left.on_click(lambda _: pick("left"))
     right.on_click(lambda _: pick("right"))
     show()
-    box = W.VBox([W.HTML(f"<b>{QUESTION}</b>"), image, W.HBox([left, right]), progress])
+    box = W.VBox([W.HTML(f"<b>{question}</b>"), image, W.HBox([left, right]), progress])
     box.buttons = (left, right)  # for tests and notebooks: click() answers a trial
     return box

@@ -1,0 +1,435 @@
+"""Model guidance's task for the run engine (Rao et al. 2023, Eq. (1), Sec. 3.3-3.5, 4 and D.1).
+
+What differs from AIM: the model (`models.build_model`; guided runs start from a baseline's selected
+checkpoint and record it as epoch 0), one training epoch (BCE + lambda * the localisation loss of
+`localisation_step`), one evaluation pass (classification + EPG / IoU / on-object EPG per (tap, method)),
+and the selection: baselines keep the best validation F1 (Waterbirds: accuracy), guided runs their
+own validation Pareto front in (F1, EPG, IoU) and its representative model, evaluated on test.
+The run's life (lock, resume, checkpoints, metrics file, `done`) is `training.engine`'s.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+import pandas as pd
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+from torch.utils.data import DataLoader, RandomSampler
+
+from rightfocus.attributions import attribute_all_classes, attribution_context, attribution_from_tap
+from rightfocus.data.boxes import boxes_to_masks
+from rightfocus.data.collate import SEG_VOID
+from rightfocus.data.encoding import encode
+from rightfocus.experiments import store
+from rightfocus.experiments.config import NATIVE_METHOD, RunConfig
+from rightfocus.losses import LOSSES
+from rightfocus.metrics import MetricAccumulator, onobject_epg
+from rightfocus.pareto import front_rows, representative
+from rightfocus.training import checkpoint as ckpt
+from rightfocus.training.engine import batches, eval_subset
+
+
+@dataclass(frozen=True)
+class Guidance:
+    """What the localisation term of Eq. (1) is: method at tap, loss, weight lambda. (Samples
+    flagged ``invert_mask`` are guided to everything OUTSIDE their boxes: Waterbirds reversed task.)"""
+
+    method: str
+    tap: str
+    loss: str
+    lam: float
+
+
+def random_positive_class(labels: Tensor, generator: torch.Generator) -> Tensor:
+    """One ground-truth class per image, drawn uniformly (Sec. 3.5); -1 for images without one."""
+    noise = torch.rand(labels.shape, generator=generator)
+    scores = torch.where(labels.cpu() > 0, noise, torch.full_like(noise, -1.0))
+    choice = scores.argmax(1)
+    return torch.where((labels.cpu() > 0).any(1), choice, torch.full_like(choice, -1))
+
+
+def _has_box_of(boxes: Sequence[Tensor], classes: Tensor) -> Tensor:
+    return torch.tensor([bool((b[:, 0].long() == int(c)).any()) if len(b) else False
+                         for b, c in zip(boxes, classes.tolist())], dtype=torch.bool)
+
+
+def localisation_step(model: torch.nn.Module, images: Tensor, targets: Tensor, masks: Tensor, tap: str,
+                      method: str, loss: str, guided: Tensor | None = None) -> tuple[Tensor, Tensor]:
+    """The localisation term of Eq. (1) for one batch, from ONE forward pass.
+
+    `images` [N, 3, H, W] (encoded), `targets` [N] the class whose attribution is guided (-1: none),
+    `masks` [N, H, W] the target's box mask, `guided` [N] bool (default: every image with a target)
+    which images the loss counts (rows of the others are ignored, masks included). Returns the logits
+    [N, C] of that forward pass (BCE reads them, Sec. 3.5) and the per-image loss [N] (0 where not
+    guided), differentiable w.r.t. the parameters (``create_graph=True``; B-cos: forward and
+    attribution inside the explanation mode, ``backward`` outside).
+    """
+    guided = targets >= 0 if guided is None else guided & (targets >= 0)
+    keep = guided.nonzero().flatten()
+    if tap == "input":
+        images = images.requires_grad_(True)
+    with attribution_context(model, method):
+        logits, acts = model.forward_taps(images, [tap])
+        maps = attribution_from_tap(logits, acts[tap], targets.clamp_min(0).to(images.device), method,
+                                    create_graph=True) if len(keep) else None
+    per_image = torch.zeros(len(targets), device=logits.device)
+    if maps is not None:
+        kept = LOSSES[loss](maps[keep.to(maps.device)], masks[keep.to(masks.device)])
+        per_image = per_image.to(kept.dtype).index_copy(0, keep.to(kept.device), kept)
+    return logits, per_image
+
+
+def train_one_epoch(
+    model: torch.nn.Module,
+    loader: Iterable[dict[str, Any]],
+    optimizer: torch.optim.Optimizer,
+    guidance: Guidance | None,
+    generator: torch.Generator,
+    device: torch.device | str = "cpu",
+) -> dict[str, float]:
+    """One pass over `loader`: BCE (mean) + lambda * SUM over the batch of the localisation loss.
+
+    The attribution of one random ground-truth class per image (`localisation_step`); images whose
+    chosen class has no box (limited annotations) contribute only to BCE. Returns mean losses.
+    """
+    model.train()
+    totals = {"loss": 0.0, "bce": 0.0, "loc": 0.0}
+    n_batches = 0
+    for batch in loader:
+        images = encode(batch["image"].to(device), model.input_encoding)
+        labels = batch["labels"].to(device)
+        if guidance is None:
+            logits = model(images)
+            bce = F.binary_cross_entropy_with_logits(logits, labels)
+            loc = torch.zeros((), device=device)
+        else:
+            targets = random_positive_class(labels, generator)
+            use = (targets >= 0) & _has_box_of(batch["boxes"], targets)
+            keep = use.nonzero().flatten()
+            masks = torch.zeros(len(targets), *images.shape[-2:])
+            if len(keep):
+                masks[keep] = boxes_to_masks([batch["boxes"][i] for i in keep.tolist()], targets[keep],
+                                             tuple(images.shape[-2:]), invert=batch["invert_mask"][keep])
+            logits, per_image = localisation_step(model, images, targets, masks.to(device), guidance.tap,
+                                                  guidance.method, guidance.loss, guided=use)
+            bce = F.binary_cross_entropy_with_logits(logits, labels)
+            loc = per_image[keep.to(per_image.device)].sum() if len(keep) else torch.zeros((), device=device)
+        loss = bce + (guidance.lam * loc if guidance is not None else 0.0)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()  # outside the explanation mode (FACTS.md: exact guidance gradient)
+        optimizer.step()
+        totals["loss"] += float(loss.detach())
+        totals["bce"] += float(bce.detach())
+        totals["loc"] += float(loc.detach())
+        n_batches += 1
+    return {k: v / max(n_batches, 1) for k, v in totals.items()}
+
+
+def _seg_masks(batch: dict[str, Any], image_index: Tensor, class_index: Tensor, binary: bool
+               ) -> tuple[Tensor, Tensor] | None:
+    """(pairs that have a segmentation, their object masks), or None when the batch has none.
+    `binary`: the segmentation marks the object with 1 (CUB/Waterbirds), else with class index + 1."""
+    seg = batch.get("seg")
+    if seg is None or not torch.is_tensor(seg):
+        return None
+    seg = seg[image_index]
+    has = (seg != SEG_VOID).flatten(1).any(1)  # collate fills images without one with void
+    target = torch.ones_like(class_index) if binary else class_index + 1
+    return has, (seg == target[:, None, None]).float()
+
+
+@torch.no_grad()
+def _classify(model: torch.nn.Module, images: Tensor) -> Tensor:
+    return model(images)
+
+
+def evaluate(
+    model: torch.nn.Module,
+    loader: Iterable[dict[str, Any]],
+    pairs: Sequence[tuple[str, str]] = (),
+    device: torch.device | str = "cpu",
+    num_groups: int | None = None,
+    binary_seg: bool = False,
+) -> dict[tuple[str | None, str | None], dict[str, Any]]:
+    """Classification metrics and, per (tap, method) in `pairs`, EPG / IoU / on-object EPG over
+    EVERY ground-truth class of every image (Sec. 3.3; flat average over pairs).
+
+    Returns ``{(None, None): classification, (tap, method): classification + localisation}``.
+    Samples flagged ``invert_mask`` (Waterbirds reversed task) are scored against the complement of
+    their boxes. `binary_seg`: segmentations mark the object with 1 (else class index + 1).
+    """
+    model.eval()
+    cls_acc = MetricAccumulator(num_groups=num_groups)
+    loc_acc = {p: MetricAccumulator() for p in pairs}
+    onobj: dict[tuple[str, str], list[Tensor]] = {p: [] for p in pairs}
+    for batch in loader:
+        images = encode(batch["image"].to(device), model.input_encoding)
+        labels = batch["labels"].to(device)
+        groups = batch.get("group")
+        cls_acc.add_classification(_classify(model, images), labels,
+                                   torch.as_tensor(groups) if groups is not None and num_groups else None)
+        for tap, method in pairs:
+            maps, image_index, class_index = attribute_all_classes(model, images, labels, method, layer=tap)
+            if not len(image_index):
+                continue
+            # pairs without a box of their class have no mask to score against
+            sel = _has_box_of([batch["boxes"][i] for i in image_index.tolist()], class_index).nonzero().flatten()
+            if not len(sel):
+                continue
+            ii, cc = image_index[sel], class_index[sel]
+            invert = batch["invert_mask"][ii]
+            masks = boxes_to_masks([batch["boxes"][i] for i in ii.tolist()], cc, tuple(images.shape[-2:]),
+                                   invert=invert).to(maps.device)
+            maps_sel = maps[sel.to(maps.device)]
+            loc_acc[(tap, method)].add_localisation(maps_sel, masks)
+            seg = _seg_masks(batch, ii, cc, binary_seg)
+            if seg is not None:
+                has = (seg[0] & ~invert).to(maps.device)  # on-object EPG is undefined for inverted masks
+                if has.any():
+                    onobj[(tap, method)].append(onobject_epg(maps_sel[has], masks[has], seg[1].to(maps.device)[has]))
+    base = cls_acc.compute()
+    out: dict[tuple[str | None, str | None], dict[str, Any]] = {(None, None): base}
+    for p in pairs:
+        res = dict(base)
+        res.update(loc_acc[p].compute() if loc_acc[p]._epg else {})
+        if onobj[p]:
+            res["onobject_epg"] = float(torch.cat(onobj[p]).double().mean())
+        out[p] = res
+    return out
+
+
+def _finite(value: Any) -> Any:
+    """NaN (e.g. the accuracy of a group without examples) -> None, so metrics.jsonl is strict JSON."""
+    if isinstance(value, list):
+        return [_finite(v) for v in value]
+    return None if isinstance(value, float) and value != value else value
+
+
+def metrics_row(result: dict[str, Any], **fields: Any) -> dict[str, Any]:
+    """A metrics.jsonl row (results contract) from an `evaluate` entry plus epoch/split/tap/... fields."""
+    result = {k: _finite(v) for k, v in result.items()}
+    row = {
+        "f1": result.get("f1"),
+        "map": result.get("map"),
+        "epg": result.get("epg"),
+        "iou": result.get("iou"),
+        "iou_threshold": result.get("iou_threshold"),
+        "onobj_epg": result.get("onobject_epg"),
+        "accuracy": result.get("accuracy"),
+        "group_acc": result.get("group_accuracy"),
+        "worst_group_acc": result.get("worst_group_accuracy"),
+        "pairs": result.get("pairs"),
+    }
+    row.update(fields)
+    return row
+
+
+# ---- the run's pieces -------------------------------------------------------------------------
+def selection_metric(config: RunConfig) -> str:
+    """The validation metric a baseline is chosen by: F1, or accuracy for Waterbirds (D.1.2)."""
+    return "accuracy" if config.dataset == "waterbirds" else "f1"
+
+
+def eval_pairs(config: RunConfig, taps: Sequence[str]) -> list[tuple[str, str]]:
+    """(tap, method) pairs a run is evaluated with. Guided: its own; B-cos guided at a deeper tap also
+    at the input (Fig. 8). Baselines: the native method at every tap plus GradCAM at the final tap,
+    so every guided configuration has its baseline point."""
+    if not config.is_baseline:
+        pairs = [(str(config.tap), str(config.method))]
+        if config.model_kind == "bcos" and config.tap != "input":
+            pairs.append(("input", "bcos"))
+        return pairs
+    native = NATIVE_METHOD.get(config.model_kind)
+    if native is None:
+        return []
+    return [(t, native) for t in taps] + [("final", "gradcam")]
+
+
+def build_datasets(config: RunConfig) -> dict[str, Any]:
+    """train / val / test datasets of the run (training options on train only)."""
+    from rightfocus.data import load_dataset
+
+    common: dict[str, Any] = {"size": config.image_size, "cache": True}
+    if config.task is not None:
+        common["task"] = config.task
+    common.update(config.extra.get("data_options", {}))
+    train_opts = dict(common, annotation_fraction=config.annotation_fraction,
+                      annotation_seed=int(config.extra.get("annotation_seed", 0)), dilation=config.dilation)
+    if config.dataset == "waterbirds":
+        train_opts["train_transform"] = config.extra.get("train_transform", True)
+    val_opts = dict(common, modified_val=True) if config.dataset == "waterbirds" else common
+    return {"train": load_dataset(config.dataset, config.data_root, "train", **train_opts),
+            "val": load_dataset(config.dataset, config.data_root, "val", **val_opts),
+            "test": load_dataset(config.dataset, config.data_root, "test", **common)}
+
+
+def resolve_init(config: RunConfig, results: str | Path) -> tuple[str, Path]:
+    """The baseline run a guided run starts from; for a list, the best on validation (D.1.1)."""
+    ids = [config.init_from] if isinstance(config.init_from, str) else list(config.init_from or [])
+    if not ids:
+        raise ValueError(f"guided run {config.run_id} needs init_from (a baseline run id); got none")
+    metric = selection_metric(config)
+    best: tuple[float, str] | None = None
+    for rid in ids:
+        rdir = store.run_dir(results, config.profile, rid)
+        if not store.is_done(rdir):
+            raise FileNotFoundError(
+                f"baseline {rid} is not finished ({rdir}/done missing): train it first "
+                f"(`rightfocus train {rdir}/config.yaml`, or `make mg`, which orders baselines first)")
+        score = float(store.read_done(rdir)["selected_val"][metric])
+        if best is None or score > best[0]:
+            best = (score, rid)
+    assert best is not None
+    return best[1], store.run_dir(results, config.profile, best[1])
+
+
+def _epoch0_rows(init_dir: Path, init_epoch: int, pairs: Sequence[tuple[str, str]]) -> list[dict[str, Any]]:
+    """The baseline's own val/test rows of its selected checkpoint for `pairs`, as epoch 0 (or [])."""
+    found = {(r["split"], r["tap"], r["method"]): r for r in store.read_metrics(init_dir) if r["epoch"] == init_epoch}
+    want = [(split, tap, method) for split in ("val", "test") for tap, method in pairs]
+    if not all(k in found for k in want):
+        return []
+    return [dict(found[k], epoch=0, epoch_time_s=None, checkpoint=None) for k in want]
+
+
+def _val_frame(config: RunConfig, history: list[dict[str, Any]]) -> pd.DataFrame:
+    df = pd.DataFrame(history)
+    df = df[(df["split"] == "val") & (df["epoch"] >= 1)]
+    if config.is_baseline:
+        return df[df["tap"].isna()]
+    return df[(df["tap"] == config.tap) & (df["method"] == config.method)]
+
+
+def selection(config: RunConfig, history: list[dict[str, Any]]) -> tuple[list[int], int]:
+    """(front epochs, selected epoch) from the validation rows so far."""
+    df = _val_frame(config, history)
+    metric = selection_metric(config)
+    if config.is_baseline or config.dataset == "waterbirds":
+        # baselines: best val F1 (accuracy); Waterbirds guided: best val accuracy too (D.1.2). The
+        # modified val split (groups 0 and 3 only) is solved by the background shortcut alone, so
+        # its accuracy saturates and ties are common: on Waterbirds ties go to the LATER epoch (the
+        # one trained longest under guidance), elsewhere to the earlier one.
+        later = config.dataset == "waterbirds"
+        best = int(df.sort_values([metric, "epoch"], ascending=[False, not later]).iloc[0]["epoch"])
+        return [best], best
+    front = front_rows(df, ("f1", "epg", "iou"))
+    base = pd.DataFrame(history)
+    base_f1 = base[(base["epoch"] == 0) & (base["split"] == "val")]["f1"]
+    baseline_f1 = float(base_f1.iloc[0]) if len(base_f1) else float(df["f1"].max())
+    chosen = int(representative(front, baseline_f1)["epoch"])
+    return sorted(int(e) for e in front["epoch"]), chosen
+
+
+# ---- the task ---------------------------------------------------------------------------------
+class MgTask:
+    """Model guidance's part of a run (see the module docstring); the engine calls it."""
+
+    def __init__(self, config: RunConfig) -> None:
+        if config.paper != "mg":
+            raise ValueError(f"MgTask runs paper='mg' configs, got paper={config.paper!r}")
+        self.config = config
+        self.generators: dict[str, torch.Generator] = {}
+
+    def load_data(self) -> None:
+        self.data = build_datasets(self.config)
+        self.num_classes = int(self.data["train"].num_classes)
+
+    def _loader(self, dataset: Any, generator: torch.Generator | None = None) -> DataLoader:
+        from rightfocus.data import collate
+
+        sampler = RandomSampler(dataset, generator=generator) if generator is not None else None
+        return DataLoader(dataset, batch_size=self.config.batch_size, sampler=sampler, shuffle=False,
+                          collate_fn=collate, num_workers=self.config.num_workers)
+
+    def build(self, device: torch.device) -> None:
+        from rightfocus.models import build_model
+
+        c = self.config
+        self.device = device
+        weights = c.extra.get("weights") if c.is_baseline else None
+        self.model = build_model(c.model_kind, c.arch, self.num_classes, weights=weights).to(device)
+        self.generators = {"data": torch.Generator().manual_seed(c.seed),
+                           "classes": torch.Generator().manual_seed(c.seed + 1)}
+        self.guidance = None if c.is_baseline else Guidance(str(c.method), str(c.tap), str(c.loss), c.lam)
+        self.pairs = eval_pairs(c, self.model.taps)
+        self.loaders = {s: self._loader(eval_subset(self.data[s], c)) for s in ("val", "test")}
+        self.loaders["train"] = self._loader(self.data["train"], self.generators["data"])
+        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=c.lr)  # fixed lr, no weight decay (D.1)
+
+    def model_options(self) -> dict[str, Any]:
+        return {}
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"optimizer": self.optimizer.state_dict()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.optimizer.load_state_dict(state["optimizer"])
+
+    def _evaluate(self, split: str, with_pairs: bool, progress: bool) -> dict:
+        return evaluate(self.model, batches(self.loaders[split], self.config, split, progress),
+                        self.pairs if with_pairs else (), device=self.device,
+                        num_groups=4 if self.config.dataset == "waterbirds" else None,
+                        binary_seg=self.config.dataset == "waterbirds")
+
+    def start(self, rdir: Path, results: Path) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+        """Guided runs: load the baseline's selected checkpoint; epoch 0 = that baseline (the figures'
+        reference). The baseline evaluated it with the same code on val and test, so its rows are
+        copied when it has every pair needed."""
+        if self.config.is_baseline:
+            return [], {}
+        init_id, init_dir = resolve_init(self.config, results)
+        init = ckpt.load(store.checkpoint_path(init_dir, "selected"), self.device)
+        self.model.load_state_dict(init["model"])
+        rows = _epoch0_rows(init_dir, int(init["epoch"]), self.pairs) or [
+            metrics_row(self._evaluate(split, True, False)[p], epoch=0, split=split, tap=p[0], method=p[1],
+                        epoch_time_s=None, checkpoint=None)
+            for split in ("val", "test") for p in self.pairs]
+        return rows, {"init_from_resolved": init_id, "init_epoch": int(init["epoch"])}
+
+    def train_epoch(self, epoch: int, progress: bool) -> dict[str, Any]:
+        loader = batches(self.loaders["train"], self.config, f"epoch {epoch}/{self.config.epochs}", progress,
+                         train=True)
+        stats = train_one_epoch(self.model, loader, self.optimizer, self.guidance, self.generators["classes"],
+                                self.device)
+        return {"train_loss": stats["loss"], "train_bce": stats["bce"], "train_loc": stats["loc"]}
+
+    def validate(self, epoch: int, stats: dict[str, Any], progress: bool) -> list[dict[str, Any]]:
+        res = self._evaluate("val", not self.config.is_baseline, progress)
+        keys = [(None, None)] if self.config.is_baseline else self.pairs
+        return [metrics_row(res[p], epoch=epoch, split="val", tap=p[0], method=p[1], checkpoint=None, **stats)
+                for p in keys]
+
+    def keep(self, history: list[dict[str, Any]]) -> set[int]:
+        front, chosen = selection(self.config, history)
+        return set(front) | {chosen}
+
+    def after_epoch(self, rdir: Path, epoch: int) -> None:
+        pass
+
+    def test(self, rdir: Path, history: list[dict[str, Any]], progress: bool
+             ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+        """Test rows for the front and the selected checkpoint (baselines: every pair, val and test)."""
+        c = self.config
+        front, chosen = selection(c, history)
+        rows: list[dict[str, Any]] = []
+        for epoch in sorted(set(front) | {chosen}):
+            self.model.load_state_dict(ckpt.load(rdir / "ckpt" / f"epoch_{epoch}.pt", self.device)["model"])
+            for split in ("val", "test") if c.is_baseline else ("test",):
+                res = self._evaluate(split, True, progress)
+                keys = [(None, None)] + list(self.pairs) if c.is_baseline and split == "test" else list(self.pairs)
+                rows += [metrics_row(res[p], epoch=epoch, split=split, tap=p[0], method=p[1], epoch_time_s=None,
+                                     checkpoint=f"epoch_{epoch}.pt") for p in keys]
+        self.model.load_state_dict(ckpt.load(rdir / "ckpt" / f"epoch_{chosen}.pt", self.device)["model"])
+        sel = _val_frame(c, history + rows)
+        sel_row = sel[sel["epoch"] == chosen].iloc[0]
+        return rows, {
+            "selected_epoch": chosen,
+            "front_epochs": front,
+            "selected_val": {k: (None if pd.isna(sel_row.get(k)) else float(sel_row[k]))
+                             for k in ("f1", "map", "epg", "iou", "accuracy") if k in sel_row},
+            "eval_pairs": [list(p) for p in self.pairs],
+        }
