@@ -16,7 +16,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Iterable
 
-from rightfocus.experiments.config import RunConfig
+from rightfocus.experiments.config import CAP_FIELDS, RunConfig
 
 #: AIM's extra settings and their defaults (paper values, Tables 4/5, Sec. 3, A.3).
 AIM_EXTRA_DEFAULTS: dict[str, Any] = {
@@ -155,8 +155,7 @@ def make_config(profile: str, dataset: str, arch: str, *, aim: bool = True, seed
     if values.get("blocks") is not None:
         values["blocks"] = list(values["blocks"])
     lr = prof["backbone_lr"][real_arch] if real_arch in prof["backbone_lr"] else prof["backbone_lr"][arch]
-    caps = {k: REHEARSAL_CAPS[k] for k in ("max_steps_per_epoch", "max_eval_images")
-            if profile == "rehearsal" and k in RunConfig.field_names()}  # fields of the engine's RunConfig
+    caps = {k: REHEARSAL_CAPS[k] for k in CAP_FIELDS} if profile == "rehearsal" else {}
     return RunConfig(
         # demo data: `rightfocus make-data` writes each kind under its loader's name
         paper="aim", dataset=dataset,

@@ -25,7 +25,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any, Iterable
 
-from rightfocus.experiments.config import RunConfig
+from rightfocus.experiments.config import CAP_FIELDS, RunConfig
 
 # the paper's printed lambdas (Tables D1/D2, D.1.2) live with the other paper numbers
 from rightfocus.experiments.paper_numbers_mg import TABLE_D1, TABLE_D2, WATERBIRDS_LAMBDA
@@ -137,11 +137,7 @@ SETTINGS["rehearsal"] = _rehearsal_settings()
 
 def capped(config: RunConfig) -> RunConfig:
     """`config` with the rehearsal's step and evaluation caps (`REHEARSAL_CAPS`)."""
-    caps = {k: REHEARSAL_CAPS[k] for k in ("max_steps_per_epoch", "max_eval_images")}
-    # the cap fields arrive with the engine's RunConfig; before that the capped epochs and the
-    # stand-in data's size bound a rehearsal run
-    caps = {k: v for k, v in caps.items() if k in RunConfig.field_names()}
-    return replace(config, **caps)
+    return replace(config, **{k: REHEARSAL_CAPS[k] for k in CAP_FIELDS})
 
 
 def rehearsal_key(config: RunConfig) -> tuple:
