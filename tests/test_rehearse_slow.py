@@ -41,7 +41,7 @@ def test_one_guided_run_per_model_kind_at_224(kind, tmp_path, monkeypatch):
 @pytest.mark.slow
 def test_one_aim_run_at_224(tmp_path, monkeypatch):
     from rightfocus.data import synthetic
-    from rightfocus.training.aim_loop import PRETRAINED_FILES, train_aim
+    from rightfocus.training.aim_loop import PRETRAINED_FILES
 
     cub = synthetic.make("cub", tmp_path / "cub", **synthetic.release_size_options("cub", 4))
     run = next(c for c in aim_grids.group_configs("aim-main", "rehearsal", str(tmp_path))
@@ -50,6 +50,6 @@ def test_one_aim_run_at_224(tmp_path, monkeypatch):
     assert (run.image_size, run.batch_size, run.data_root) == (224, 512, str(cub))
     write_weights(tmp_path / "w", names=[PRETRAINED_FILES["convnext_tiny"]])
     monkeypatch.setenv("WEIGHTS_ROOT", str(tmp_path / "w"))
-    rdir = train_aim(run, tmp_path / "results")
+    rdir = train_run(run, tmp_path / "results", progress=False)
     assert store.is_done(rdir)
     assert len(store.read_metrics(rdir)) > 0
