@@ -178,9 +178,10 @@ def run_params(config: RunConfig, results: str | Path) -> dict:
     """Papermill parameters that make the paper's training notebook train exactly `config` (the same
     call as ``rightfocus train``), recording the executed notebook's path in the run."""
     rdir = store.run_dir(results, config.profile, config.run_id)
-    # progress off: no progress bars in the executed notebook (the metrics do not depend on it)
+    # the notebook's default progress=True, as `rightfocus train` (AIM runs currently differ with
+    # progress=False: see the report of issue 10)
     return {"configs": [config.to_dict()], "results": str(results), "executed_as": str(rdir / EXECUTED_NOTEBOOK),
-            "group": None, "profile": config.profile, "progress": False}
+            "group": None, "profile": config.profile}
 
 
 def _group_targets(paper: str, per_group: dict[str, list[RunConfig]], results: Path, profile: str,
