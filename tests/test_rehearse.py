@@ -115,3 +115,22 @@ def test_rehearsal_figures_say_rehearsal(tmp_path):
     paths = render_all("rehearsal", tmp_path / "results", only=["mg.tabD1"], out=tmp_path / "fig")
     md = [p for p in paths if p.suffix == ".md"][0]
     assert "REHEARSAL" in md.read_text()
+
+
+def test_cache_budget_and_uint8_segmentations(tmp_path, monkeypatch):
+    import torch
+
+    from rightfocus.data import base, load_dataset, synthetic
+
+    root = synthetic.make("voc", tmp_path / "voc", seed=0, n_train=6, n_val=2, n_test=2, min_size=24, max_size=32,
+                          seg_fraction=1.0)
+    plain = load_dataset("voc2007", root, "train", size=16)
+    one = 16 * 16 * 3 + 16 * 16  # uint8 image + uint8 segmentation
+    monkeypatch.setattr(base, "_CACHE_USE", [0])
+    monkeypatch.setattr(base, "CACHE_BUDGET_BYTES", 2 * one)
+    cached = load_dataset("voc2007", root, "train", size=16, cache=True).preload()
+    assert len(cached._cache) == 2 and base._CACHE_USE[0] == 2 * one  # stops at the budget
+    assert all(v[1].dtype == torch.uint8 for v in cached._cache.values())
+    for i in range(len(plain)):  # same samples, cached or not; segmentations int64 in samples
+        a, b = plain[i], cached[i]
+        assert torch.equal(a["image"], b["image"]) and torch.equal(a["seg"], b["seg"]) and b["seg"].dtype == torch.int64

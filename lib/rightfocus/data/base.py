@@ -135,6 +135,13 @@ def check_root(root: Path | str, expected: str, must_exist: Sequence[str] = ()) 
     return root
 
 
+#: bytes the decoded-image caches of one process may hold together (every `BoxDataset` counts against
+#: it; beyond it images are decoded on every use). 8 GiB holds VOC 2007 (1.9 GiB at 224 px), the bird
+#: datasets and ~40k COCO images (COCO 2014 in full would need 23 GiB; benchmarks/bench_memory.py)
+CACHE_BUDGET_BYTES = 8 * 2**30
+_CACHE_USE = [0]  # bytes cached in this process so far (entries are never evicted)
+
+
 def _compact_seg(seg: Tensor) -> Tensor:
     """A segmentation as uint8 when every id fits (class ids + 1 and void 255 in every release we
     read), else int64: an 8x smaller cache entry; samples still carry int64 (`__getitem__`)."""
@@ -162,7 +169,8 @@ class BoxDataset(Dataset):
         share them) and never add their own: a worker's copy would be lost when the worker exits at
         the end of the epoch. Measured (benchmarks/bench_memory.py): 196 KiB per image at 224 px with a
         segmentation (int64 segmentations: 539 KiB), i.e. ~23 GiB for COCO 2014's 123k images, 1.9 GiB
-        for VOC 2007: cache VOC / Waterbirds / CUB-sized sets; for COCO use workers without a cache.
+        for VOC 2007; the caches of a process stop growing at `CACHE_BUDGET_BYTES` (8 GiB), beyond
+        which images are decoded on use (COCO: use DataLoader workers for those).
       with_seg: False skips reading segmentations.
     Clipping of boxes that extend past their image is counted in ONE warning per dataset.
     """
@@ -270,7 +278,10 @@ class BoxDataset(Dataset):
         if early is not None and seg is not None:
             seg = resize_seg(seg, early)
         if self.cache and get_worker_info() is None:  # a worker's own entries would die with it
-            self._cache[index] = (image, seg, orig)
+            size = image.numel() * image.element_size() + (0 if seg is None else seg.numel() * seg.element_size())
+            if _CACHE_USE[0] + size <= CACHE_BUDGET_BYTES:
+                _CACHE_USE[0] += size
+                self._cache[index] = (image, seg, orig)
         return image, seg, orig
 
     def _clip_original_boxes(self) -> int:
