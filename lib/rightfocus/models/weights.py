@@ -113,7 +113,7 @@ def identity_key_map(source: nn.Module, target: nn.Module) -> dict[str, str]:
 
 
 def _listed(keys: list[str], limit: int = 8) -> str:
-    return f"{len(keys)}: {keys[:limit]}{' ...' if len(keys) > limit else ''}"
+    return f"{len(keys)}: {keys[:limit]}{f' and {len(keys) - limit} more' if len(keys) > limit else ''}"
 
 
 def match_state_dict(model: nn.Module, state: dict[str, Tensor]) -> tuple[dict[str, Tensor], list[str], list[str]]:
