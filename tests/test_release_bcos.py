@@ -156,7 +156,7 @@ def _check_release(tmp_path, file_name: str, size: int) -> dict[str, float]:
 
 
 @pytest.mark.parametrize("file_name, size", [
-    ("resnet_18-68b4160fff.pth", 64),
+    ("resnet_18-68b4160fff.pth", 32),
     pytest.param("resnet_50-ead259efe4.pth", 64, marks=pytest.mark.slow),
     pytest.param("resnet_50-f46c1a4159.pth", 64, marks=pytest.mark.slow),  # model guidance's, keys "0."
     pytest.param("densenet_121-b8daf96afb.pth", 64, marks=pytest.mark.slow),
@@ -178,7 +178,7 @@ def test_tiny_demo_variants_are_the_package_small_input_models(tmp_path, arch):
 
 
 @pytest.mark.parametrize("file_name", [
-    "resnet_18-68b4160fff.pth",
+    pytest.param("resnet_18-68b4160fff.pth", marks=pytest.mark.slow),  # fast: test_release_files.py
     pytest.param("resnet_50-f46c1a4159.pth", marks=pytest.mark.slow),
     pytest.param("densenet_121_long-5175461597.pth", marks=pytest.mark.slow),
     pytest.param("bcos_vitc_s_patch1_14-cf55c88f0c.pth", marks=pytest.mark.slow),

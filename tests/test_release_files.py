@@ -73,7 +73,7 @@ def test_xdnn_release_layout_loads_and_computes_the_x_fixup_resnet50(tmp_path):
 
     # bias-free: IntGrad (zero baseline) is Input x Gradient exactly, and so is our single-pass IntGrad
     targets = torch.tensor([3, 998])
-    ixg = InputXGradient(model).attribute(x.clone().requires_grad_(), target=targets)
+    ixg = InputXGradient(model).attribute(x.clone().requires_grad_(), target=targets).detach()
     ig = IntegratedGradients(model).attribute(x, baselines=0.0, target=targets, n_steps=2)
     assert ixg.abs().max() > 0
     print(XDNN, {"intgrad_vs_ixg": float((ig - ixg).abs().max()), "scale": float(ixg.abs().max())})
@@ -228,9 +228,9 @@ def test_a_file_that_needs_pickle_is_refused_with_a_readable_message(tmp_path):
 def test_check_weights_file_is_empty_for_a_fitting_file_and_lists_what_does_not_fit(tmp_path):
     path = write_standin("resnet_18-68b4160fff.pth", tmp_path)
     assert check_weights_file(path, "bcos", "resnet18") == []
-    wrong = check_weights_file(path, "bcos", "resnet50")
+    wrong = check_weights_file(path, "bcos", "tiny")
     assert "kind='bcos' arch='resnet18'" in wrong[0] and any(p.startswith("shape mismatches") for p in wrong)
-    assert any(p.startswith("missing keys") and "layer1.0.conv3.linear.weight" in p for p in wrong)
+    assert any(p.startswith("unexpected keys") and "layer1.1.conv1.linear.weight" in p for p in wrong)
     assert check_weights_file(path, "bcos", "resnet18", num_classes=5) == [
         "the head does not have 5 classes: ['head.fc.linear.weight'] differ in shape"]
     missing = check_weights_file(tmp_path / "nope.pth", "bcos", "resnet18")
@@ -247,6 +247,7 @@ def test_an_unknown_layout_fails_with_one_message_listing_what_did_not_fit(tmp_p
     assert "and 71 more" in message and "kind/arch" in message
 
 
+@pytest.mark.slow
 def test_standins_are_deterministic_in_the_seed_and_perturb_norm_statistics(tmp_path):
     a = torch.load(write_standin("resnet_18-68b4160fff.pth", tmp_path / "a"), weights_only=True)
     b = torch.load(write_standin("resnet_18-68b4160fff.pth", tmp_path / "b"), weights_only=True)
