@@ -94,7 +94,7 @@ def _inputs(size: int, n: int = 3, seed: int = 1) -> torch.Tensor:
 
 
 def _scale(t: torch.Tensor) -> float:
-    return float(t.abs().max())
+    return float(t.detach().abs().max())
 
 
 def _compare(ours: nn.Module, theirs: nn.Module, size: int, bias: float) -> dict[str, float]:
@@ -131,7 +131,8 @@ def _compare(ours: nn.Module, theirs: nn.Module, size: int, bias: float) -> dict
     torch.testing.assert_close(lo, lt, rtol=0, atol=1e-10 * _scale(lt - bias))
     own_state = ours.state_dict()
     their_state = {k.removeprefix("0."): v for k, v in theirs.state_dict().items()}
-    buffers = [(own_state[o], their_state[u]) for u, o in ours.source_key_map.items() if "running" in u or "num_batches" in u]
+    buffers = [(own_state[o], their_state[u]) for u, o in ours.source_key_map.items()
+               if "running" in u or "num_batches" in u]
     diffs["running_stats"] = max((_scale(a.double() - b.double()) for a, b in buffers), default=0.0)
     assert diffs["running_stats"] <= 1e-12
     ours.eval(), theirs.eval()

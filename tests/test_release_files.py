@@ -115,8 +115,9 @@ def test_model_guidance_bcos_resnet50_file_is_the_bcos_v2_resnet50_behind_a_0_pr
     x = torch.cat([x, 1 - x], 1)
     with torch.no_grad():
         a, b = ours(x), theirs(x)
-    print("resnet_50-f46c1a4159.pth", {"logits": float((a - b).abs().max()), "scale": float((b + math.log(999)).abs().max())})
-    torch.testing.assert_close(a, b, rtol=0, atol=1e-10 * float((b + math.log(999)).abs().max()))
+    scale = float((b + math.log(999)).abs().max())
+    print("resnet_50-f46c1a4159.pth", {"logits": float((a - b).abs().max()), "scale": scale})
+    torch.testing.assert_close(a, b, rtol=0, atol=1e-10 * scale)
 
 
 # ---------------------------------------------------------------- B-cos-v2 stand-ins via the package's loader

@@ -73,8 +73,8 @@ RELEASES: dict[str, ReleaseFile] = {
         "https://download.visinf.tu-darmstadt.de/data/2021-neurips-fast-axiomatic-attribution/models/"
         "xfixup_resnet50_model_best.pth.tar", "xdnn_tar", "X-Fixup ResNet-50"),
     "resnet50-0676ba61.pth": ReleaseFile(
-        "vanilla", "resnet50", 1000, "torchvision (ResNet50_Weights.IMAGENET1K_V1)", f"{_TORCHVISION}/resnet50-0676ba61.pth",
-        "torchvision_legacy"),
+        "vanilla", "resnet50", 1000, "torchvision (ResNet50_Weights.IMAGENET1K_V1)",
+        f"{_TORCHVISION}/resnet50-0676ba61.pth", "torchvision_legacy"),
     "resnet101-63fe2227.pth": ReleaseFile(
         "vanilla", "resnet101", 1000, "torchvision (ResNet101_Weights.IMAGENET1K_V1)",
         f"{_TORCHVISION}/resnet101-63fe2227.pth", "torchvision_legacy"),
