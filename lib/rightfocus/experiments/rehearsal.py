@@ -56,7 +56,7 @@ def weight_files() -> list[str]:
 def write_weights(root: str | Path, seed: int = 0, names: Sequence[str] | None = None) -> list[Path]:
     """Random-valued stand-in weights under the release file names (`weight_files`, or `names`), in
     each release's exact layout (`rightfocus.models.release.write_standin`). Existing files are kept."""
-    from rightfocus.models.release import RELEASES, write_standin
+    from rightfocus.models.release import write_standin
 
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
@@ -64,32 +64,9 @@ def write_weights(root: str | Path, seed: int = 0, names: Sequence[str] | None =
     for name in names or weight_files():
         path = root / name
         if not path.exists():
-            # a file name that is not a known release (a PAPER_WEIGHTS entry not yet renamed to its
-            # release file) gets random weights saved from our own model, which loads the same way
-            (write_standin if name in RELEASES else _standin_in_our_layout)(name, path, seed=seed)
+            write_standin(name, path, seed=seed)
         out.append(path)
     return out
-
-
-def _standin_in_our_layout(file_name: str, path: Path, seed: int = 0) -> None:
-    """Random weights for `file_name` saved from our own model (1000 ImageNet classes); `load_weights`
-    reads our layout as well as the release's."""
-    import torch
-    import torchvision
-
-    from rightfocus.experiments.grids import PAPER_WEIGHTS
-    from rightfocus.models import build_model
-    from rightfocus.training.aim_loop import PRETRAINED_FILES
-
-    torch.manual_seed(seed)
-    tv = {v: k for k, v in PRETRAINED_FILES.items()}
-    mg = {v: k for k, v in PAPER_WEIGHTS.items()}
-    if file_name in tv:
-        model = getattr(torchvision.models, tv[file_name])()
-    else:
-        kind, arch = mg[file_name]
-        model = build_model(kind, arch, 1000)
-    torch.save(model.state_dict(), path)
 
 
 def write_grid(paper: str, results: str | Path, data_root: str, sample: bool, python: str = "$(PY)") -> Path:
