@@ -20,13 +20,13 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch.utils.data import DataLoader, RandomSampler
 
-from rightfocus.attributions import attribute_all_classes, attribution_context, attribution_from_tap
+from rightfocus.attributions import attribute_all_classes
 from rightfocus.data.boxes import boxes_to_masks
 from rightfocus.data.collate import SEG_VOID
 from rightfocus.data.encoding import encode
 from rightfocus.experiments import store
 from rightfocus.experiments.config import NATIVE_METHOD, RunConfig
-from rightfocus.losses import LOSSES
+from rightfocus.guide import Guide
 from rightfocus.metrics import MetricAccumulator, onobject_epg
 from rightfocus.pareto import front_rows, representative
 from rightfocus.training import checkpoint as ckpt
@@ -59,28 +59,33 @@ def _has_box_of(boxes: Sequence[Tensor], classes: Tensor) -> Tensor:
 
 def localisation_step(model: torch.nn.Module, images: Tensor, targets: Tensor, masks: Tensor, tap: str,
                       method: str, loss: str, guided: Tensor | None = None) -> tuple[Tensor, Tensor]:
-    """The localisation term of Eq. (1) for one batch, from ONE forward pass.
+    """The localisation term of Eq. (1) for one batch, from ONE forward pass: `rightfocus.Guide`'s.
 
     `images` [N, 3, H, W] (encoded), `targets` [N] the class whose attribution is guided (-1: none),
     `masks` [N, H, W] the target's box mask, `guided` [N] bool (default: every image with a target)
-    which images the loss counts (rows of the others are ignored, masks included). Returns the logits
+    which images the loss counts (rows of the others are ignored, masks included). Every image is
+    attributed (an image without a target: class 0, as the reference step does), so in train-mode
+    batch norm the guided images' maps do not depend on which images are guided. Returns the logits
     [N, C] of that forward pass (BCE reads them, Sec. 3.5) and the per-image loss [N] (0 where not
     guided), differentiable w.r.t. the parameters (``create_graph=True``; B-cos: forward and
     attribution inside the explanation mode, ``backward`` outside).
     """
-    guided = targets >= 0 if guided is None else guided & (targets >= 0)
-    keep = guided.nonzero().flatten()
-    if tap == "input":
-        images = images.requires_grad_(True)
-    with attribution_context(model, method):
-        logits, acts = model.forward_taps(images, [tap])
-        maps = attribution_from_tap(logits, acts[tap], targets.clamp_min(0).to(images.device), method,
-                                    create_graph=True) if len(keep) else None
-    per_image = torch.zeros(len(targets), device=logits.device)
-    if maps is not None:
-        kept = LOSSES[loss](maps[keep.to(maps.device)], masks[keep.to(masks.device)])
-        per_image = per_image.to(kept.dtype).index_copy(0, keep.to(kept.device), kept)
-    return logits, per_image
+    return guide_for(model, tap, method, loss)(images, targets.clamp_min(0), masks,
+                                                  guided=_guided(targets, guided))
+
+
+def guide_for(model: torch.nn.Module, tap: str, method: str, loss: str) -> Guide:
+    """The `Guide` of a training run at a model tap (refuses single-pass IntGrad on non-X-DNNs, which
+    `Guide` only warns about: a training grid never computes something else silently)."""
+    if method == "intgrad" and getattr(model, "kind", None) != "xdnn":
+        raise ValueError(f"single-pass 'intgrad' is exact only for X-DNN models (kind 'xdnn'), got kind "
+                         f"{getattr(model, 'kind', None)!r}; guide with 'ixg' instead")
+    return Guide(model, layer=tap, method=method, loss=loss)
+
+
+def _guided(targets: Tensor, guided: Tensor | None) -> Tensor:
+    use = targets >= 0 if guided is None else guided.bool() & (targets >= 0)
+    return use.to(targets.device)
 
 
 def train_one_epoch(
