@@ -123,7 +123,8 @@ class Guide:
                 "(class index) and one mask [H, W] per image"
             )
         logits, maps = self.maps(images, targets, create_graph=True)
-        maps = maps.float()  # losses in fp32 under autocast (bf16 maps); a no-op in fp32
+        if maps.dtype in (torch.bfloat16, torch.float16):
+            maps = maps.float()  # losses in fp32 under autocast (fp32 / fp64 maps stay as they are)
         valid = as_targets(targets, n, device=logits.device) >= 0
         if guided is not None:
             use = torch.as_tensor(guided, device=logits.device)

@@ -48,7 +48,7 @@ from rightfocus.models.aim_plain import PlainBackbone
 from rightfocus.models.taps import TappedModel
 from rightfocus.training import checkpoint as ckpt
 from rightfocus.training.engine import batches, eval_subset, steps_per_epoch
-from rightfocus.training.runtime import Runtime
+from rightfocus.training.runtime import Runtime, full
 
 #: ImageNet-1k torchvision release files (looked up under $WEIGHTS_ROOT; never downloaded)
 PRETRAINED_FILES: dict[str, str] = {
@@ -312,7 +312,7 @@ def train_one_epoch(model: nn.Module, loader: Iterable[dict[str, Any]], optimize
         targets = rt.to(targets_of(batch))
         with rt.autocast():
             fw = forward(model, x)
-            fp32 = AimForward(fw.logits.float(), [a.float() for a in fw.aux_logits], [m.float() for m in fw.masks],
+            fp32 = AimForward(full(fw.logits), [full(a) for a in fw.aux_logits], [full(m) for m in fw.masks],
                               fw.merged)  # losses in fp32 under autocast; a no-op in fp32
             loss, parts = aim_loss_terms(fp32, targets, tau, config.lam,
                                          float(opts["label_smoothing"]), bool(opts.get("aux_losses", True)))

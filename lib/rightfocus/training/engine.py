@@ -13,6 +13,11 @@ epoch the task keeps (what `store.load_checkpoint` reads); ``latest.pt`` = that 
 optimiser/scheduler state, every RNG state, the metrics rows and the summary so far, written after
 each epoch and deleted once ``done`` is written. A run that finds ``latest.pt`` resumes from it and
 ends with the metrics an uninterrupted run has (same device and seed).
+
+Hardware (`training.runtime`): the engine resolves the run's `Runtime` (device, precision, memory
+format, loader workers) and hands it to the task as ``task.runtime``. Under ``torchrun`` (WORLD_SIZE
+> 1) every process runs this same life on its share of the data (`training.distributed`): rank 0
+holds the lock and writes every file, all ranks meet at a barrier after each epoch.
 """
 
 from __future__ import annotations

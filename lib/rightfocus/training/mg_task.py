@@ -34,7 +34,7 @@ from rightfocus.training.distributed import (
     DistributedTapped, ShardedBatchSampler, all_gather, all_reduce_sum, gather_lists, shard_range,
 )
 from rightfocus.training.engine import batches, eval_subset
-from rightfocus.training.runtime import Runtime
+from rightfocus.training.runtime import Runtime, full
 
 
 @dataclass(frozen=True)
@@ -147,7 +147,7 @@ def train_one_epoch(
                                                  tuple(images.shape[-2:]), invert=batch["invert_mask"][keep])
                 logits, per_image = guide(images, rt.to(targets.clamp_min(0)), rt.to(masks), guided=rt.to(use))
                 loc = per_image[rt.to(keep)].sum() if len(keep) else torch.zeros((), device=rt.device)
-            bce = F.binary_cross_entropy_with_logits(logits.float(), labels)
+            bce = F.binary_cross_entropy_with_logits(full(logits), labels)
         loss = bce + (guidance.lam * loc if guidance is not None else 0.0)
         optimizer.zero_grad(set_to_none=True)
         if rt.distributed:
@@ -217,13 +217,13 @@ def evaluate(
         labels = rt.to(batch["labels"])
         groups = batch.get("group")
         with rt.autocast():
-            logits = _classify(model, images).float()
+            logits = full(_classify(model, images))
         cls_acc.add_classification(logits, labels,
                                    torch.as_tensor(groups) if groups is not None and num_groups else None)
         for tap, method in pairs:
             with rt.autocast():
                 maps, image_index, class_index = attribute_all_classes(model, images, labels, method, layer=tap)
-            maps = maps.float()
+            maps = full(maps)
             if not len(image_index):
                 continue
             # pairs without a box of their class have no mask to score against

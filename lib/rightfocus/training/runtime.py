@@ -39,6 +39,11 @@ from rightfocus.experiments.config import RunConfig
 PRECISIONS = ("auto", "fp32", "bf16")
 
 
+def full(t: Tensor) -> Tensor:
+    """`t` in fp32 when autocast made it bf16 / fp16 (losses and metrics); other dtypes unchanged."""
+    return t.float() if t.dtype in (torch.bfloat16, torch.float16) else t
+
+
 def resolve_precision(precision: str, device: torch.device) -> str:
     """"auto": bf16 on CUDA devices that support it, else fp32; "fp32" / "bf16" as given."""
     if precision not in PRECISIONS:
