@@ -125,9 +125,9 @@ class Guide:
         logits, maps = self.maps(images, targets, create_graph=True)
         if maps.dtype in (torch.bfloat16, torch.float16):
             maps = maps.float()  # losses in fp32 under autocast (fp32 / fp64 maps stay as they are)
-        valid = as_targets(targets, n, device=logits.device) >= 0
+        valid = as_targets(targets, n) >= 0  # where the targets are (host: no device synchronisation)
         if guided is not None:
-            use = torch.as_tensor(guided, device=logits.device)
+            use = torch.as_tensor(guided, device=valid.device)
             if use.dtype != torch.bool or use.shape != (n,):
                 raise ValueError(f"guided must be a bool tensor [N={n}] (which images the loss counts), got "
                                  f"dtype {use.dtype} shape {tuple(use.shape)}")
@@ -137,7 +137,7 @@ class Guide:
             return logits, LOSSES[self.loss](maps, masks)
         loc = maps.new_zeros(n)
         if bool(valid.any()):
-            keep = valid.nonzero().flatten()
+            keep = valid.nonzero().flatten().to(maps.device, non_blocking=True)
             loc = loc.index_put((keep,), LOSSES[self.loss](maps[keep], masks[keep]))
         return logits, loc
 

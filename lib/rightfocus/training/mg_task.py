@@ -97,8 +97,7 @@ def guide_for(model: torch.nn.Module, tap: str, method: str, loss: str) -> Guide
 
 
 def _guided(targets: Tensor, guided: Tensor | None) -> Tensor:
-    use = targets >= 0 if guided is None else guided.bool() & (targets >= 0)
-    return use.to(targets.device)
+    return targets >= 0 if guided is None else guided.bool().to(targets.device) & (targets >= 0)
 
 
 def train_one_epoch(
@@ -145,7 +144,8 @@ def train_one_epoch(
                 if len(keep):
                     masks[keep] = boxes_to_masks([batch["boxes"][i] for i in keep.tolist()], targets[keep],
                                                  tuple(images.shape[-2:]), invert=batch["invert_mask"][keep])
-                logits, per_image = guide(images, rt.to(targets.clamp_min(0)), rt.to(masks), guided=rt.to(use))
+                # targets and `use` stay on the host: Guide reads them there (no synchronisation)
+                logits, per_image = guide(images, targets.clamp_min(0), rt.to(masks), guided=use)
                 loc = per_image[rt.to(keep)].sum() if len(keep) else torch.zeros((), device=rt.device)
             bce = F.binary_cross_entropy_with_logits(full(logits), labels)
         loss = bce + (guidance.lam * loc if guidance is not None else 0.0)
