@@ -267,3 +267,38 @@ def test_logit_bias_default_is_log_odds_of_one_in_a_thousand():
     assert build_model("bcos", "tiny", 3, logit_bias=0.0).logit_bias == 0.0
     # a plain float, as B-cos v2's LogitLayer: not a parameter, not in the state dict
     assert not any("logit" in k for k in model.state_dict())
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("tap", TAPS)
+@pytest.mark.parametrize("loss", ["energy", "l1", "ppce", "rrr"])
+@pytest.mark.parametrize("arch", ["tiny_densenet", "tiny_vit"])
+def test_guidance_gradient_of_densenet_and_vit_matches_central_differences_at_every_tap(arch, loss, tap):
+    # the training step's path (attributions + localisation loss), FIRST-layer weights, train mode
+    from rightfocus.attributions import attribution_context, attribution_from_tap
+    from rightfocus.losses import localisation_loss
+
+    model, x, mask = _setup(arch)
+    targets = torch.tensor([1, 2])
+    weight = next(p for p in model.parameters() if p.dim() == 4)  # the first convolution
+
+    def guidance_loss(create_graph: bool) -> torch.Tensor:
+        xx = x.clone().requires_grad_(tap == "input")
+        with attribution_context(model, "bcos"):
+            logits, acts = model.forward_taps(xx, [tap])
+            maps = attribution_from_tap(logits, acts[tap], targets, "bcos", create_graph=create_graph)
+        return localisation_loss(loss, maps, mask)
+
+    guidance_loss(True).backward()
+    analytic = weight.grad.flatten().clone()
+    assert analytic.abs().max() > 0
+    h = 1e-6
+    for i in analytic.abs().topk(3).indices.tolist():
+        values = []
+        for sign in (1, -1):
+            with torch.no_grad():
+                weight.view(-1)[i] += sign * h
+            values.append(guidance_loss(False).item())
+            with torch.no_grad():
+                weight.view(-1)[i] -= sign * h
+        assert (values[0] - values[1]) / (2 * h) == pytest.approx(float(analytic[i]), rel=1e-4, abs=1e-8)

@@ -66,6 +66,29 @@ def _figures(args: argparse.Namespace) -> None:
         print(path)
 
 
+def _launch(args: argparse.Namespace) -> None:
+    """Either paper's grid through submitit (`--executor slurm|local|debug`), or `--status`."""
+    from rightfocus import launch
+
+    configs = launch.grid_configs(args.paper, args.profile, args.data_root, args.group or None)
+    if args.status:
+        ids = [c.run_id for c in configs]
+        recorded = [s.run_id for s in launch.launch_status(args.paper, args.profile, args.results)]
+        print(launch.format_status(launch.launch_status(args.paper, args.profile, args.results,
+                                                        ids + [r for r in recorded if r not in ids])))
+        return
+    options = launch.JobOptions(
+        partition=args.partition, gpus_per_node=args.gpus_per_node, cpus_per_task=args.cpus_per_task,
+        mem_gb=args.mem_gb, timeout_min=args.time, account=args.account, qos=args.qos,
+        array_parallelism=args.array_parallelism, sbatch=launch.parse_sbatch(args.sbatch),
+        setup=tuple(args.setup), max_requeues=args.max_requeues)
+    launch.launch(configs, args.executor, args.results, options, dry_run=args.dry_run,
+                  simulate_preemption=args.simulate_preemption)
+    if not args.dry_run:
+        print(f"status: rightfocus launch --status --paper {args.paper} --profile {args.profile} "
+              f"--results {args.results}")
+
+
 def _build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="rightfocus", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -109,6 +132,34 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("--sample", type=int, default=16, help="images decoded per split (0: all)")
     p.add_argument("--steps", type=int, default=2, help="timed steps per model (after one warm-up step)")
     p.set_defaults(func=_check)
+
+    p = sub.add_parser("launch", help="run a paper grid through submitit (SLURM, local, debug); --status")
+    p.add_argument("--paper", default="mg", choices=["mg", "aim"])
+    p.add_argument("--profile", default="demo", help="demo | paper")
+    p.add_argument("--group", action="append", default=[], help="restrict to these groups (repeatable)")
+    p.add_argument("--executor", default="slurm", choices=["slurm", "local", "debug"])
+    p.add_argument("--results", default="results")
+    p.add_argument("--data-root", default="data")
+    p.add_argument("--status", action="store_true", help="only show each run's state, job id and log")
+    p.add_argument("--dry-run", action="store_true", help="only print the runs to submit, in dependency waves")
+    p.add_argument("--simulate-preemption", action="store_true",
+                   help="check the requeue set-up: each job signals itself after its run's first checkpoint")
+    s = p.add_argument_group("job resources (SLURM; --time and --gpus-per-node also local)")
+    s.add_argument("--partition")
+    s.add_argument("--gpus-per-node", type=int, default=1)
+    s.add_argument("--cpus-per-task", type=int, default=8)
+    s.add_argument("--mem-gb", type=float, default=None)
+    s.add_argument("--time", type=int, default=24 * 60, help="minutes per job; longer runs are requeued and resume")
+    s.add_argument("--account")
+    s.add_argument("--qos")
+    s.add_argument("--array-parallelism", type=int, default=None,
+                   help="array tasks at once (default 64); local: jobs at once (default: one per visible GPU)")
+    s.add_argument("--sbatch", action="append", default=[], metavar="KEY[=VALUE]",
+                   help="extra #SBATCH flag, e.g. --sbatch constraint=h200 (repeatable)")
+    s.add_argument("--setup", action="append", default=[], metavar="CMD",
+                   help="shell line run before each job, e.g. 'source .venv/bin/activate' (repeatable)")
+    s.add_argument("--max-requeues", type=int, default=30, help="time-limit requeues per run (preemptions are free)")
+    p.set_defaults(func=_launch)
 
     p = sub.add_parser("figures", help="render inventory figures and tables from results")
     p.add_argument("--profile", default="demo")

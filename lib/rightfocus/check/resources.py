@@ -180,14 +180,14 @@ def _time_steps(c: RunConfig, num_classes: int, batch: int, steps: int, device: 
         def run(n: int) -> None:
             aim_epoch(model, [data] * n, optimizer, scheduler, c, epoch=1)
     else:
-        from rightfocus.training.engine import Guidance, train_one_epoch
+        from rightfocus.training.mg_task import Guidance, train_one_epoch
 
         optimizer = torch.optim.Adam(model.parameters(), lr=c.lr)
         guidance = None if c.is_baseline else Guidance(NATIVE[c.model_kind], "input", "energy", 1.0)
         gen = torch.Generator().manual_seed(0)
 
         def run(n: int) -> None:
-            train_one_epoch(model, [data] * n, optimizer, guidance, gen, device, progress=False)
+            train_one_epoch(model, [data] * n, optimizer, guidance, gen, device)
     run(1)  # warm-up (cuDNN autotuning, allocator)
     if device.type == "cuda":
         torch.cuda.synchronize(device)

@@ -36,13 +36,16 @@ LOSS_ORDER: tuple[str, ...] = ("energy", "l1", "ppce", "rrr")
 #: (model kind, its native attribution method), the columns of Figs. 5/6
 MODELS: tuple[tuple[str, str], ...] = (("vanilla", "ixg"), ("xdnn", "intgrad"), ("bcos", "bcos"))
 
-#: ImageNet weights the paper profile starts from: files under WEIGHTS_ROOT (nothing is downloaded)
+#: ImageNet weights the paper profile starts from: the release files under their own names, read from
+#: WEIGHTS_ROOT unchanged (nothing is downloaded). Which project publishes each file and where:
+#: `rightfocus.models.release.RELEASES` and the README ("Pretrained weights"). B-cos ResNet-50 is model
+#: guidance's own file (the one the paper used); DenseNet-121 and ViT-S are B-cos-v2's releases.
 PAPER_WEIGHTS: dict[tuple[str, str], str] = {
-    ("vanilla", "resnet50"): "vanilla_resnet50_imagenet.pth",
-    ("xdnn", "resnet50"): "xdnn_resnet50_imagenet.pth",
-    ("bcos", "resnet50"): "bcos_resnet50_imagenet.pth",
-    ("bcos", "densenet121"): "bcos_densenet121_imagenet.pth",
-    ("bcos", "vit_s"): "bcos_vit_s_imagenet.pth",
+    ("vanilla", "resnet50"): "resnet50-0676ba61.pth",
+    ("xdnn", "resnet50"): "xfixup_resnet50_model_best.pth.tar",
+    ("bcos", "resnet50"): "resnet_50-f46c1a4159.pth",
+    ("bcos", "densenet121"): "densenet_121-b8daf96afb.pth",
+    ("bcos", "vit_s"): "bcos_vitc_s_patch1_14-cf55c88f0c.pth",
 }
 
 #: per-profile settings (data, not code forks)

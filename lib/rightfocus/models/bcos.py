@@ -1,8 +1,11 @@
 """The ``bcos`` model kind: B-cos ResNet / DenseNet / ViT-C (B-cos v2; Rao et al. 2023, Sec. 4).
 
 Inputs are 6-channel ``[r, g, b, 1-r, 1-g, 1-b]`` (``input_encoding = "bcos"``). Architectures:
-resnet18, resnet50, densenet121, vit_s and small test/demo versions tiny (ResNet), tiny_densenet,
-tiny_vit; every size option of the full architectures can be overridden by keyword.
+resnet18, resnet50, densenet121, vit_s (B-cos-v2's vitc_s_patch1_14), each computing exactly what
+B-cos-v2's own definition (the ``bcos`` package) computes, so its release checkpoints load unchanged
+(`release.RELEASES`); and small test/demo versions of the same design: tiny (ResNet), tiny_densenet
+(B-cos-v2's ``small_inputs`` variants at small widths), tiny_vit. Every size option of the full
+architectures can be overridden by keyword.
 """
 
 from __future__ import annotations

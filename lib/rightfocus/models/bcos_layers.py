@@ -4,7 +4,9 @@ Every layer here is *dynamic linear*: ``out = s(x) * lin(x)`` with ``lin`` linea
 dynamic scale ``s(x)`` (B-cos: ``|cos|^(B-1)``, norms: ``1/std``, attention: the softmax weights).
 In `explanation_mode` the scales are constants for the derivative, so the input gradient is the
 dynamic linear map ``W(x)`` and ``sum(W(x) * x) + logit_bias`` equals the logit exactly
-(Rao et al. 2023, Sec. 3.2, "B-cos").
+(Rao et al. 2023, Sec. 3.2, "B-cos"; the B-cos ViT adds constant positions, whose share is missing
+from the sum, as in B-cos v2). The layers compute what B-cos v2's own modules (the ``bcos``
+package) compute, operation for operation, so release checkpoints give the same numbers.
 
 Guidance differentiates that explanation w.r.t. the parameters, and there the scales must stay in the
 graph (FACTS.md "Exactness of the guidance gradient"). So the switch is read at BACKWARD time: the
@@ -25,7 +27,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-#: the fixed logit bias of the official guidance B-cos models: log(0.001 / 0.999)
+#: the fixed logit bias of the official guidance B-cos models: log(0.001 / 0.999) (= B-cos v2's
+#: default -log(num_classes - 1) at 1000 classes)
 DEFAULT_LOGIT_BIAS = math.log(0.001 / 0.999)
 #: added under the square root of conv patch norms (B-cos v2)
 PATCH_NORM_EPS = 1e-6

@@ -76,7 +76,8 @@ class _Attention(DynamicScale):
         self.to_out = BcosLinear(dim, dim, b=b, max_out=max_out)
 
     def forward(self, x: Tensor) -> Tensor:
-        q, k, v = (t.unflatten(-1, (self.heads, -1)).transpose(1, 2) for t in self.to_qkv(self.norm(x)).chunk(3, dim=-1))
+        qkv = self.to_qkv(self.norm(x)).chunk(3, dim=-1)
+        q, k, v = (t.unflatten(-1, (self.heads, -1)).transpose(1, 2) for t in qkv)  # [N, heads, L, d]
         attn = torch.softmax(torch.matmul(q, k.transpose(-1, -2)) * self.scale, dim=-1)
         out = torch.matmul(self.dynamic(attn), v)
         return self.to_out(out.transpose(1, 2).flatten(2))
@@ -128,7 +129,8 @@ class BcosViTLayout(nn.Module):
             raise ValueError(f"the taps mid2/mid3/final need depth >= 3, got {depth}")
         stem, ch = [], in_chans
         for c in stem_channels:  # conv, norm, (identity activation): B-cos v2's indices 0, 1, 2, ...
-            stem += [BcosConv2d(ch, c, 3, 2 if c > ch else 1, 1, b=b, max_out=max_out), BcosLayerNorm2d(c), nn.Identity()]
+            conv = BcosConv2d(ch, c, 3, 2 if c > ch else 1, 1, b=b, max_out=max_out)
+            stem += [conv, BcosLayerNorm2d(c), nn.Identity()]
             ch = c
         self.to_patch_embedding = nn.Sequential(OrderedDict(
             conv_stem=nn.Sequential(*stem), linear=BcosLinear(ch, dim, b=b, max_out=max_out)
@@ -199,7 +201,8 @@ class BcosViT(BcosTappedMixin, TappedModel):
         self.stages = nn.ModuleDict(
             {
                 "mid1": _StemStage(net.to_patch_embedding.conv_stem, net.to_patch_embedding.linear),
-                **{name: _BlockStage(blocks[cuts[i] : cuts[i + 1]]) for i, name in enumerate(("mid2", "mid3", "final"))},
+                **{name: _BlockStage(blocks[cuts[i] : cuts[i + 1]])
+                   for i, name in enumerate(("mid2", "mid3", "final"))},
             }
         )
         self.head = _ViTHead(net.linear_head, net.logit_layer)

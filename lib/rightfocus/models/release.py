@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 from .registry import build_model
 from .weights import match_state_dict, read_state_dict, resolve_weights
@@ -73,8 +73,8 @@ RELEASES: dict[str, ReleaseFile] = {
         "https://download.visinf.tu-darmstadt.de/data/2021-neurips-fast-axiomatic-attribution/models/"
         "xfixup_resnet50_model_best.pth.tar", "xdnn_tar", "X-Fixup ResNet-50"),
     "resnet50-0676ba61.pth": ReleaseFile(
-        "vanilla", "resnet50", 1000, "torchvision (ResNet50_Weights.IMAGENET1K_V1)", f"{_TORCHVISION}/resnet50-0676ba61.pth",
-        "torchvision_legacy"),
+        "vanilla", "resnet50", 1000, "torchvision (ResNet50_Weights.IMAGENET1K_V1)",
+        f"{_TORCHVISION}/resnet50-0676ba61.pth", "torchvision_legacy"),
     "resnet101-63fe2227.pth": ReleaseFile(
         "vanilla", "resnet101", 1000, "torchvision (ResNet101_Weights.IMAGENET1K_V1)",
         f"{_TORCHVISION}/resnet101-63fe2227.pth", "torchvision_legacy"),
@@ -94,7 +94,8 @@ def _release(file_name: str) -> ReleaseFile:
 
 
 def _perturbed(state: dict[str, Tensor], generator: torch.Generator) -> dict[str, Tensor]:
-    """Random values: norm statistics and 1-D affine parameters perturbed away from their init
+    """Random values: running variances scaled by factors in [0.5, 2], running means random, 1-D
+    affine parameters perturbed away from their init
     (so a loader that drops or swaps them changes the output); zero-initialised weights (Fixup's
     last convs and classifier) made random."""
     out = {}
@@ -103,7 +104,7 @@ def _perturbed(state: dict[str, Tensor], generator: torch.Generator) -> dict[str
         if key.endswith("num_batches_tracked"):
             v.fill_(int(torch.randint(1000, 100000, (), generator=generator)))
         elif key.endswith("running_var"):
-            v.copy_(torch.rand(v.shape, generator=generator) * 1.5 + 0.5)
+            v.mul_(torch.rand(v.shape, generator=generator) * 1.5 + 0.5)
         elif key.endswith("running_mean"):
             v.copy_(torch.randn(v.shape, generator=generator) * 0.2)
         elif v.dim() == 1 and key.endswith("weight"):
@@ -124,6 +125,15 @@ def _upstream_state(release: ReleaseFile) -> dict[str, Tensor]:
 
         return dict(getattr(tvm, release.arch)(weights=None, num_classes=release.num_classes).state_dict())
     model = build_model(release.kind, release.arch, release.num_classes)
+    norms = [m for m in model.modules() if isinstance(m, nn.BatchNorm2d)]
+    if norms:  # running variances from one random batch, so activations keep their scale with depth
+        for m in norms:
+            m.momentum = 1.0
+        x = torch.rand(2, 3, 64, 64)
+        with torch.no_grad():
+            model.train()(torch.cat([x, 1 - x], 1) if model.input_encoding == "bcos" else x)
+        for m in norms:
+            m.momentum = 0.1
     own = model.state_dict()
     return {up: own[ours] for up, ours in model.source_key_map.items()}
 

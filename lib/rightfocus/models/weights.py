@@ -37,7 +37,9 @@ _CONTAINER_KEYS = ("state_dict", "model_state_dict", "model", "net")
 #: prefixes of wrapped models: DataParallel (per key) and a sequential wrapper (all keys)
 _WRAPPER_PREFIXES = ("module.", "0.")
 #: torchvision's pre-0.4 DenseNet keys: ``...denselayerN.norm.1.weight`` -> ``...denselayerN.norm1.weight``
-_LEGACY_DENSENET_KEY = re.compile(r"^(.*denselayer\d+\.(?:norm|relu|conv))\.([12])\.(weight|bias|running_mean|running_var)$")
+_LEGACY_DENSENET_KEY = re.compile(
+    r"^(.*denselayer\d+\.(?:norm|relu|conv))\.([12])\.(weight|bias|running_mean|running_var)$"
+)
 
 
 @dataclass
@@ -113,7 +115,7 @@ def identity_key_map(source: nn.Module, target: nn.Module) -> dict[str, str]:
 
 
 def _listed(keys: list[str], limit: int = 8) -> str:
-    return f"{len(keys)}: {keys[:limit]}{' ...' if len(keys) > limit else ''}"
+    return f"{len(keys)}: {keys[:limit]}{f' and {len(keys) - limit} more' if len(keys) > limit else ''}"
 
 
 def match_state_dict(model: nn.Module, state: dict[str, Tensor]) -> tuple[dict[str, Tensor], list[str], list[str]]:

@@ -1,0 +1,585 @@
+"""A paper grid on a cluster: one submitit job per run, baselines first, requeue on preemption.
+
+`rightfocus launch --paper mg|aim --profile P [--group G ...] --executor slurm|local|debug` takes the
+runs of the grid (`rightfocus.experiments.grids` / `aim_grids`: `group_configs`), skips the ones
+already ``done``, and submits the rest through submitit (the usual cluster engine in this field):
+
+- one job per run; on SLURM, runs that wait for the same set of jobs go in one job array
+  (``--array=0-N%P``, P = ``--array-parallelism``);
+- a guided run starts from its baseline(s) (``RunConfig.init_from``): on SLURM its job carries
+  ``--dependency=afterok:<baseline jobs>`` (and ``--kill-on-invalid-dep=yes``, so a failed baseline
+  does not leave its guided runs pending for ever); the local and debug executors submit in
+  dependency order and wait for each wave;
+- every job is a `RunJob`, a submitit ``Checkpointable``: on preemption or near its time limit
+  SLURM sends USR2 (``--signal=USR2@<delay>``), submitit calls `RunJob.checkpoint`, which returns a
+  ``DelayedSubmission`` of the same run, and requeues the job (``--requeue``); the requeued job
+  calls the same entry point, which resumes from ``ckpt/latest.pt`` (a run is a pure function of
+  its config, so resuming ends with the metrics of an uninterrupted run);
+- the job calls one stable entry point, `rightfocus.training.runner.train_from_file` on the run's
+  ``config.yaml`` (what ``rightfocus train`` and ``make mg`` call), so it keeps working when the
+  engine under it changes.
+
+A small launch record is written atomically under ``<results>/<profile>/<paper>/launch/``:
+``runs/<run_id>.json`` (written by the launcher: executor, job id, log, dependencies) and
+``runs/<run_id>.job.json`` (written by the job itself: running, requeued, failed; two files so that
+the launcher and a job that already started never overwrite each other). `launch_status` combines
+them with the ``done`` marker and the scheduler's view (``sacct`` for SLURM, the process for local
+jobs) into one of `STATES` per run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+from submitit.helpers import Checkpointable, DelayedSubmission
+
+from rightfocus.experiments import store
+from rightfocus.experiments.config import RunConfig, dump_config
+
+EXECUTORS = ("slurm", "local", "debug")
+#: what `launch_status` reports per run
+STATES = ("done", "running", "pending", "failed", "not launched")
+
+#: sacct states -> our states (anything else that is final and not ``done`` is a failure)
+_SLURM_PENDING = {"PENDING", "REQUEUED", "REQUEUE_FED", "REQUEUE_HOLD", "CONFIGURING", "RESV_DEL_HOLD",
+                  "SUSPENDED", "PREEMPTED", "RESIZING", "READY"}
+_SLURM_RUNNING = {"RUNNING", "COMPLETING", "STAGE_OUT", "SIGNALING"}
+
+
+# ---- options ----------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class JobOptions:
+    """Resources and scheduler settings of every job of a launch (SLURM names in comments).
+
+    `timeout_min` is the time limit of one job (``--time``); a run longer than that is requeued at
+    the limit and resumes, up to `max_requeues` times. `sbatch` holds extra ``#SBATCH`` flags
+    (``{"constraint": "h200"}`` -> ``#SBATCH --constraint=h200``); `setup` lines run before the job
+    (``module load ...``, ``source .venv/bin/activate``).
+    """
+
+    partition: str | None = None          # --partition
+    gpus_per_node: int = 1                # --gpus-per-node
+    cpus_per_task: int | None = 8         # --cpus-per-task
+    mem_gb: float | None = None           # --mem
+    timeout_min: int = 24 * 60            # --time
+    account: str | None = None            # --account
+    qos: str | None = None                # --qos
+    array_parallelism: int | None = None  # --array=0-N%P (default 64); local: jobs at once (default: GPUs)
+    sbatch: dict[str, str] = field(default_factory=dict)
+    setup: tuple[str, ...] = ()
+    max_requeues: int = 30                # submitit's max_num_timeout (preemptions do not count)
+    signal_delay_s: int = 120             # --signal=USR2@<delay>: time to leave the epoch cleanly
+    name: str = "rightfocus"              # --job-name
+
+
+def parse_sbatch(items: Iterable[str]) -> dict[str, str]:
+    """``["constraint=h200", "exclusive"]`` -> ``{"constraint": "h200", "exclusive": True}``."""
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, value = item.lstrip("-").partition("=")
+        if not key:
+            raise ValueError(f"--sbatch {item!r}: give KEY=VALUE (e.g. --sbatch constraint=h200) or a flag KEY")
+        out[key.replace("-", "_")] = value if sep else True
+    return out
+
+
+# ---- the plan ---------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class PlannedRun:
+    """One run of a launch: its id, its config file and the baseline runs it starts from."""
+
+    run_id: str
+    config: Path
+    needs: tuple[str, ...]
+
+
+def launch_dir(results: str | Path, profile: str, paper: str) -> Path:
+    return store.profile_dir(results, profile) / paper / "launch"
+
+
+def grid_configs(paper: str, profile: str, data_root: str = "data", groups: Sequence[str] | None = None
+                 ) -> list[RunConfig]:
+    """The runs of `groups` (default: every group) of the paper's grid, each once, in grid order."""
+    from rightfocus.experiments.makefile import PAPERS
+
+    if paper not in PAPERS:
+        raise ValueError(f"unknown paper {paper!r}; use one of {sorted(PAPERS)}")
+    module = PAPERS[paper].grids
+    out: dict[str, RunConfig] = {}
+    for group in groups or module.GROUPS:
+        for cfg in module.group_configs(group, profile, data_root):
+            out.setdefault(cfg.run_id, cfg)
+    return list(out.values())
+
+
+def _needs(config: RunConfig) -> tuple[str, ...]:
+    ids = [config.init_from] if isinstance(config.init_from, str) else list(config.init_from or [])
+    return tuple(ids)
+
+
+def plan(configs: Sequence[RunConfig], results: str | Path = "results") -> list[PlannedRun]:
+    """Write each run's config where `write_grid` puts it (``<results>/<profile>/<paper>/configs``,
+    same text, so `make mg` and a launch share them) and return the runs with their dependencies."""
+    out = []
+    for c in configs:
+        path = store.profile_dir(results, c.profile) / c.paper / "configs" / f"{c.run_id}.yaml"
+        text = dump_config(c)
+        if not path.exists() or path.read_text() != text:
+            store.atomic_write_text(path, text)
+        out.append(PlannedRun(c.run_id, path, _needs(c)))
+    return out
+
+
+def waves(runs: Sequence[PlannedRun], settled: Iterable[str] = ()) -> list[list[PlannedRun]]:
+    """Runs in dependency order: wave k holds the runs whose baselines are settled (done, or running
+    under an earlier job) or in waves < k. A baseline that is neither settled nor planned is an error."""
+    settled = set(settled)
+    planned = {r.run_id for r in runs}
+    for r in runs:
+        missing = [d for d in r.needs if d not in planned and d not in settled]
+        if missing:
+            raise ValueError(f"run {r.run_id} starts from {missing}, which are neither done nor part of this "
+                             "launch; add their group (--group) or train them first")
+    out: list[list[PlannedRun]] = []
+    placed = set(settled)
+    left = list(runs)
+    while left:
+        wave = [r for r in left if all(d in placed for d in r.needs)]
+        if not wave:
+            raise ValueError(f"circular init_from among {[r.run_id for r in left]}")
+        out.append(wave)
+        placed |= {r.run_id for r in wave}
+        left = [r for r in left if r.run_id not in placed]
+    return out
+
+
+# ---- the job ----------------------------------------------------------------------------------
+def _job_record_path(record_dir: Path, run_id: str) -> Path:
+    return record_dir / "runs" / f"{run_id}.job.json"
+
+
+def _launch_record_path(record_dir: Path, run_id: str) -> Path:
+    return record_dir / "runs" / f"{run_id}.json"
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        return json.loads(path.read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        return {}
+
+
+def _write_json(path: Path, data: dict[str, Any]) -> None:
+    store.atomic_write_text(path, json.dumps(data, indent=1, sort_keys=True) + "\n")
+
+
+def _now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
+def _current_job_id() -> str | None:
+    try:
+        import submitit
+
+        return str(submitit.JobEnvironment().job_id)
+    except Exception:  # not inside a submitit job
+        return None
+
+
+class RunJob(Checkpointable):
+    """What a submitit job runs: train (or resume, or skip when done) one run from its config file.
+
+    A submitit ``Checkpointable``: when the job is preempted or reaches its time limit, submitit
+    calls `checkpoint`, which returns a ``DelayedSubmission`` of the same run, and requeues the job;
+    the requeued job resumes from the run's ``ckpt/latest.pt``.
+
+    `simulate_preemption` (tests, and a check of a cluster's requeue set-up): when the run has no
+    checkpoint yet, the job sends itself the preemption signal as soon as the run writes its first
+    ``ckpt/latest.pt``; the requeued job (built by `checkpoint`) runs without it.
+    """
+
+    def __init__(self, config: str | Path, results: str | Path, record_dir: str | Path,
+                 simulate_preemption: bool = False) -> None:
+        self.config = str(config)
+        self.results = str(results)
+        self.record_dir = str(record_dir)
+        self.simulate_preemption = simulate_preemption
+
+    def _run_dir(self) -> Path:
+        from rightfocus.experiments.config import load_config_file
+
+        cfg = load_config_file(self.config)
+        return store.run_dir(self.results, cfg.profile, cfg.run_id)
+
+    def _note(self, state: str, **more: Any) -> None:
+        rid = Path(self.config).stem
+        path = _job_record_path(Path(self.record_dir), rid)
+        rec = _read_json(path)
+        rec.update(state=state, job_id=_current_job_id(), host=socket.gethostname(), pid=os.getpid(),
+                   updated_at=_now(), **more)
+        if state == "running":
+            rec["attempts"] = int(rec.get("attempts", 0)) + 1
+        _write_json(path, rec)
+
+    def __call__(self) -> dict[str, Any]:
+        from rightfocus.training.runner import train_from_file  # the stable entry point
+
+        self._note("running")
+        rdir = self._run_dir()
+        if self.simulate_preemption:
+            _preempt_after_first_checkpoint(rdir / "ckpt" / "latest.pt")
+        try:
+            train_from_file(self.config, results=self.results)
+        except Exception as exc:
+            self._note("failed", error=f"{type(exc).__name__}: {exc}")
+            raise
+        done = store.is_done(rdir)
+        self._note("finished" if done else "failed", **({} if done else {"error": "ended without `done`"}))
+        return {"run_id": rdir.name, "dir": str(rdir), "done": done}
+
+    def checkpoint(self, *args: Any, **kwargs: Any) -> DelayedSubmission:
+        """Requeue the same run (submitit calls this on USR2: preemption or time limit)."""
+        self._note("requeued")
+        return DelayedSubmission(RunJob(self.config, self.results, self.record_dir))
+
+
+def _preempt_after_first_checkpoint(latest: Path, poll_s: float = 0.01) -> None:
+    """Send this process the preemption signal once `latest` appears (only if absent now)."""
+    if latest.exists():
+        return
+    from submitit.core.job_environment import JobEnvironment
+
+    sig = JobEnvironment._usr_sig()
+
+    def watch() -> None:
+        while not latest.exists():
+            time.sleep(poll_s)
+        os.kill(os.getpid(), sig)
+
+    threading.Thread(target=watch, daemon=True).start()
+
+
+# ---- submission -------------------------------------------------------------------------------
+@dataclass
+class Submitted:
+    """One run as submitted: its job id (None while it waits for a local wave) and log file."""
+
+    run_id: str
+    executor: str
+    job_id: str | None
+    log: str | None
+    needs: list[str]
+    config: str
+    submitted_at: str | None = None
+    blocked_by: list[str] | None = None
+
+
+def make_executor(kind: str, folder: str | Path, options: JobOptions) -> Any:
+    """A submitit executor for `kind` with `options` (SLURM needs ``srun`` on PATH)."""
+    import submitit
+
+    if kind not in EXECUTORS:
+        raise ValueError(f"unknown executor {kind!r}; use one of {list(EXECUTORS)}")
+    if kind == "slurm":
+        import shutil
+
+        if shutil.which("srun") is None:
+            raise ValueError("the slurm executor needs `srun` and `sbatch` on PATH (run on a SLURM login "
+                             "node), or use --executor local")
+    if kind == "debug":
+        return submitit.DebugExecutor(folder)
+    if kind == "local":
+        ex = submitit.LocalExecutor(folder, max_num_timeout=options.max_requeues)
+        ex.update_parameters(timeout_min=options.timeout_min, gpus_per_node=options.gpus_per_node,
+                             signal_delay_s=min(options.signal_delay_s, 60 * options.timeout_min // 2),
+                             setup=list(options.setup))
+        return ex
+    ex = submitit.AutoExecutor(folder=folder, cluster="slurm", slurm_max_num_timeout=options.max_requeues)
+    extra: dict[str, Any] = {"requeue": True}  # `scontrol requeue` needs requeueable jobs
+    extra.update(options.sbatch)
+    params: dict[str, Any] = {
+        "name": options.name, "timeout_min": options.timeout_min, "gpus_per_node": options.gpus_per_node,
+        "cpus_per_task": options.cpus_per_task, "mem_gb": options.mem_gb,
+        "slurm_partition": options.partition, "slurm_account": options.account, "slurm_qos": options.qos,
+        "slurm_array_parallelism": options.array_parallelism or 64, "slurm_signal_delay_s": options.signal_delay_s,
+        "slurm_additional_parameters": extra, "slurm_setup": list(options.setup) or None,
+    }
+    ex.update_parameters(**{k: v for k, v in params.items() if v is not None})
+    return ex
+
+
+def _dependency(job_ids: Sequence[str]) -> str | None:
+    return "afterok:" + ":".join(sorted(job_ids)) if job_ids else None
+
+
+def launch(
+    configs: Sequence[RunConfig],
+    executor: str = "slurm",
+    results: str | Path = "results",
+    options: JobOptions | None = None,
+    *,
+    simulate_preemption: bool = False,
+    dry_run: bool = False,
+    log: Any = print,
+) -> list[Submitted]:
+    """Submit every run of `configs` that is not done (one paper and profile per call).
+
+    SLURM: returns once every job is queued. Local / debug: submits wave by wave and returns when
+    every job has ended. Runs that are running or pending under an earlier job of the same executor
+    are not submitted again; their dependents wait for that job.
+    """
+    options = options or JobOptions()
+    configs = list(configs)
+    if not configs:
+        return []
+    keys = {(c.paper, c.profile) for c in configs}
+    if len(keys) != 1:
+        raise ValueError(f"one launch takes one paper and profile; got {sorted(keys)}")
+    ((paper, profile),) = keys
+    rec_dir = launch_dir(results, profile, paper)
+    runs = plan(configs, results)
+    by_id = {r.run_id: r for r in runs}
+    # what is settled: done, or in flight under an earlier job of this executor (reuse its job id)
+    current = {s.run_id: s for s in launch_status(paper, profile, results, [r.run_id for r in runs]
+                                                    + [d for r in runs for d in r.needs])}
+    done = {rid for rid, s in current.items() if s.state == "done"}
+    in_flight = {rid: s.job_id for rid, s in current.items()
+                 if s.state in ("running", "pending") and s.job_id and s.executor == executor}
+    todo = [r for r in runs if r.run_id not in done and r.run_id not in in_flight]
+    for rid in sorted(set(by_id) & set(in_flight)):
+        log(f"{rid}: already {current[rid].state} as job {in_flight[rid]}, not resubmitted")
+    order = waves(todo, done | set(in_flight))
+    if dry_run:
+        for k, wave in enumerate(order):
+            for r in wave:
+                log(f"wave {k}\t{r.run_id}\tneeds {', '.join(r.needs) or '-'}")
+        return []
+
+    folder = rec_dir / "jobs"
+    ex = make_executor(executor, folder, options)
+    records: dict[str, Submitted] = {}
+    for r in todo:  # every run is recorded before the first submission: `--status` shows them pending
+        records[r.run_id] = Submitted(r.run_id, executor, None, None, list(r.needs), str(r.config))
+        _write_json(_launch_record_path(rec_dir, r.run_id), asdict(records[r.run_id]))
+        _job_record_path(rec_dir, r.run_id).unlink(missing_ok=True)
+    job_of: dict[str, str] = dict(in_flight)
+
+    def job_for(r: PlannedRun) -> RunJob:
+        return RunJob(r.config, results, rec_dir, simulate_preemption=simulate_preemption)
+
+    def record(r: PlannedRun, job: Any) -> None:
+        rec = records[r.run_id]
+        rec.job_id, rec.log, rec.submitted_at = str(job.job_id), str(job.paths.stdout), _now()
+        job_of[r.run_id] = rec.job_id
+        _write_json(_launch_record_path(rec_dir, r.run_id), asdict(rec))
+        log(f"{r.run_id}: job {rec.job_id}" + (f" after {', '.join(r.needs)}" if r.needs else ""))
+
+    if executor == "slurm":
+        for wave in order:
+            by_dep: dict[str | None, list[PlannedRun]] = {}
+            for r in wave:
+                by_dep.setdefault(_dependency([job_of[d] for d in r.needs if d in job_of]), []).append(r)
+            for dep, group in by_dep.items():
+                extra = dict(ex.parameters.get("additional_parameters") or {})
+                extra.pop("dependency", None)
+                extra.pop("kill_on_invalid_dep", None)
+                if dep:
+                    extra.update(dependency=dep, kill_on_invalid_dep="yes")
+                ex.update_parameters(slurm_additional_parameters=extra)
+                with ex.batch():
+                    jobs = [ex.submit(job_for(r)) for r in group]
+                for r, job in zip(group, jobs):
+                    record(r, job)
+        return list(records.values())
+
+    # local / debug: a run starts as soon as its baselines are done, at most `parallel` at once
+    # (local: one job per visible GPU by default, each on its own device)
+    gpus = _local_gpus() if executor == "local" else 0
+    parallel = 1 if executor == "debug" else max(1, options.array_parallelism or gpus or 1)
+    ok, failed = set(done), set()
+    waiting = [r for wave in order for r in wave]
+    running: dict[str, tuple[Any, int | None]] = {}  # run id -> (job, device)
+    while waiting or running:
+        for r in list(waiting):
+            outside = [d for d in r.needs if d in in_flight and d not in ok | failed]
+            if outside:  # in flight under another launch: look again
+                for st in launch_status(paper, profile, results, outside):
+                    if st.state in ("done", "failed"):
+                        (ok if st.state == "done" else failed).add(st.run_id)
+            bad = [d for d in r.needs if d in failed]
+            if bad:
+                waiting.remove(r)
+                failed.add(r.run_id)
+                records[r.run_id].blocked_by = bad
+                _write_json(_launch_record_path(rec_dir, r.run_id), asdict(records[r.run_id]))
+                log(f"{r.run_id}: not started, its baseline failed: {', '.join(bad)}")
+            elif all(d in ok for d in r.needs) and len(running) < parallel:
+                waiting.remove(r)
+                device = None
+                if executor == "local":
+                    busy = [dev for _, dev in running.values()]
+                    device = min(range(gpus), key=busy.count) if gpus else None  # least-loaded GPU
+                    ex.update_parameters(gpus_per_node=1 if device is not None else 0,
+                                         visible_gpus=(device,) if device is not None else ())
+                job = ex.submit(job_for(r))
+                record(r, job)
+                running[r.run_id] = (job, device)
+        for rid, (job, _) in list(running.items()):
+            if not job.done():
+                continue
+            del running[rid]
+            try:
+                job.result()
+            except Exception:  # the job's own record holds the error; keep going
+                pass
+            if store.is_done(store.run_dir(results, profile, rid)):
+                ok.add(rid)
+            else:
+                failed.add(rid)
+                error = _read_json(_job_record_path(rec_dir, rid)).get("error", "no error recorded")
+                log(f"{rid}: job {job.job_id} failed: {error.splitlines()[0]} (log: {job.paths.stdout})")
+        if running or waiting:
+            time.sleep(0.2 if running else 5.0)
+    return list(records.values())
+
+
+def _local_gpus() -> int:
+    try:
+        import torch
+
+        return int(torch.cuda.device_count())
+    except Exception:
+        return 0
+
+
+# ---- status -----------------------------------------------------------------------------------
+@dataclass
+class RunStatus:
+    """One run's state as `launch_status` reports it."""
+
+    run_id: str
+    state: str
+    executor: str | None = None
+    job_id: str | None = None
+    log: str | None = None
+    detail: str = ""
+
+
+def _slurm_states(job_ids: Sequence[str]) -> dict[str, str]:
+    """sacct's state of each job id (one call; {} where sacct is unavailable)."""
+    from submitit.slurm.slurm import SlurmInfoWatcher
+
+    if not job_ids:
+        return {}
+    watcher = SlurmInfoWatcher()
+    for jid in job_ids:
+        watcher.register_job(jid)
+    watcher.update()
+    return {jid: watcher.get_state(jid, mode="cache") for jid in job_ids}
+
+
+def _local_state(folder: Path, job_id: str) -> tuple[str, str]:
+    """(state, detail) of a local job from its result pickle and its controller process."""
+    from submitit.core.utils import JobPaths
+
+    result = JobPaths(folder, job_id).result_pickle
+    if result.exists():
+        import pickle
+
+        try:
+            outcome, payload = pickle.loads(result.read_bytes())
+        except Exception:
+            return "failed", "unreadable result"
+        return ("failed", str(payload).strip().splitlines()[-1] if outcome == "error" else "ended without done")
+    if not _alive(job_id):
+        return "failed", "job process gone without a result (killed?)"
+    return "running", ""
+
+
+def _alive(pid: Any) -> bool:
+    try:
+        os.kill(int(pid), 0)
+    except (ProcessLookupError, ValueError, TypeError):
+        return False
+    except PermissionError:  # exists, another user's
+        return True
+    return True
+
+
+def slurm_state(sacct_state: str) -> str:
+    """Our state for a sacct state of a run that is not done (``CANCELLED by 12`` -> failed)."""
+    head = sacct_state.split()[0].upper() if sacct_state else "UNKNOWN"
+    if head in _SLURM_RUNNING:
+        return "running"
+    if head in _SLURM_PENDING:
+        return "pending"
+    if head == "UNKNOWN":
+        return "unknown"
+    return "failed"
+
+
+def launch_status(paper: str, profile: str, results: str | Path = "results",
+                  run_ids: Sequence[str] | None = None) -> list[RunStatus]:
+    """Per run: done / running / pending / failed (with job id and log) / not launched.
+
+    `run_ids`: the runs to report (default: every run with a launch record), in that order."""
+    rec_dir = launch_dir(results, profile, paper)
+    if run_ids is None:
+        run_ids = sorted(p.name[:-5] for p in (rec_dir / "runs").glob("*.json") if not p.name.endswith(".job.json"))
+    run_ids = list(dict.fromkeys(run_ids))
+    launched = {rid: _read_json(_launch_record_path(rec_dir, rid)) for rid in run_ids}
+    jobs = {rid: _read_json(_job_record_path(rec_dir, rid)) for rid in run_ids}
+    slurm_ids = [r["job_id"] for rid, r in launched.items() if r.get("executor") == "slurm" and r.get("job_id")
+                 and not store.is_done(store.run_dir(results, profile, rid))]
+    sacct = _slurm_states(slurm_ids)
+    out = []
+    for rid in run_ids:
+        rec, job = launched[rid], jobs[rid]
+        st = RunStatus(rid, "not launched", rec.get("executor"), rec.get("job_id"), rec.get("log"))
+        if store.is_done(store.run_dir(results, profile, rid)):
+            st.state = "done"
+        elif not rec:
+            pass
+        elif rec.get("blocked_by"):
+            st.state, st.detail = "failed", f"baseline failed: {', '.join(rec['blocked_by'])}"
+        elif not rec.get("job_id"):
+            st.state, st.detail = "pending", "waits for " + (", ".join(rec.get("needs") or []) or "submission")
+        elif rec["executor"] == "slurm":
+            raw = sacct.get(rec["job_id"], "UNKNOWN")
+            st.state, st.detail = slurm_state(raw), raw
+            if st.state == "unknown":  # no sacct: fall back on what the job wrote itself
+                st.state = {"running": "running", "failed": "failed", "finished": "failed"}.get(job.get("state"), "pending")
+                st.detail = "sacct unavailable"
+        elif rec["executor"] == "local":
+            st.state, st.detail = _local_state(rec_dir / "jobs", rec["job_id"])
+        elif job.get("state") in ("running", "requeued"):  # debug: in the launching process
+            alive = job.get("host") == socket.gethostname() and _alive(job.get("pid"))
+            st.state, st.detail = ("running", "") if alive else ("failed", "launching process gone")
+        else:
+            st.state = "failed" if job else "pending"
+        if st.state == "failed" and job.get("error") and not st.detail.startswith("baseline"):
+            st.detail = job["error"].splitlines()[0]
+        if job.get("attempts", 0) > 1:
+            st.detail = (st.detail + f" (attempt {job['attempts']})").strip()
+        out.append(st)
+    return out
+
+
+def format_status(rows: Sequence[RunStatus]) -> str:
+    """A table: state, run id, job id, log (and a count per state)."""
+    w_run = max([len("run")] + [len(r.run_id) for r in rows]) + 2
+    w_job = max([len("job")] + [len(r.job_id or "-") for r in rows]) + 2
+    lines = [f"{'state':<14}{'run':<{w_run}}{'job':<{w_job}}log"]
+    for r in rows:
+        extra = f"  [{r.detail}]" if r.detail and r.state != "done" else ""
+        lines.append(f"{r.state:<14}{r.run_id:<{w_run}}{r.job_id or '-':<{w_job}}{r.log or '-'}{extra}")
+    counts = {s: sum(r.state == s for r in rows) for s in STATES if any(r.state == s for r in rows)}
+    lines.append(", ".join(f"{n} {s}" for s, n in counts.items()) or "no runs")
+    return "\n".join(lines)
