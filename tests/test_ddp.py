@@ -7,7 +7,9 @@ Tolerances: the X-DNN tiny has no batch norm, so two processes differ from one o
 floating-point sums (gradient all-reduce, gathered metrics): 1e-3 (absolute and relative; TIGHT). The B-cos tiny has batch norm,
 which normalises with each rank's half of the batch (SyncBatchNorm has no double backward): runs
 drift apart; its first epoch is checked within 0.05. The resume and batch-norm checks are slow
-(spawning processes on CPU: ~45 s each)."""
+(spawning processes on CPU: 30-45 s each on a shared 2-core machine); the fast tests check the pieces
+in one process: the sharded batches and target draws against the one-process ones, and a guided
+step through DDP (a world of one) against the plain step."""
 
 from __future__ import annotations
 
@@ -117,6 +119,7 @@ def _fresh(root: Path, name: str, baseline_of: RunConfig) -> Path:
     return out
 
 
+@pytest.mark.slow
 def test_two_processes_equal_one_without_batch_norm(setup):
     root, guided = setup
     cfg = guided["xdnn"]
@@ -157,3 +160,79 @@ def test_resume_under_another_world_size(setup, first, second):
     _run(cfg, results, second)
     assert store.is_done(rdir)
     _assert_close(whole, rdir, atol=TIGHT, rtol=TIGHT)
+
+
+# ---- fast checks of the pieces, in one process ----------------------------------------------------
+def test_sharded_batches_and_classes_are_the_one_process_ones():
+    """Every rank's part of each global batch, in rank order, is the one-process batch (the same
+    RandomSampler draws), and the classes drawn per part are the one-process draws' rows; a global
+    batch smaller than the world is repeated so every rank has images."""
+    from torch.utils.data import BatchSampler, RandomSampler
+
+    from rightfocus.training.distributed import ShardedBatchSampler
+    from rightfocus.training.mg_task import random_positive_class
+
+    data, batch, world = list(range(11)), 4, 3
+    ref = list(BatchSampler(RandomSampler(data, generator=torch.Generator().manual_seed(5)), batch, False))
+    parts = [ShardedBatchSampler(data, batch, torch.Generator().manual_seed(5), r, world) for r in range(world)]
+    got = [list(p) for p in parts]
+    assert len(ref) == len(got[0]) == 3
+    for i, ref_batch in enumerate(ref):
+        joined = [j for r in range(world) for j in got[r][i]]
+        assert joined == ref_batch
+    assert all(len(g[-1]) == 1 for g in got)  # the last global batch (3 images) gives each rank one
+    labels = (torch.rand(batch, 6, generator=torch.Generator().manual_seed(1)) > 0.5).float()
+    labels[:, 0] = 1
+    one = random_positive_class(labels, torch.Generator().manual_seed(2))
+    split = [random_positive_class(labels[lo:hi], torch.Generator().manual_seed(2), batch, lo)
+             for lo, hi in ((0, 1), (1, 3), (3, 4))]
+    assert torch.equal(torch.cat(split), one)
+    tiny = ShardedBatchSampler([0, 1], 8, torch.Generator().manual_seed(0), 2, 3)
+    assert [len(b) for b in tiny] == [1] and tiny.meta[0] == (3, 2)
+
+
+@pytest.mark.parametrize("kind,tap,method", [("bcos", "mid2", "bcos"), ("vanilla", "input", "ixg")])
+def test_guided_step_through_ddp_has_the_plain_gradient(tmp_path, kind, tap, method):
+    """The double backward through DDP (`DistributedTapped`, gloo, a world of one): the attribution's
+    ``autograd.grad(create_graph=True)`` leaves the reducer alone and the final backward reduces
+    every parameter's gradient once: the gradients equal the plain step's."""
+    import torch.distributed as dist
+    import torch.nn.functional as F
+
+    from rightfocus.models import build_model
+    from rightfocus.training.distributed import DistributedTapped
+    from rightfocus.training.mg_task import localisation_step
+
+    torch.manual_seed(0)
+    model = build_model(kind, "tiny", 4).train()
+    g = torch.Generator().manual_seed(0)
+    images = torch.rand(3, 6 if kind == "bcos" else 3, 16, 16, generator=g)
+    labels = torch.ones(3, 4)
+    targets, masks = torch.tensor([0, 2, 3]), (torch.rand(3, 16, 16, generator=g) > 0.5).float()
+
+    def grads(m: torch.nn.Module) -> list[torch.Tensor]:
+        model.zero_grad(set_to_none=True)
+        logits, loc = localisation_step(m, images, targets, masks, tap, method, "energy")
+        (F.binary_cross_entropy_with_logits(logits, labels) + loc.sum()).backward()
+        return [p.grad.clone() for p in model.parameters() if p.requires_grad]
+
+    plain = grads(model)
+    dist.init_process_group("gloo", init_method=f"file://{tmp_path / 'store'}", rank=0, world_size=1)
+    try:
+        wrapped = DistributedTapped(model, torch.device("cpu"))
+        reduced: list[int] = []
+
+        def hook(state, bucket):  # (no annotations: DDP checks them, and this module's are strings)
+            reduced.append(bucket.buffer().numel())  # the gradients DDP all-reduces
+            return dist.all_reduce(bucket.buffer(), async_op=True).get_future().then(lambda f: f.value()[0])
+
+        wrapped.ddp.register_comm_hook(None, hook)
+        n_params = sum(p.numel() for p in model.parameters() if p.requires_grad)
+        for step in range(2):  # a second step: the reducer finished the first one
+            reduced.clear()
+            through = grads(wrapped)
+            assert sum(reduced) == n_params, f"step {step}: DDP reduced {sum(reduced)} of {n_params} values"
+            for a, b in zip(through, plain):
+                torch.testing.assert_close(a, b, rtol=1e-6, atol=1e-9)
+    finally:
+        dist.destroy_process_group()
