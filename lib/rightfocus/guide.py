@@ -95,12 +95,18 @@ class Guide:
                               self.tap.prefix_tokens, f"layer {self.layer!r}")
         return logits, maps
 
-    def __call__(self, images: Tensor, targets: Tensor | Sequence[int], masks: Tensor) -> tuple[Tensor, Tensor]:
+    def __call__(self, images: Tensor, targets: Tensor | Sequence[int], masks: Tensor,
+                 guided: Tensor | Sequence[bool] | None = None) -> tuple[Tensor, Tensor]:
         """(logits [N, K], localisation loss per image [N]) from ONE forward pass.
 
         targets: one class per image [N] (-1: no localisation loss for that image, e.g. no box);
         masks: [N, H, W], 1 where the target class's evidence should be. Both outputs are in the graph:
         call ``backward`` on your total loss outside any explanation context (this returns outside it).
+        guided: optional [N] bool, which images the loss counts (default: every image with a target).
+        Images with a target but not guided are still attributed (in train-mode batch norm their
+        target logits shape the other images' maps): the paper's step attributes one class of every
+        image and guides only those whose class has a box (limited annotations, Sec. 5.3). Their loss
+        is 0 and their masks are never read.
         """
         if not torch.is_tensor(masks) or masks.dim() != 3:
             raise ValueError(
@@ -117,13 +123,21 @@ class Guide:
                 "(class index) and one mask [H, W] per image"
             )
         logits, maps = self.maps(images, targets, create_graph=True)
-        valid = as_targets(targets, n, device=logits.device) >= 0
+        if maps.dtype in (torch.bfloat16, torch.float16):
+            maps = maps.float()  # losses in fp32 under autocast (fp32 / fp64 maps stay as they are)
+        valid = as_targets(targets, n) >= 0  # where the targets are (host: no device synchronisation)
+        if guided is not None:
+            use = torch.as_tensor(guided, device=valid.device)
+            if use.dtype != torch.bool or use.shape != (n,):
+                raise ValueError(f"guided must be a bool tensor [N={n}] (which images the loss counts), got "
+                                 f"dtype {use.dtype} shape {tuple(use.shape)}")
+            valid = valid & use
         masks = masks.to(device=maps.device, dtype=maps.dtype)
         if bool(valid.all()):
             return logits, LOSSES[self.loss](maps, masks)
         loc = maps.new_zeros(n)
         if bool(valid.any()):
-            keep = valid.nonzero().flatten()
+            keep = valid.nonzero().flatten().to(maps.device, non_blocking=True)
             loc = loc.index_put((keep,), LOSSES[self.loss](maps[keep], masks[keep]))
         return logits, loc
 

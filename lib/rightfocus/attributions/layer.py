@@ -149,8 +149,9 @@ def _check_logits(logits: object, n: int) -> Tensor:
 
 def as_targets(targets: Tensor | Sequence[int], n: int, num_classes: int | None = None,
                device: torch.device | None = None) -> Tensor:
-    """One class index per image [n] (-1: no attribution for that image); clear errors otherwise."""
-    t = torch.as_tensor(targets, device=device)
+    """One class index per image [n] (-1: no attribution for that image); clear errors otherwise.
+    Checked where the targets are (host targets: no device synchronisation), then moved to `device`."""
+    t = torch.as_tensor(targets)
     if t.is_floating_point() or t.dim() > 1:
         raise ValueError(
             f"targets must be one class index per image [N], got shape {tuple(t.shape)} dtype {t.dtype}; "
@@ -161,7 +162,7 @@ def as_targets(targets: Tensor | Sequence[int], n: int, num_classes: int | None 
         raise ValueError(f"batch sizes differ: {n} images but {t.numel()} targets; pass one target per image")
     if num_classes is not None and t.numel() and (int(t.max()) >= num_classes or int(t.min()) < -1):
         raise ValueError(f"targets must lie in [0, {num_classes}) (or -1 to skip an image), got {t.tolist()}")
-    return t
+    return t if device is None else t.to(device, non_blocking=True)
 
 
 def token_grid(length: int, image_size: Sequence[int], prefix_tokens: int | None) -> tuple[int, int, int]:
@@ -271,13 +272,15 @@ def layer_maps(
     `logits` (from `LayerTap.forward`)."""
     if method not in TAP_METHODS:
         raise ValueError(f"unknown attribution method {method!r}; choose one of {list(TAP_METHODS)}")
-    targets = as_targets(targets, logits.shape[0], logits.shape[1], logits.device)
+    targets = as_targets(targets, logits.shape[0], logits.shape[1])  # host targets: no synchronisation
     valid = targets >= 0
     act = spatial(activation, image_size, prefix_tokens)
     if not bool(valid.any()):
         return act.new_zeros(act.shape[0], *act.shape[2:])
+    all_valid = bool(valid.all())
+    targets, valid = targets.to(logits.device, non_blocking=True), valid.to(logits.device, non_blocking=True)
     picked = logits.gather(1, targets.clamp_min(0)[:, None])[:, 0]
-    selected = (picked if bool(valid.all()) else torch.where(valid, picked, torch.zeros_like(picked))).sum()
+    selected = (picked if all_valid else torch.where(valid, picked, torch.zeros_like(picked))).sum()
     (grad,) = torch.autograd.grad(selected, activation, create_graph=create_graph, allow_unused=True)
     if grad is None:
         raise ValueError(f"the logits do not depend on {layer}'s output; choose a layer between the input "

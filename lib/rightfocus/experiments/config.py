@@ -24,7 +24,15 @@ LOSSES = ("energy", "l1", "ppce", "rrr")
 TASKS = ("bird", "place")
 
 #: fields that locate a run or choose hardware; they never change its results, so never its id
-NON_RESULT_FIELDS = frozenset({"data_root", "profile", "device", "num_workers", "weights_root", "threads"})
+#: (``channels_last`` / ``cudnn_benchmark`` / ``num_workers`` are performance knobs: the same math up to
+#: round-off; with random augmentations, workers draw other (equally distributed) random numbers)
+NON_RESULT_FIELDS = frozenset({"data_root", "profile", "device", "num_workers", "weights_root", "threads",
+                               "channels_last", "cudnn_benchmark"})
+
+#: numeric precision of a run (`training.runtime`): "auto" = bf16 autocast on CUDA with bf16, fp32
+#: elsewhere. It changes results, so an explicit "fp32" / "bf16" enters the id ("auto" keeps every
+#: existing id)
+PRECISIONS = ("auto", "fp32", "bf16")
 
 #: rehearsal caps: they change results, so they enter the id, but only when set (None keeps every
 #: existing run id)
@@ -64,13 +72,20 @@ class RunConfig:
     extra: dict[str, Any] = field(default_factory=dict)
     profile: str = "demo"
     device: str = "auto"
-    num_workers: int = 0
+    #: DataLoader worker processes (None: auto, 0 on CPU, up to 8 per process on CUDA)
+    num_workers: int | None = None
     weights_root: str | None = None
     #: torch CPU threads for this run (None: torch's default); 1 lets `make -j` jobs share cores
     threads: int | None = None
     #: rehearsal caps (None: none): training batches per epoch, images of each val/test evaluation
     max_steps_per_epoch: int | None = None
     max_eval_images: int | None = None
+    #: "auto" | "fp32" | "bf16" (see PRECISIONS; bf16 = autocast of forward, attribution and loss)
+    precision: str = "auto"
+    #: channels_last memory format (None: auto, on for conv nets on CUDA)
+    channels_last: bool | None = None
+    #: torch.backends.cudnn.benchmark on CUDA (None: on)
+    cudnn_benchmark: bool | None = None
 
     def __post_init__(self) -> None:
         self.validate()
@@ -94,6 +109,7 @@ class RunConfig:
         check("tap", self.tap, (None, *TAPS))
         check("loss", self.loss, (None, *LOSSES))
         check("task", self.task, (None, *TASKS))
+        check("precision", self.precision, PRECISIONS)
         guided = (self.method, self.tap, self.loss)
         if any(v is None for v in guided) and any(v is not None for v in guided):
             raise ValueError(
@@ -139,10 +155,12 @@ class RunConfig:
 
     # ---- identity ------------------------------------------------------------------------------
     def result_fields(self) -> dict[str, Any]:
-        """The fields that can change this run's results (everything but paths/devices/profile; the
-        rehearsal caps only when set, so that uncapped runs keep their ids)."""
+        """The fields that can change this run's results (everything but paths/devices/profile and
+        performance knobs; the rehearsal caps only when set and the precision only when not "auto",
+        so that existing runs keep their ids)."""
         return {k: v for k, v in self.to_dict().items()
-                if k not in NON_RESULT_FIELDS and not (k in CAP_FIELDS and v is None)}
+                if k not in NON_RESULT_FIELDS and not (k in CAP_FIELDS and v is None)
+                and not (k == "precision" and v == "auto")}
 
     @property
     def run_id(self) -> str:

@@ -48,6 +48,7 @@ from rightfocus.models.aim_plain import PlainBackbone
 from rightfocus.models.taps import TappedModel
 from rightfocus.training import checkpoint as ckpt
 from rightfocus.training.engine import batches, eval_subset, steps_per_epoch
+from rightfocus.training.runtime import Runtime, full
 
 #: ImageNet-1k torchvision release files (looked up under $WEIGHTS_ROOT; never downloaded)
 PRETRAINED_FILES: dict[str, str] = {
@@ -217,6 +218,14 @@ def _encode(model: nn.Module, images: Tensor) -> Tensor:
 
 def aim_loss(fw: AimForward, targets: Tensor, tau: float | None, lam: float, label_smoothing: float,
              aux_losses: bool = True) -> tuple[Tensor, dict[str, float]]:
+    """`aim_loss_terms` with the parts as floats (one host synchronisation; the training loop keeps
+    the tensors)."""
+    total, parts = aim_loss_terms(fw, targets, tau, lam, label_smoothing, aux_losses)
+    return total, {k: float(v) for k, v in parts.items()}
+
+
+def aim_loss_terms(fw: AimForward, targets: Tensor, tau: float | None, lam: float, label_smoothing: float,
+                   aux_losses: bool = True) -> tuple[Tensor, dict[str, Tensor]]:
     """Eq. 7: sum of the classification losses (final + per-stage aux when `aux_losses`) plus
     ``lam * active_area_loss(masks, tau)`` (Eq. 6); no mask term when `tau` is None or no masks."""
     from rightfocus.losses import active_area_loss
@@ -229,8 +238,7 @@ def aim_loss(fw: AimForward, targets: Tensor, tau: float | None, lam: float, lab
     if tau is not None and fw.masks:
         mask = active_area_loss(fw.masks, tau)
     total = cls + lam * mask
-    return total, {"loss": float(total.detach()), "cls_loss": float(cls.detach()),
-                   "mask_loss": float(mask.detach())}
+    return total, {"loss": total.detach(), "cls_loss": cls.detach(), "mask_loss": mask.detach()}
 
 
 def threshold_at(options: dict[str, Any], epoch: int) -> float | None:
@@ -287,33 +295,40 @@ def _set_epoch(model: nn.Module, epoch: int, total: int) -> None:
 
 
 def train_one_epoch(model: nn.Module, loader: Iterable[dict[str, Any]], optimizer: torch.optim.Optimizer,
-                    scheduler: Any, config: RunConfig, epoch: int) -> dict[str, Any]:
-    """One epoch of Eq. 7; returns mean losses, the threshold and the training mask activity."""
+                    scheduler: Any, config: RunConfig, epoch: int, runtime: Runtime | None = None) -> dict[str, Any]:
+    """One epoch of Eq. 7; returns mean losses, the threshold and the training mask activity.
+    `runtime`: bf16 autocast of forward and loss (backward outside), memory format; the sums stay
+    on the device and are read once at the end of the epoch."""
     opts = aim_options(config)
     tau = threshold_at(opts, epoch) if config.model_kind == "aim" else None
+    rt = runtime if runtime is not None else Runtime(_device(model))
     model.train()
-    sums: dict[str, float] = {}
-    shares: list[list[float]] = []
+    keys = ("loss", "cls_loss", "mask_loss")
+    sums = torch.zeros(len(keys), dtype=torch.float64, device=rt.device)
+    shares: list[Tensor] = []
     n = 0
     for batch in loader:
-        x = _encode(model, batch["image"])
-        targets = targets_of(batch).to(x.device)
-        fw = forward(model, x)
-        loss, parts = aim_loss(fw, targets, tau, config.lam, float(opts["label_smoothing"]),
-                               bool(opts.get("aux_losses", True)))
+        x = rt.inputs(batch["image"], getattr(model, "input_encoding", "imagenet"))
+        targets = rt.to(targets_of(batch))
+        with rt.autocast():
+            fw = forward(model, x)
+            fp32 = AimForward(full(fw.logits), [full(a) for a in fw.aux_logits], [full(m) for m in fw.masks],
+                              fw.merged)  # losses in fp32 under autocast; a no-op in fp32
+            loss, parts = aim_loss_terms(fp32, targets, tau, config.lam,
+                                         float(opts["label_smoothing"]), bool(opts.get("aux_losses", True)))
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
         scheduler.step()
-        for k, v in parts.items():
-            sums[k] = sums.get(k, 0.0) + v * len(targets)
+        sums += torch.stack([parts[k] for k in keys]).double() * len(targets)
         if fw.masks:
-            shares.append(active_share(fw.masks))
+            shares.append(torch.stack([m.detach().float().mean() for m in fw.masks]))
         n += len(targets)
-    out: dict[str, Any] = {f"train_{k}": v / max(n, 1) for k, v in sums.items()}
+    values = sums.tolist()  # the epoch's one host synchronisation
+    out: dict[str, Any] = {f"train_{k}": v / max(n, 1) for k, v in zip(keys, values)}
     out["tau"] = tau
     if shares:
-        out["train_mask_active"] = float(torch.tensor(shares).mean())
+        out["train_mask_active"] = float(torch.stack(shares).mean())
     return out
 
 
@@ -475,17 +490,26 @@ class AimTask:
         self.config = config
         self.opts = aim_options(config)
         self.generators: dict[str, torch.Generator] = {}
+        self.runtime: Runtime | None = None  # set by the engine (hardware options)
 
     def load_data(self) -> None:
         self.train, self.val, self.test_set, self.num_classes = load_splits(self.config)
 
-    def _loader(self, dataset: Dataset, **kw: Any) -> DataLoader:
-        return DataLoader(dataset, batch_size=self.config.batch_size, collate_fn=collate,
-                          num_workers=self.config.num_workers, **kw)
+    def _loader(self, dataset: Dataset, persistent: bool = True, **kw: Any) -> DataLoader:
+        opts = self.runtime.loader_options()
+        if not persistent:  # a loader made anew each epoch must not keep its workers
+            opts.pop("persistent_workers", None)
+        return DataLoader(dataset, batch_size=self.config.batch_size, collate_fn=collate, **opts, **kw)
 
     def build(self, device: torch.device) -> None:
         c, opts = self.config, self.opts
-        self.model = build_run_model(c, self.num_classes).to(device)
+        if getattr(self, "runtime", None) is None or self.runtime.device != device:
+            self.runtime = Runtime(device)
+        if self.runtime.distributed:
+            raise NotImplementedError(
+                "AIM runs train on one process (WORLD_SIZE=1); multi-GPU (torchrun) is implemented for model "
+                "guidance runs (paper 'mg'). Run AIM without torchrun, one GPU per run")
+        self.model = self.runtime.prepare(build_run_model(c, self.num_classes))
         self.train_set = RandAugmented(self.train, *opts["randaugment"]) if opts["randaugment"] else self.train
         steps = steps_per_epoch(-(-len(self.train_set) // c.batch_size), c)
         self.optimizer, self.scheduler = build_optimizer(self.model, c, steps * c.epochs)
@@ -512,10 +536,10 @@ class AimTask:
         c = self.config
         gen = _seed_epoch(c, epoch)
         _set_epoch(self.model, epoch, c.epochs)
-        loader = self._loader(self.train_set, shuffle=True, generator=gen,
+        loader = self._loader(self.train_set, persistent=False, shuffle=True, generator=gen,
                               drop_last=len(self.train_set) > c.batch_size)
         stats = train_one_epoch(self.model, batches(loader, c, f"epoch {epoch}/{c.epochs}", progress, train=True),
-                                self.optimizer, self.scheduler, c, epoch)
+                                self.optimizer, self.scheduler, c, epoch, self.runtime)
         return {"lr": self.scheduler.get_last_lr()[0], **stats}
 
     def validate(self, epoch: int, stats: dict[str, Any], progress: bool) -> list[dict[str, Any]]:

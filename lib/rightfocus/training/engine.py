@@ -13,6 +13,11 @@ epoch the task keeps (what `store.load_checkpoint` reads); ``latest.pt`` = that 
 optimiser/scheduler state, every RNG state, the metrics rows and the summary so far, written after
 each epoch and deleted once ``done`` is written. A run that finds ``latest.pt`` resumes from it and
 ends with the metrics an uninterrupted run has (same device and seed).
+
+Hardware (`training.runtime`): the engine resolves the run's `Runtime` (device, precision, memory
+format, loader workers) and hands it to the task as ``task.runtime``. Under ``torchrun`` (WORLD_SIZE
+> 1) every process runs this same life on its share of the data (`training.distributed`): rank 0
+holds the lock and writes every file, all ranks meet at a barrier after each epoch.
 """
 
 from __future__ import annotations
@@ -30,6 +35,8 @@ from torch.utils.data import Dataset, Subset
 from rightfocus.experiments import store
 from rightfocus.experiments.config import RunConfig
 from rightfocus.training import checkpoint as ckpt
+from rightfocus.training import distributed
+from rightfocus.training.runtime import Runtime, configure_backends, resolve_runtime
 
 
 class StopRequested(Exception):
@@ -48,6 +55,8 @@ class Task(Protocol):
     model: torch.nn.Module
     num_classes: int
     generators: dict[str, torch.Generator]
+    #: set by the engine before `load_data`: device, precision, memory format, loaders, process group
+    runtime: Any
 
     def load_data(self) -> None:
         """Datasets of the run (before seeding, so data loading never moves the model's init)."""
@@ -153,34 +162,49 @@ def _print_epoch(config: RunConfig, epoch: int, rows: list[dict[str, Any]], seco
 # ---- the run ----------------------------------------------------------------------------------
 def run(task: Task, results: str | Path = "results", *, stop_after: int | None = None,
         progress: bool = True, notebook: str | None = None) -> Path:
-    """Train (or resume, or skip when done) the task's run; returns its folder."""
+    """Train (or resume, or skip when done) the task's run; returns its folder. Under ``torchrun``
+    (WORLD_SIZE > 1) every rank calls this: one run on several processes (`training.distributed`);
+    rank 0 holds the run lock and writes every file."""
     config = task.config
     rdir = store.run_dir(results, config.profile, config.run_id)
-    if store.is_done(rdir):
+    env, rank_device = distributed.setup(config.device)
+    if distributed.broadcast(store.is_done(rdir)):
         return rdir
-    with run_lock(rdir):
-        if store.is_done(rdir):
+    with run_lock(rdir) if env.rank == 0 else contextlib.nullcontext():
+        if distributed.broadcast(store.is_done(rdir)):
             return rdir
-        _run_locked(task, Path(results), rdir, stop_after, progress)
-        if notebook:
+        device = rank_device or resolve_device(config.device)
+        task.runtime = resolve_runtime(config, device, env.rank, env.world_size, env.local_world_size)
+        try:
+            _run_locked(task, Path(results), rdir, stop_after, progress and env.rank == 0)
+        except StopRequested:
+            distributed.barrier()
+            raise
+        distributed.barrier()  # rank 0's files are written before any rank goes on
+        if notebook and env.rank == 0:
             store.atomic_write_text(rdir / "notebook.txt", f"{notebook}\n")
     return rdir
 
 
 def _run_locked(task: Task, results: Path, rdir: Path, stop_after: int | None, progress: bool) -> None:
     config = task.config
-    device = resolve_device(config.device)
+    rt: Runtime = task.runtime
+    device = rt.device
+    main = rt.is_main
     if config.threads:
         torch.set_num_threads(config.threads)
-    store.write_config(rdir, config)
+    configure_backends(config, device)
+    if main:
+        store.write_config(rdir, config)
     ckdir = rdir / "ckpt"
-    ckdir.mkdir(exist_ok=True)
+    ckdir.mkdir(parents=True, exist_ok=True)
     task.load_data()
     ckpt.seed_everything(config.seed)  # the fresh initialisation is part of the run's identity
     task.build(device)
 
     def save_weights(path: Path, epoch: int, **more: Any) -> None:
-        ckpt.save_weights(path, task.model, task.num_classes, epoch, task.model_options(), **more)
+        if main:  # the unwrapped model's weights: the same file under any world size
+            ckpt.save_weights(path, task.model, task.num_classes, epoch, task.model_options(), **more)
 
     latest = ckdir / "latest.pt"
     history: list[dict[str, Any]] = []
@@ -199,7 +223,8 @@ def _run_locked(task: Task, results: Path, rdir: Path, stop_after: int | None, p
             print(f"[{config.run_id}] resuming after epoch {state['epoch']}", flush=True)
     else:
         history, summary = task.start(rdir, results)
-        task.after_epoch(rdir, 0)
+        if main:
+            task.after_epoch(rdir, 0)
 
     for epoch in range(start_epoch, config.epochs + 1):
         t0 = time.perf_counter()
@@ -211,11 +236,14 @@ def _run_locked(task: Task, results: Path, rdir: Path, stop_after: int | None, p
         if epoch in keep:
             save_weights(ckdir / f"epoch_{epoch}.pt", epoch)
         mark_checkpoints(history, keep)
-        task.after_epoch(rdir, epoch)
-        store.write_metrics(rdir, history)
+        if main:
+            task.after_epoch(rdir, epoch)
+            store.write_metrics(rdir, history)
         save_weights(latest, epoch, task=task.state_dict(), rng=ckpt.rng_state(task.generators),
                      history=history, summary=summary)
-        _prune(ckdir, keep)  # only after latest.pt points at the new selection
+        if main:
+            _prune(ckdir, keep)  # only after latest.pt points at the new selection
+        distributed.barrier()  # every rank sees this epoch's checkpoints before going on
         if progress:
             _print_epoch(config, epoch, rows, seconds)
         if stop_after is not None and epoch >= stop_after and epoch < config.epochs:
@@ -226,7 +254,9 @@ def _run_locked(task: Task, results: Path, rdir: Path, stop_after: int | None, p
     train_time = {r["epoch"]: r["epoch_time_s"] for r in history if r.get("epoch_time_s") is not None}
     summary = {**test_summary, **summary, "run_id": config.run_id, "epochs": config.epochs,
                "train_time_s": float(sum(train_time.values())),
+               "precision": rt.precision, "world_size": rt.world_size,
                "finished_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
-    store.write_metrics(rdir, history)
-    store.write_done(rdir, summary)
-    latest.unlink(missing_ok=True)  # resume state is no longer needed
+    if main:
+        store.write_metrics(rdir, history)
+        store.write_done(rdir, summary)
+        latest.unlink(missing_ok=True)  # resume state is no longer needed

@@ -18,19 +18,23 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 from torch import Tensor
-from torch.utils.data import DataLoader, RandomSampler
+from torch.utils.data import DataLoader, RandomSampler, Subset
 
-from rightfocus.attributions import attribute_all_classes, attribution_context, attribution_from_tap
+from rightfocus.attributions import attribute_all_classes
 from rightfocus.data.boxes import boxes_to_masks
 from rightfocus.data.collate import SEG_VOID
 from rightfocus.data.encoding import encode
 from rightfocus.experiments import store
 from rightfocus.experiments.config import NATIVE_METHOD, RunConfig
-from rightfocus.losses import LOSSES
+from rightfocus.guide import Guide
 from rightfocus.metrics import MetricAccumulator, onobject_epg
 from rightfocus.pareto import front_rows, representative
 from rightfocus.training import checkpoint as ckpt
+from rightfocus.training.distributed import (
+    DistributedTapped, ShardedBatchSampler, all_gather, all_reduce_sum, gather_lists, shard_range,
+)
 from rightfocus.training.engine import batches, eval_subset
+from rightfocus.training.runtime import Runtime, full
 
 
 @dataclass(frozen=True)
@@ -44,12 +48,21 @@ class Guidance:
     lam: float
 
 
-def random_positive_class(labels: Tensor, generator: torch.Generator) -> Tensor:
-    """One ground-truth class per image, drawn uniformly (Sec. 3.5); -1 for images without one."""
-    noise = torch.rand(labels.shape, generator=generator)
-    scores = torch.where(labels.cpu() > 0, noise, torch.full_like(noise, -1.0))
+def random_positive_class(labels: Tensor, generator: torch.Generator, global_size: int | None = None,
+                          offset: int = 0) -> Tensor:
+    """One ground-truth class per image, drawn uniformly (Sec. 3.5); -1 for images without one.
+    `labels` may be rows ``offset ..`` of a global batch of `global_size` images (one rank's part
+    under DDP): the random numbers are drawn for the whole global batch, so every rank draws what a
+    one-process run draws and the generator advances alike on every rank."""
+    labels = labels.cpu()
+    n = labels.shape[0]
+    if global_size is None:
+        noise = torch.rand(labels.shape, generator=generator)
+    else:
+        noise = torch.rand((global_size, labels.shape[1]), generator=generator)[offset:offset + n]
+    scores = torch.where(labels > 0, noise, torch.full_like(noise, -1.0))
     choice = scores.argmax(1)
-    return torch.where((labels.cpu() > 0).any(1), choice, torch.full_like(choice, -1))
+    return torch.where((labels > 0).any(1), choice, torch.full_like(choice, -1))
 
 
 def _has_box_of(boxes: Sequence[Tensor], classes: Tensor) -> Tensor:
@@ -59,28 +72,32 @@ def _has_box_of(boxes: Sequence[Tensor], classes: Tensor) -> Tensor:
 
 def localisation_step(model: torch.nn.Module, images: Tensor, targets: Tensor, masks: Tensor, tap: str,
                       method: str, loss: str, guided: Tensor | None = None) -> tuple[Tensor, Tensor]:
-    """The localisation term of Eq. (1) for one batch, from ONE forward pass.
+    """The localisation term of Eq. (1) for one batch, from ONE forward pass: `rightfocus.Guide`'s.
 
     `images` [N, 3, H, W] (encoded), `targets` [N] the class whose attribution is guided (-1: none),
     `masks` [N, H, W] the target's box mask, `guided` [N] bool (default: every image with a target)
-    which images the loss counts (rows of the others are ignored, masks included). Returns the logits
+    which images the loss counts (rows of the others are ignored, masks included). Every image is
+    attributed (an image without a target: class 0, as the reference step does), so in train-mode
+    batch norm the guided images' maps do not depend on which images are guided. Returns the logits
     [N, C] of that forward pass (BCE reads them, Sec. 3.5) and the per-image loss [N] (0 where not
     guided), differentiable w.r.t. the parameters (``create_graph=True``; B-cos: forward and
     attribution inside the explanation mode, ``backward`` outside).
     """
-    guided = targets >= 0 if guided is None else guided & (targets >= 0)
-    keep = guided.nonzero().flatten()
-    if tap == "input":
-        images = images.requires_grad_(True)
-    with attribution_context(model, method):
-        logits, acts = model.forward_taps(images, [tap])
-        maps = attribution_from_tap(logits, acts[tap], targets.clamp_min(0).to(images.device), method,
-                                    create_graph=True) if len(keep) else None
-    per_image = torch.zeros(len(targets), device=logits.device)
-    if maps is not None:
-        kept = LOSSES[loss](maps[keep.to(maps.device)], masks[keep.to(masks.device)])
-        per_image = per_image.to(kept.dtype).index_copy(0, keep.to(kept.device), kept)
-    return logits, per_image
+    return guide_for(model, tap, method, loss)(images, targets.clamp_min(0), masks,
+                                                  guided=_guided(targets, guided))
+
+
+def guide_for(model: torch.nn.Module, tap: str, method: str, loss: str) -> Guide:
+    """The `Guide` of a training run at a model tap (refuses single-pass IntGrad on non-X-DNNs, which
+    `Guide` only warns about: a training grid never computes something else silently)."""
+    if method == "intgrad" and getattr(model, "kind", None) != "xdnn":
+        raise ValueError(f"single-pass 'intgrad' is exact only for X-DNN models (kind 'xdnn'), got kind "
+                         f"{getattr(model, 'kind', None)!r}; guide with 'ixg' instead")
+    return Guide(model, layer=tap, method=method, loss=loss)
+
+
+def _guided(targets: Tensor, guided: Tensor | None) -> Tensor:
+    return targets >= 0 if guided is None else guided.bool().to(targets.device) & (targets >= 0)
 
 
 def train_one_epoch(
@@ -89,44 +106,68 @@ def train_one_epoch(
     optimizer: torch.optim.Optimizer,
     guidance: Guidance | None,
     generator: torch.Generator,
-    device: torch.device | str = "cpu",
+    runtime: Runtime | torch.device | str = "cpu",
+    shards: ShardedBatchSampler | None = None,
 ) -> dict[str, float]:
     """One pass over `loader`: BCE (mean) + lambda * SUM over the batch of the localisation loss.
 
     The attribution of one random ground-truth class per image (`localisation_step`); images whose
     chosen class has no box (limited annotations) contribute only to BCE. Returns mean losses.
+    `runtime` (`training.runtime`): device, bf16 autocast of forward + attribution + loss (the
+    backward runs outside it), memory format. Targets and masks are built on the host from the CPU
+    batch and copied without blocking; losses are summed on the device and read once per epoch.
+    Under DDP (`model` a `DistributedTapped`, `shards` its batch sampler) each rank's loss is
+    weighted so that the averaged gradient is the one-process gradient of the global batch, and the
+    returned means are those of the global batches.
     """
+    rt = runtime if isinstance(runtime, Runtime) else Runtime(torch.device(runtime))
     model.train()
-    totals = {"loss": 0.0, "bce": 0.0, "loc": 0.0}
+    guide = guide_for(model, guidance.tap, guidance.method, guidance.loss) if guidance is not None else None
+    totals = torch.zeros(3, dtype=torch.float64, device=rt.device)  # loss, bce, loc
     n_batches = 0
     for batch in loader:
-        images = encode(batch["image"].to(device), model.input_encoding)
-        labels = batch["labels"].to(device)
-        if guidance is None:
-            logits = model(images)
-            bce = F.binary_cross_entropy_with_logits(logits, labels)
-            loc = torch.zeros((), device=device)
-        else:
-            targets = random_positive_class(labels, generator)
-            use = (targets >= 0) & _has_box_of(batch["boxes"], targets)
-            keep = use.nonzero().flatten()
-            masks = torch.zeros(len(targets), *images.shape[-2:])
-            if len(keep):
-                masks[keep] = boxes_to_masks([batch["boxes"][i] for i in keep.tolist()], targets[keep],
-                                             tuple(images.shape[-2:]), invert=batch["invert_mask"][keep])
-            logits, per_image = localisation_step(model, images, targets, masks.to(device), guidance.tap,
-                                                  guidance.method, guidance.loss, guided=use)
-            bce = F.binary_cross_entropy_with_logits(logits, labels)
-            loc = per_image[keep.to(per_image.device)].sum() if len(keep) else torch.zeros((), device=device)
+        n = len(batch["labels"])
+        global_size, offset = shards.meta.popleft() if shards is not None else (n, 0)
+        images = rt.inputs(batch["image"], model.input_encoding)
+        labels = rt.to(batch["labels"])
+        with rt.autocast():
+            if guide is None:
+                logits = model(images)
+                loc = torch.zeros((), device=rt.device)
+            else:
+                assert guidance is not None
+                targets = random_positive_class(batch["labels"], generator,
+                                                global_size if shards is not None else None, offset)
+                use = (targets >= 0) & _has_box_of(batch["boxes"], targets)
+                keep = use.nonzero().flatten()
+                masks = torch.zeros(len(targets), *images.shape[-2:])
+                if len(keep):
+                    masks[keep] = boxes_to_masks([batch["boxes"][i] for i in keep.tolist()], targets[keep],
+                                                 tuple(images.shape[-2:]), invert=batch["invert_mask"][keep])
+                # targets and `use` stay on the host: Guide reads them there (no synchronisation)
+                logits, per_image = guide(images, targets.clamp_min(0), rt.to(masks), guided=use)
+                loc = per_image[rt.to(keep)].sum() if len(keep) else torch.zeros((), device=rt.device)
+            bce = F.binary_cross_entropy_with_logits(full(logits), labels)
         loss = bce + (guidance.lam * loc if guidance is not None else 0.0)
         optimizer.zero_grad(set_to_none=True)
-        loss.backward()  # outside the explanation mode (FACTS.md: exact guidance gradient)
+        if rt.distributed:
+            # DDP averages the ranks' gradients: rank r's BCE counts n_r / global_size of the global
+            # mean, its loc sum counts fully -> scale both by the world size
+            share = n / global_size
+            lam = guidance.lam if guidance is not None else 0.0
+            (rt.world_size * (share * bce + lam * loc)).backward()
+            step = torch.stack([share * bce + lam * loc, share * bce, loc]).detach()
+        else:
+            loss.backward()  # outside the explanation mode (FACTS.md: exact guidance gradient)
+            step = torch.stack([loss, bce, loc]).detach()
         optimizer.step()
-        totals["loss"] += float(loss.detach())
-        totals["bce"] += float(bce.detach())
-        totals["loc"] += float(loc.detach())
+        totals += step.double()
         n_batches += 1
-    return {k: v / max(n_batches, 1) for k, v in totals.items()}
+    if rt.distributed:
+        all_reduce_sum(totals)
+    loss_sum, bce_sum, loc_sum = totals.tolist()  # the epoch's one host synchronisation
+    n_batches = max(n_batches, 1)
+    return {"loss": loss_sum / n_batches, "bce": bce_sum / n_batches, "loc": loc_sum / n_batches}
 
 
 def _seg_masks(batch: dict[str, Any], image_index: Tensor, class_index: Tensor, binary: bool
@@ -154,6 +195,7 @@ def evaluate(
     device: torch.device | str = "cpu",
     num_groups: int | None = None,
     binary_seg: bool = False,
+    runtime: Runtime | None = None,
 ) -> dict[tuple[str | None, str | None], dict[str, Any]]:
     """Classification metrics and, per (tap, method) in `pairs`, EPG / IoU / on-object EPG over
     EVERY ground-truth class of every image (Sec. 3.3; flat average over pairs).
@@ -161,19 +203,27 @@ def evaluate(
     Returns ``{(None, None): classification, (tap, method): classification + localisation}``.
     Samples flagged ``invert_mask`` (Waterbirds reversed task) are scored against the complement of
     their boxes. `binary_seg`: segmentations mark the object with 1 (else class index + 1).
+    `runtime`: bf16 autocast of the forward passes and attributions (maps and logits are scored in
+    fp32), memory format; under DDP each rank scores its shard of the set and the per-image / per-pair
+    values are gathered in rank order before the metrics are computed (= one process's metrics).
     """
+    rt = runtime if runtime is not None else Runtime(torch.device(device))
     model.eval()
     cls_acc = MetricAccumulator(num_groups=num_groups)
     loc_acc = {p: MetricAccumulator() for p in pairs}
     onobj: dict[tuple[str, str], list[Tensor]] = {p: [] for p in pairs}
     for batch in loader:
-        images = encode(batch["image"].to(device), model.input_encoding)
-        labels = batch["labels"].to(device)
+        images = rt.inputs(batch["image"], model.input_encoding)
+        labels = rt.to(batch["labels"])
         groups = batch.get("group")
-        cls_acc.add_classification(_classify(model, images), labels,
+        with rt.autocast():
+            logits = full(_classify(model, images))
+        cls_acc.add_classification(logits, labels,
                                    torch.as_tensor(groups) if groups is not None and num_groups else None)
         for tap, method in pairs:
-            maps, image_index, class_index = attribute_all_classes(model, images, labels, method, layer=tap)
+            with rt.autocast():
+                maps, image_index, class_index = attribute_all_classes(model, images, labels, method, layer=tap)
+            maps = full(maps)
             if not len(image_index):
                 continue
             # pairs without a box of their class have no mask to score against
@@ -191,6 +241,10 @@ def evaluate(
                 has = (seg[0] & ~invert).to(maps.device)  # on-object EPG is undefined for inverted masks
                 if has.any():
                     onobj[(tap, method)].append(onobject_epg(maps_sel[has], masks[has], seg[1].to(maps.device)[has]))
+    if rt.distributed:
+        for acc in (cls_acc, *loc_acc.values()):
+            _gather_accumulator(acc)
+        onobj = {p: gather_lists({"v": v})["v"] for p, v in onobj.items()}
     base = cls_acc.compute()
     out: dict[tuple[str | None, str | None], dict[str, Any]] = {(None, None): base}
     for p in pairs:
@@ -200,6 +254,14 @@ def evaluate(
             res["onobject_epg"] = float(torch.cat(onobj[p]).double().mean())
         out[p] = res
     return out
+
+
+def _gather_accumulator(acc: MetricAccumulator) -> None:
+    """Every rank's values in `acc` (its per-image lists, in rank order) on every rank."""
+    names = [k for k, v in vars(acc).items() if isinstance(v, list) and k.startswith("_")]
+    for k, v in gather_lists({k: getattr(acc, k) for k in names}).items():
+        setattr(acc, k, v)
+    acc._degenerate = int(sum(all_gather(acc._degenerate)))
 
 
 def _finite(value: Any) -> Any:
@@ -333,25 +395,39 @@ class MgTask:
             raise ValueError(f"MgTask runs paper='mg' configs, got paper={config.paper!r}")
         self.config = config
         self.generators: dict[str, torch.Generator] = {}
+        self.runtime: Runtime | None = None  # set by the engine (hardware options, process group)
 
     def load_data(self) -> None:
         self.data = build_datasets(self.config)
         self.num_classes = int(self.data["train"].num_classes)
 
     def _loader(self, dataset: Any, generator: torch.Generator | None = None) -> DataLoader:
+        """Training (`generator` given: the run's shuffled order; under DDP this rank's part of each
+        global batch) or evaluation loader (under DDP: this rank's contiguous shard of the set)."""
         from rightfocus.data import collate
 
+        rt = self.runtime
+        opts: dict[str, Any] = {"collate_fn": collate, **rt.loader_options()}
+        if rt.distributed and generator is not None:
+            self.shards = ShardedBatchSampler(dataset, self.config.batch_size, generator, rt.rank, rt.world_size)
+            return DataLoader(dataset, batch_sampler=self.shards, **opts)
+        if rt.distributed:
+            dataset = Subset(dataset, shard_range(len(dataset), rt.rank, rt.world_size))
         sampler = RandomSampler(dataset, generator=generator) if generator is not None else None
-        return DataLoader(dataset, batch_size=self.config.batch_size, sampler=sampler, shuffle=False,
-                          collate_fn=collate, num_workers=self.config.num_workers)
+        return DataLoader(dataset, batch_size=self.config.batch_size, sampler=sampler, shuffle=False, **opts)
 
     def build(self, device: torch.device) -> None:
         from rightfocus.models import build_model
 
         c = self.config
         self.device = device
+        if getattr(self, "runtime", None) is None or self.runtime.device != device:
+            self.runtime = Runtime(device)
+        self.shards: ShardedBatchSampler | None = None
         weights = c.extra.get("weights") if c.is_baseline else None
-        self.model = build_model(c.model_kind, c.arch, self.num_classes, weights=weights).to(device)
+        self.model = self.runtime.prepare(build_model(c.model_kind, c.arch, self.num_classes, weights=weights))
+        #: what the training step runs: the model, or its DDP view (gradient all-reduce) under torchrun
+        self.train_model = DistributedTapped(self.model, device) if self.runtime.distributed else self.model
         self.generators = {"data": torch.Generator().manual_seed(c.seed),
                            "classes": torch.Generator().manual_seed(c.seed + 1)}
         self.guidance = None if c.is_baseline else Guidance(str(c.method), str(c.tap), str(c.loss), c.lam)
@@ -373,7 +449,7 @@ class MgTask:
         return evaluate(self.model, batches(self.loaders[split], self.config, split, progress),
                         self.pairs if with_pairs else (), device=self.device,
                         num_groups=4 if self.config.dataset == "waterbirds" else None,
-                        binary_seg=self.config.dataset == "waterbirds")
+                        binary_seg=self.config.dataset == "waterbirds", runtime=self.runtime)
 
     def start(self, rdir: Path, results: Path) -> tuple[list[dict[str, Any]], dict[str, Any]]:
         """Guided runs: load the baseline's selected checkpoint; epoch 0 = that baseline (the figures'
@@ -393,8 +469,8 @@ class MgTask:
     def train_epoch(self, epoch: int, progress: bool) -> dict[str, Any]:
         loader = batches(self.loaders["train"], self.config, f"epoch {epoch}/{self.config.epochs}", progress,
                          train=True)
-        stats = train_one_epoch(self.model, loader, self.optimizer, self.guidance, self.generators["classes"],
-                                self.device)
+        stats = train_one_epoch(self.train_model, loader, self.optimizer, self.guidance, self.generators["classes"],
+                                self.runtime, self.shards)
         return {"train_loss": stats["loss"], "train_bce": stats["bce"], "train_loc": stats["loc"]}
 
     def validate(self, epoch: int, stats: dict[str, Any], progress: bool) -> list[dict[str, Any]]:

@@ -5,6 +5,7 @@ to the run engine (`training.engine.run`), which owns the run's life from config
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Iterable, Sequence
 
@@ -38,8 +39,11 @@ def train_runs(configs: Iterable[RunConfig], results: str | Path = "results", *,
 
 
 def train_from_file(config: str | Path, overrides: Sequence[str] = (), results: str | Path = "results") -> Path:
-    """`rightfocus train CONFIG [--set key=value ...]`: load, override, train (or resume)."""
+    """`rightfocus train CONFIG [--set key=value ...]`: load, override, train (or resume). Under
+    ``torchrun --nproc_per_node N -m rightfocus train CONFIG`` the N processes train the run together
+    (`training.distributed`; ``batch_size`` is the global batch); rank 0 reports."""
     cfg = load_config_file(config, overrides)
     rdir = train_run(cfg, results)
-    print(json.dumps({"run_id": cfg.run_id, "dir": str(rdir), "done": store.is_done(rdir)}))
+    if os.environ.get("RANK", "0") == "0":
+        print(json.dumps({"run_id": cfg.run_id, "dir": str(rdir), "done": store.is_done(rdir)}))
     return rdir
