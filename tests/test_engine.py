@@ -150,3 +150,23 @@ def test_task_for_picks_the_paper():
     assert isinstance(task_for(aim), AimTask)
     with pytest.raises(ValueError, match="paper='mg'"):
         MgTask(dataclasses.replace(aim))
+
+
+@pytest.mark.parametrize("cap", [None, 2])
+def test_progress_bar_does_not_change_the_batches(cap):
+    """tqdm.auto iterates what it is given once in its constructor: a shuffled DataLoader wrapped
+    as-is would draw a second permutation from the run's generator whenever progress is on."""
+    from torch.utils.data import DataLoader
+
+    from rightfocus.experiments.config import RunConfig
+    from rightfocus.training.engine import batches
+
+    config = RunConfig(max_steps_per_epoch=cap)
+
+    def order(progress: bool) -> list[int]:
+        gen = torch.Generator().manual_seed(0)
+        loader = DataLoader(list(range(12)), batch_size=3, shuffle=True, generator=gen)
+        return [int(i) for b in batches(loader, config, "x", progress, train=True) for i in b]
+
+    assert order(True) == order(False)
+    assert len(order(False)) == (12 if cap is None else 6)

@@ -116,13 +116,18 @@ def run_lock(rdir: Path) -> Iterator[None]:
 def batches(loader: Iterable, config: RunConfig, desc: str, progress: bool, train: bool = False) -> Iterable:
     """The batches of one pass: at most ``config.max_steps_per_epoch`` when training, with a tqdm bar
     when `progress` (mininterval keeps papermill's --log-output readable: few lines, not one per batch)."""
+    total = len(loader) if hasattr(loader, "__len__") else None  # type: ignore[arg-type]
     if train and config.max_steps_per_epoch is not None:
         loader = islice(loader, int(config.max_steps_per_epoch))
+        total = None if total is None else min(total, int(config.max_steps_per_epoch))
     if not progress:
         return loader
     from tqdm.auto import tqdm
 
-    return tqdm(loader, desc=desc, leave=False, mininterval=5.0)
+    # tqdm.auto's class calls iter() on an iterable in its constructor and again when iterated: a
+    # DataLoader would be iterated twice (a second shuffle drawn from the run's generator, workers
+    # started twice), so results would depend on `progress`. Hand it one iterator.
+    return tqdm(iter(loader), total=total, desc=desc, leave=False, mininterval=5.0)
 
 
 def steps_per_epoch(n_batches: int, config: RunConfig) -> int:
