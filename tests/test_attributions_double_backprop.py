@@ -14,6 +14,7 @@ from torch import nn
 from rightfocus.attributions import attribution_context, attribution_from_tap
 from rightfocus.losses import LOSSES, localisation_loss
 from rightfocus.models.taps import PooledLinear, TappedModel
+from finite_differences import assert_matches_central_differences
 
 torch.set_num_threads(1)
 
@@ -62,17 +63,9 @@ def _check(method: str, tap: str, loss: str, n_weights: int, seed: int = 0) -> N
     assert analytic.abs().max() > 0, "double backprop gave no parameter gradient"
     # the largest-gradient entries plus the first few: a fixed, informative choice of weights
     picks = sorted(set(analytic.abs().topk(n_weights).indices.tolist()) | set(range(n_weights)))
-    h = 1e-6
-    for i in picks:
-        values = []
-        for sign in (1, -1):
-            with torch.no_grad():
-                weight.view(-1)[i] += sign * h
-            values.append(_loss(model, x, targets, masks, method, tap, loss, create_graph=False).item())
-            with torch.no_grad():
-                weight.view(-1)[i] -= sign * h
-        numeric = (values[0] - values[1]) / (2 * h)
-        assert numeric == pytest.approx(float(analytic[i]), rel=1e-4, abs=1e-7), (method, tap, loss, i)
+    assert_matches_central_differences(
+        weight, analytic, lambda: _loss(model, x, targets, masks, method, tap, loss, create_graph=False).item(),
+        picks, abs=1e-7, label=(method, tap, loss))
 
 
 CASES = [

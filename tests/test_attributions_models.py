@@ -13,6 +13,7 @@ from captum.attr import InputXGradient, IntegratedGradients
 from rightfocus.attributions import attribute, attribute_all_classes, attribution_context, attribution_from_tap
 from rightfocus.losses import localisation_loss
 from rightfocus.models import MODEL_KINDS, build_model
+from finite_differences import assert_matches_central_differences
 
 torch.set_num_threads(1)
 
@@ -134,16 +135,9 @@ def _check_guidance_gradient(kind, method, tap, loss):
     _guidance_loss(model, x, targets, masks, method, tap, loss, True).backward()
     analytic = weight.grad.flatten().clone()
     assert analytic.abs().max() > 0
-    h = 1e-6
-    for i in analytic.abs().topk(3).indices.tolist():
-        values = []
-        for sign in (1, -1):
-            with torch.no_grad():
-                weight.view(-1)[i] += sign * h
-            values.append(_guidance_loss(model, x, targets, masks, method, tap, loss, False).item())
-            with torch.no_grad():
-                weight.view(-1)[i] -= sign * h
-        assert (values[0] - values[1]) / (2 * h) == pytest.approx(float(analytic[i]), rel=1e-4, abs=1e-8)
+    assert_matches_central_differences(
+        weight, analytic, lambda: _guidance_loss(model, x, targets, masks, method, tap, loss, False).item(),
+        analytic.abs().topk(3).indices.tolist(), label=(kind, method, tap, loss))
 
 
 #: evaluation methods per model kind (the AIM paper's GradCAM / Guided GradCAM; kinds added to the

@@ -270,19 +270,11 @@ def test_every_mg_id_writes_its_files_on_the_fake_results(tmp_path):
 # ---- the notebook and a real tiny training run ---------------------------------------------------
 
 def test_figures_notebook_is_committed_clean_and_thin():
-    import nbformat
+    from notebook_checks import clean_notebook
 
-    nb = nbformat.read(REPO / "notebooks" / "mg_figures.ipynb", as_version=4)
-    nbformat.validate(nb)
-    code = [c for c in nb.cells if c.cell_type == "code"]
-    assert all(not c.outputs and c.execution_count is None for c in code), "clear the notebook's outputs"
-    tagged = [c for c in code if "parameters" in c.metadata.get("tags", [])]
-    assert len(tagged) == 1
-    names = {line.split("=")[0].strip() for line in tagged[0].source.splitlines()
-             if "=" in line and not line.startswith("#")}
+    names, source = clean_notebook(REPO / "notebooks" / "mg_figures.ipynb")
     assert names == {"profile", "results", "out", "only"}
-    source = "\n".join(c.source for c in code)
-    assert "render_all(" in source and "def " not in source
+    assert "render_all(" in source
 
 
 @pytest.mark.slow  # two real tiny trainings (~30 s alone, minutes on a busy machine)

@@ -18,6 +18,7 @@ from torchvision.models.vision_transformer import VisionTransformer
 from rightfocus import Guide
 from rightfocus.attributions import attribute
 from rightfocus.data import boxes_to_masks
+from finite_differences import assert_matches_central_differences
 
 
 def _batch(n: int = 2, size: int = 32, dtype=torch.float32, channels: int = 3):
@@ -152,16 +153,8 @@ def _fd_check(model: nn.Module, layer: str, method: str, loss: str, param: torch
     (grad,) = torch.autograd.grad(loc.sum(), param)
     flat = grad.flatten()
     assert flat.abs().max() > 0, "no guidance gradient"
-    for i in flat.abs().topk(picks).indices.tolist():
-        values = []
-        for sign in (1, -1):
-            with torch.no_grad():
-                param.view(-1)[i] += sign * h
-            values.append(float(guide(x, targets, masks)[1].detach().sum()))
-            with torch.no_grad():
-                param.view(-1)[i] -= sign * h
-        numeric = (values[0] - values[1]) / (2 * h)
-        assert numeric == pytest.approx(float(flat[i]), rel=1e-4, abs=1e-8), (layer, method, loss, i)
+    assert_matches_central_differences(param, flat, lambda: guide(x, targets, masks)[1].detach().sum(),
+                                       flat.abs().topk(picks).indices.tolist(), h=h, label=(layer, method, loss))
 
 
 @pytest.mark.parametrize("layer,method,loss", [("features.3", "gradcam", "l1"), ("input", "ixg", "energy"),

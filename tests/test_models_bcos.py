@@ -18,6 +18,7 @@ from rightfocus.models.bcos_layers import (
     UncenteredBatchNorm2d,
 )
 from rightfocus.models.bcos_vit import _Attention, sincos_positions
+from finite_differences import assert_matches_central_differences
 
 torch.set_num_threads(1)  # the test machine's cores are shared; avoid oversubscription
 
@@ -292,13 +293,5 @@ def test_guidance_gradient_of_densenet_and_vit_matches_central_differences_at_ev
     guidance_loss(True).backward()
     analytic = weight.grad.flatten().clone()
     assert analytic.abs().max() > 0
-    h = 1e-6
-    for i in analytic.abs().topk(3).indices.tolist():
-        values = []
-        for sign in (1, -1):
-            with torch.no_grad():
-                weight.view(-1)[i] += sign * h
-            values.append(guidance_loss(False).item())
-            with torch.no_grad():
-                weight.view(-1)[i] -= sign * h
-        assert (values[0] - values[1]) / (2 * h) == pytest.approx(float(analytic[i]), rel=1e-4, abs=1e-8)
+    assert_matches_central_differences(weight, analytic, lambda: guidance_loss(False).item(),
+                                       analytic.abs().topk(3).indices.tolist(), label=(arch, loss, tap))

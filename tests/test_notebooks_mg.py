@@ -9,22 +9,15 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from notebook_checks import clean_notebook
 
 NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "mg_train.ipynb"
 
 
 def test_notebook_is_committed_clean_and_parameterised():
-    nb = nbformat.read(NOTEBOOK, as_version=4)
-    nbformat.validate(nb)
-    code = [c for c in nb.cells if c.cell_type == "code"]
-    assert all(not c.outputs and c.execution_count is None for c in code), "clear the notebook's outputs"
-    tagged = [c for c in code if "parameters" in c.metadata.get("tags", [])]
-    assert len(tagged) == 1
-    names = {line.split("=")[0].strip() for line in tagged[0].source.splitlines() if "=" in line and not line.startswith("#")}
+    names, source = clean_notebook(NOTEBOOK)
     assert {"configs", "group", "profile", "results", "executed_as"} <= names
-    # thin: training is one library call, the same one the CLI makes
-    source = "\n".join(c.source for c in code)
-    assert "train_runs(" in source and "def " not in source
+    assert "train_runs(" in source  # thin: training is one library call, the same one the CLI makes
 
 
 # a kernel start plus two tiny runs: ~20 s on an idle 2-core machine; kept in the fast suite so
