@@ -41,7 +41,7 @@ def test_one_guided_run_per_model_kind_at_224(kind, tmp_path, monkeypatch):
 @pytest.mark.slow
 def test_one_aim_run_at_224(tmp_path, monkeypatch):
     from rightfocus.data import synthetic
-    from rightfocus.training.aim_loop import PRETRAINED_FILES
+    from rightfocus.experiments.aim_grids import PRETRAINED_FILES
 
     cub = synthetic.make("cub", tmp_path / "cub", **synthetic.release_size_options("cub", 4))
     run = next(c for c in aim_grids.group_configs("aim-main", "rehearsal", str(tmp_path))

@@ -2,7 +2,7 @@
 (``torch.load(weights_only=True)``) and fitting the model that loads them.
 
 MG: the file in ``RunConfig.extra["weights"]`` of every baseline (guided runs start from a baseline);
-AIM: the torchvision ImageNet release of the run's backbone (`training.aim_loop.PRETRAINED_FILES`, or
+AIM: the torchvision ImageNet release of the run's backbone (`experiments.aim_grids.PRETRAINED_FILES`, or
 ``extra["weights"]``) unless ``extra["pretrained"]`` is off. When `rightfocus.models.release` provides
 ``check_weights_file(path, kind, arch) -> list[str]`` it decides; otherwise the file is loaded into
 the model the run builds (`rightfocus.models.build_model` / AIM's `PlainBackbone`).
@@ -36,7 +36,8 @@ class WeightsNeed:
 
 
 def _aim_file(c: RunConfig) -> str | None:
-    from rightfocus.training.aim_loop import PRETRAINED_FILES, aim_options
+    from rightfocus.experiments.aim_grids import PRETRAINED_FILES
+    from rightfocus.training.aim_loop import aim_options
 
     opts = aim_options(c)
     if not opts["pretrained"]:

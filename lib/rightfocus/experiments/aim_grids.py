@@ -18,6 +18,14 @@ from typing import Any, Iterable
 
 from rightfocus.experiments.config import CAP_FIELDS, RunConfig
 
+#: ImageNet-1k torchvision release files the AIM backbones start from (looked up under $WEIGHTS_ROOT;
+#: never downloaded): grid data, like `grids.PAPER_WEIGHTS`
+PRETRAINED_FILES: dict[str, str] = {
+    "convnext_tiny": "convnext_tiny-983f1562.pth",
+    "resnet50": "resnet50-0676ba61.pth",
+    "resnet101": "resnet101-63fe2227.pth",
+}
+
 #: AIM's extra settings and their defaults (paper values, Tables 4/5, Sec. 3, A.3).
 AIM_EXTRA_DEFAULTS: dict[str, Any] = {
     "stage": 1,                 # T: last top-down stage (Sec. 4, "AIM [index]")

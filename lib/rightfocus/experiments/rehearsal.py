@@ -48,7 +48,7 @@ def write_data(root: str | Path, images_per_split: int = IMAGES_PER_SPLIT, seed:
 def weight_files() -> list[str]:
     """Every weights file name the paper grids read from WEIGHTS_ROOT."""
     from rightfocus.experiments.grids import PAPER_WEIGHTS
-    from rightfocus.training.aim_loop import PRETRAINED_FILES
+    from rightfocus.experiments.aim_grids import PRETRAINED_FILES
 
     return sorted(set(PAPER_WEIGHTS.values()) | set(PRETRAINED_FILES.values()))
 

@@ -42,20 +42,13 @@ from torch.utils.data import DataLoader, Dataset, Subset
 
 from rightfocus.data import collate  # the shared batching (tensors stacked, the rest as lists)
 from rightfocus.experiments import store
-from rightfocus.experiments.aim_grids import AIM_EXTRA_DEFAULTS, DATASETS
+from rightfocus.experiments.aim_grids import AIM_EXTRA_DEFAULTS, DATASETS, PRETRAINED_FILES
 from rightfocus.experiments.config import RunConfig
 from rightfocus.models.aim_plain import PlainBackbone
 from rightfocus.models.taps import TappedModel
 from rightfocus.training import checkpoint as ckpt
 from rightfocus.training.engine import batches, eval_subset, steps_per_epoch
 from rightfocus.training.runtime import Runtime, full
-
-#: ImageNet-1k torchvision release files (looked up under $WEIGHTS_ROOT; never downloaded)
-PRETRAINED_FILES: dict[str, str] = {
-    "convnext_tiny": "convnext_tiny-983f1562.pth",
-    "resnet50": "resnet50-0676ba61.pth",
-    "resnet101": "resnet101-63fe2227.pth",
-}
 
 #: Waterbirds groups (2 * y + place)
 NUM_WATERBIRDS_GROUPS = 4
