@@ -246,7 +246,7 @@ def test_train_notebook_runs_through_papermill(cub_root, tmp_path):
     nb = Path(__file__).resolve().parents[1] / "notebooks" / "aim_train.ipynb"
     cfg = _cfg(cub_root, aim=False)
     cfg.epochs = 1
-    pm.execute_notebook(str(nb), str(tmp_path / "out.ipynb"), kernel_name="python3", progress_bar=False,
+    pm.execute_notebook(str(nb), str(tmp_path / "out.ipynb"), kernel_name="python3", progress_bar=False, cwd=str(nb.parent),
                         parameters={"configs": [cfg.to_dict()], "results": str(tmp_path / "res")})
     assert (store.run_dir(tmp_path / "res", cfg.profile, cfg.run_id) / "done").exists()
 

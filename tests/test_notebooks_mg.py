@@ -34,7 +34,7 @@ def test_notebook_trains_through_papermill(tmp_path):
                      lr=1e-2, batch_size=6, image_size=16)
     guided = replace(base, method="ixg", tap="input", loss="l1", lam=0.1, init_from=base.run_id)
     results, out = tmp_path / "results", tmp_path / "executed.ipynb"
-    pm.execute_notebook(str(NOTEBOOK), str(out), kernel_name="python3", progress_bar=False,
+    pm.execute_notebook(str(NOTEBOOK), str(out), kernel_name="python3", progress_bar=False, cwd=str(NOTEBOOK.parent),
                         parameters={"configs": [guided.to_dict(), base.to_dict()], "results": str(results),
                                     "executed_as": str(out), "progress": False, "show": 2})
     for cfg in (base, guided):
