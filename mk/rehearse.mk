@@ -14,7 +14,7 @@
 REHEARSE_DATA ?= data/rehearsal
 REHEARSE_WEIGHTS ?= data/rehearsal-weights
 FULL ?=
-IMAGES ?= $(if $(FULL),80,8)
+IMAGES ?= $(if $(FULL),80,4)
 # CPU: two runs at once, one torch thread each
 REHEARSE_JOBS ?= 2
 REHEARSE_STAMP = $(REHEARSE_DATA)/.stamp-$(IMAGES)

@@ -28,9 +28,11 @@ DATASETS: dict[str, str] = {
     "voc2007": "voc2007", "coco2014": "coco2014", "waterbirds": "waterbirds", "cub": "cub",
     "travelingbirds": "travelingbirds", "imagenet100": "imagefolder", "hardimagenet": "hardimagenet",
 }
-#: images per split of the stand-in data: the CPU rehearsal's default (few dozen at most; one training
-#: step per epoch); ``make rehearse FULL=1 IMAGES=80`` gives MG full batches of 64
-IMAGES_PER_SPLIT = 12
+#: images per split of the stand-in data: the CPU rehearsal's default. Evaluation (attributions for
+#: every class at every tap) dominates a CPU run's cost and grows with it: 8 images per split cost
+#: ~74 CPU-s per MG run, 4 cost ~41 (papermill and imports ~14 of them), so the sampled rehearsal fits
+#: in ~30 min on 2 cores. ``make rehearse FULL=1`` writes 80 (MG trains full batches of 64).
+IMAGES_PER_SPLIT = 4
 
 
 def write_data(root: str | Path, images_per_split: int = IMAGES_PER_SPLIT, seed: int = 0) -> list[Path]:
