@@ -11,14 +11,21 @@ Layout (the results contract shared with the figure renderers)::
     <results>/<profile>/groups/<group>.json           {"group", "profile", "runs": [run_id, ...]}
 
 Every write goes to a temporary file in the same folder and is renamed into place, so a reader (or a
-killed run) never sees half a file.
+killed run) never sees half a file; a full disk leaves the previous file intact and says so. A run
+folder counts as a run once ``done`` is written: `list_runs` and `load_metrics` skip unfinished (or
+failed) runs unless asked for them. Every ``.pt`` file of ours (checkpoints, mask and example blobs) is
+read by `load_torch`: ``torch.load(weights_only=True)``, tensors and plain data only; a file that needs
+pickle is refused, never executed.
 """
 
 from __future__ import annotations
 
+import errno
 import json
 import os
+import sys
 import tempfile
+import time
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
@@ -48,6 +55,15 @@ def group_path(results: str | Path, profile: str, group: str) -> Path:
 
 
 # ---- atomic writes ----------------------------------------------------------------------------
+#: fault-injection hook of the kill tests (tests/test_faults.py): seconds to sleep between writing
+#: the temporary file and renaming it into place, after printing "atomic-write-pending <path>"
+WRITE_DELAY_ENV = "RIGHTFOCUS_WRITE_DELAY"
+
+
+class DiskFullError(OSError):
+    """A write ran out of space (ENOSPC/EDQUOT); the previous file at the path is intact."""
+
+
 def _atomic(path: Path, write: Any, mode: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
@@ -56,9 +72,17 @@ def _atomic(path: Path, write: Any, mode: str) -> None:
             write(fh)
             fh.flush()
             os.fsync(fh.fileno())
+        delay = os.environ.get(WRITE_DELAY_ENV)
+        if delay:
+            print(f"atomic-write-pending {path}", file=sys.stderr, flush=True)
+            time.sleep(float(delay))
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         Path(tmp).unlink(missing_ok=True)
+        if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            kept = "the previous file is intact" if path.exists() else "nothing was written there"
+            raise DiskFullError(exc.errno, f"disk full while writing {path} ({kept}); free space on the disk "
+                                f"holding {path.parent} and re-run the same command (a run resumes)") from exc
         raise
 
 
@@ -103,6 +127,44 @@ def write_group(results: str | Path, profile: str, group: str, run_ids: Iterable
 
 
 # ---- reading ----------------------------------------------------------------------------------
+class CheckpointError(ValueError):
+    """A ``.pt`` file of ours that cannot be read: truncated/corrupt, or needing pickle (refused)."""
+
+
+class NeedsPickleError(CheckpointError):
+    """The file holds objects other than tensors and plain data: loading it would run pickle code."""
+
+
+def load_torch(path: str | Path, device: Any = "cpu") -> Any:
+    """The one reader of our ``.pt`` files (checkpoints, ``latest.pt``, mask and example blobs):
+    ``torch.load(weights_only=True)``. A file that needs pickle raises `NeedsPickleError`, a truncated
+    or corrupt one `CheckpointError`; both name the file and the fix."""
+    import pickle
+
+    import torch
+
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{path} missing")
+    try:
+        return torch.load(path, map_location=device, weights_only=True)
+    except pickle.UnpicklingError as exc:
+        if "GLOBAL" in str(exc):
+            raise NeedsPickleError(
+                f"{path}: refused: the file holds objects that need pickle to load (older checkpoint "
+                f"format, or not written by rightfocus), and loading it could run arbitrary code; delete it "
+                f"and re-train the run (or regenerate the file, e.g. `make demo`)") from None
+        raise CheckpointError(f"{path}: not a readable checkpoint (truncated or corrupt: "
+                              f"{str(exc).strip().splitlines()[-1] if str(exc).strip() else exc!r}); "
+                              f"delete it and re-train the run") from None
+    except (RuntimeError, EOFError, ValueError, OSError) as exc:
+        if isinstance(exc, FileNotFoundError):
+            raise
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise CheckpointError(f"{path}: not a readable checkpoint (truncated or corrupt: {first}); "
+                              f"delete it and re-train the run") from None
+
+
 def is_done(rdir: str | Path) -> bool:
     return (Path(rdir) / "done").exists()
 
@@ -114,8 +176,10 @@ def read_done(rdir: str | Path) -> dict[str, Any]:
     return json.loads(path.read_text())
 
 
-def list_runs(results: str | Path, profile: str, group: str | None = None) -> list[str]:
-    """Run ids of a group (from its manifest) or every run folder of the profile (sorted)."""
+def list_runs(results: str | Path, profile: str, group: str | None = None, *, unfinished: bool = False
+              ) -> list[str]:
+    """Run ids of a group (from its manifest) or every finished run folder of the profile (sorted);
+    `unfinished`: also folders without ``done`` (runs in progress, interrupted or failed)."""
     if group is not None:
         path = group_path(results, profile, group)
         if not path.exists():
@@ -124,7 +188,8 @@ def list_runs(results: str | Path, profile: str, group: str | None = None) -> li
             )
         return list(json.loads(path.read_text())["runs"])
     runs = profile_dir(results, profile) / "runs"
-    return sorted(p.name for p in runs.iterdir() if p.is_dir()) if runs.exists() else []
+    found = sorted(p for p in runs.iterdir() if p.is_dir()) if runs.exists() else []
+    return [p.name for p in found if unfinished or is_done(p)]
 
 
 def load_config(rdir: str | Path) -> RunConfig:
@@ -144,7 +209,8 @@ def read_metrics(rdir: str | Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
-def load_metrics(results: str | Path, profile: str, group: str | None = None) -> pd.DataFrame:
+def load_metrics(results: str | Path, profile: str, group: str | None = None, *, unfinished: bool = False
+                 ) -> pd.DataFrame:
     """One row per metrics.jsonl line of every run (of `group`), joined with the run's config fields.
 
     Added columns: ``run_id``, ``is_baseline``, ``done``, ``on_front`` (epoch on the run's own val
@@ -152,7 +218,7 @@ def load_metrics(results: str | Path, profile: str, group: str | None = None) ->
     the representative model for guided runs). ``extra`` is flattened into ``extra.<key>`` columns.
     """
     frames = []
-    for rid in list_runs(results, profile, group):
+    for rid in list_runs(results, profile, group, unfinished=unfinished):
         rdir = run_dir(results, profile, rid)
         rows = read_metrics(rdir)
         if not rows or not (rdir / "config.yaml").exists():
@@ -197,12 +263,10 @@ def load_checkpoint(rdir: str | Path, which: str | int = "selected", device: str
     """Rebuild the model of a run (either paper) and load a kept checkpoint: returns (model in eval
     mode, config). The checkpoint's ``model_options`` rebuild it (AIM's plain baselines:
     `models.aim_plain.PlainBackbone`); pretrained weights are never re-read, the checkpoint has them."""
-    import torch
-
     from rightfocus.models import build_model
 
     config = load_config(rdir)
-    state = torch.load(checkpoint_path(rdir, which), map_location=device, weights_only=False)
+    state = load_torch(checkpoint_path(rdir, which), device)
     options = state.get("model_options", {})
     if config.paper == "aim" and config.model_kind != "aim":
         from rightfocus.models.aim_plain import PlainBackbone

@@ -14,6 +14,12 @@ optimiser/scheduler state, every RNG state, the metrics rows and the summary so 
 each epoch and deleted once ``done`` is written. A run that finds ``latest.pt`` resumes from it and
 ends with the metrics an uninterrupted run has (same device and seed).
 
+Faults: writing ``latest.pt`` first renames the previous one to ``latest.prev.pt``, so a truncated or
+corrupt ``latest.pt`` (or a kill between the two) resumes from the epoch before; with neither readable the
+error names the files to delete. A non-finite training loss stops the run (`NonFiniteLoss`: run, epoch,
+batch) before anything of that epoch is written, so the last good checkpoint stays. Ctrl-C raises
+`RunInterrupted` (a KeyboardInterrupt) saying from which epoch the same command resumes.
+
 Hardware (`training.runtime`): the engine resolves the run's `Runtime` (device, precision, memory
 format, loader workers) and hands it to the task as ``task.runtime``. Under ``torchrun`` (WORLD_SIZE
 > 1) every process runs this same life on its share of the data (`training.distributed`): rank 0
@@ -24,6 +30,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import os
 import time
 from itertools import islice
 from pathlib import Path
@@ -37,6 +44,50 @@ from rightfocus.experiments.config import RunConfig
 from rightfocus.training import checkpoint as ckpt
 from rightfocus.training import distributed
 from rightfocus.training.runtime import Runtime, configure_backends, resolve_runtime
+
+
+class NonFiniteLoss(FloatingPointError):
+    """A training step's loss is NaN or Inf. The tasks raise it with the batch; the engine adds the
+    run and epoch and keeps the last good checkpoint (nothing of the failing epoch is written)."""
+
+    def __init__(self, batch: int, value: float, run_id: str = "", epoch: int = 0, latest: str = "") -> None:
+        self.batch, self.value, self.run_id, self.epoch, self.latest = batch, value, run_id, epoch, latest
+        where = f"run {run_id}, epoch {epoch}, " if run_id else ""
+        kept = f"; the last good checkpoint is kept ({latest})" if latest else ""
+        super().__init__(f"non-finite training loss ({value}) in {where}batch {batch} (1-based){kept}: "
+                         f"lower the learning rate or the guidance weight (lam), or check the inputs")
+
+
+class LossCheck:
+    """Finiteness of every training step's loss. On CPU each step is checked at once; on an
+    accelerator the first bad step is recorded on the device and read once by `raise_if_bad` (no
+    host synchronisation per step)."""
+
+    def __init__(self, device: torch.device) -> None:
+        self.eager = device.type == "cpu"
+        self.step = 0
+        self.first = torch.full((), -1, dtype=torch.long, device=device)
+        self.value = torch.zeros((), dtype=torch.float32, device=device)
+
+    def update(self, loss: torch.Tensor) -> None:
+        self.step += 1
+        loss = loss.detach().float()
+        if self.eager:
+            if not bool(torch.isfinite(loss)):
+                raise NonFiniteLoss(self.step, float(loss))
+            return
+        new = (~torch.isfinite(loss)) & (self.first < 0)
+        self.first = torch.where(new, torch.full_like(self.first, self.step), self.first)
+        self.value = torch.where(new, loss, self.value)
+
+    def raise_if_bad(self) -> None:
+        first = int(self.first)
+        if first >= 0:
+            raise NonFiniteLoss(first, float(self.value))
+
+
+class RunInterrupted(KeyboardInterrupt):
+    """Ctrl-C during a run: the message says from which epoch the same command resumes."""
 
 
 class StopRequested(Exception):
@@ -103,10 +154,15 @@ def resolve_device(device: str) -> torch.device:
 @contextlib.contextmanager
 def run_lock(rdir: Path) -> Iterator[None]:
     """Exclusive lock on a run folder: `make -j` jobs (or groups sharing a run) never train the same
-    run twice at once; the second waits and then finds `done`."""
+    run twice at once; the second waits (saying so) and then finds `done`. The lock is held by the
+    process (``fcntl.flock``): a killed run releases it."""
     rdir.mkdir(parents=True, exist_ok=True)
     with open(rdir / ".lock", "w") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            print(f"[{rdir.name}] another process is training this run; waiting for it", flush=True)
+            fcntl.flock(fh, fcntl.LOCK_EX)
         try:
             yield
         finally:
@@ -191,6 +247,39 @@ def run(task: Task, results: str | Path = "results", *, stop_after: int | None =
     return rdir
 
 
+def _load_resume_state(ckdir: Path, device: torch.device) -> tuple[dict[str, Any] | None, str]:
+    """The newest readable resume state: ``latest.pt``, else ``latest.prev.pt`` (the epoch before;
+    a corrupt/truncated file or a kill between the two writes); (None, "") for a fresh run."""
+    latest, prev = ckdir / "latest.pt", ckdir / "latest.prev.pt"
+    problems = []
+    for path in (latest, prev):
+        if not path.exists():
+            continue
+        try:
+            state = ckpt.load(path, device)
+        except store.CheckpointError as exc:
+            problems.append(str(exc))
+            continue
+        if not isinstance(state, dict) or "task" not in state:
+            problems.append(f"{path}: no resume state of a task (written before the run engine)")
+            continue
+        if problems:
+            print(f"warning: {problems[0]}; resuming from {path.name} instead", flush=True)
+        return state, path.name
+    if problems:
+        names = " and ".join(str(p) for p in (latest, prev) if p.exists())
+        raise store.CheckpointError(f"cannot resume: {'; '.join(problems)}. Delete {names} to restart the "
+                                    f"run from epoch 1 (kept epoch checkpoints are rewritten)")
+    return None, ""
+
+
+def _save_latest(latest: Path, save: Any) -> None:
+    """Write ``latest.pt`` keeping the previous one as ``latest.prev.pt`` until the new one is in place."""
+    if latest.exists():
+        os.replace(latest, latest.with_name("latest.prev.pt"))
+    save(latest)
+
+
 def _run_locked(task: Task, results: Path, rdir: Path, stop_after: int | None, progress: bool) -> None:
     config = task.config
     rt: Runtime = task.runtime
@@ -215,45 +304,80 @@ def _run_locked(task: Task, results: Path, rdir: Path, stop_after: int | None, p
     history: list[dict[str, Any]] = []
     summary: dict[str, Any] = {}
     start_epoch = 1
-    if latest.exists():
-        state = ckpt.load(latest, device)
-        if "task" not in state:
-            raise ValueError(f"{latest} was written before the run engine (no resume state of its task): "
-                             f"delete it to restart the run from epoch 1")
+    state, source = _load_resume_state(ckdir, device)
+    if state is not None:
         task.model.load_state_dict(state["model"])
         task.load_state_dict(state["task"])
         ckpt.set_rng_state(state["rng"], task.generators)
         history, summary, start_epoch = state["history"], state["summary"], state["epoch"] + 1
-        if progress:
-            print(f"[{config.run_id}] resuming after epoch {state['epoch']}", flush=True)
+        if main:
+            print(f"[{config.run_id}] resuming {config.run_id} from epoch {start_epoch} "
+                  f"(epochs 1-{state['epoch']} restored from ckpt/{source})", flush=True)
     else:
         history, summary = task.start(rdir, results)
         if main:
             task.after_epoch(rdir, 0)
 
-    for epoch in range(start_epoch, config.epochs + 1):
-        t0 = time.perf_counter()
-        stats = task.train_epoch(epoch, progress)
-        seconds = time.perf_counter() - t0
-        rows = task.validate(epoch, {"epoch_time_s": seconds, **stats}, progress)
-        history += rows
-        keep = task.keep(history)
-        if epoch in keep:
-            save_weights(ckdir / f"epoch_{epoch}.pt", epoch)
-        mark_checkpoints(history, keep)
-        if main:
-            task.after_epoch(rdir, epoch)
-            store.write_metrics(rdir, history)
-        save_weights(latest, epoch, task=task.state_dict(), rng=ckpt.rng_state(task.generators),
-                     history=history, summary=summary)
-        if main:
-            _prune(ckdir, keep)  # only after latest.pt points at the new selection
-        distributed.barrier()  # every rank sees this epoch's checkpoints before going on
-        if progress:
-            _print_epoch(config, epoch, rows, seconds)
-        if stop_after is not None and epoch >= stop_after and epoch < config.epochs:
-            raise StopRequested(f"stopped after epoch {epoch} as requested; the next call resumes")
+    if main and state is not None:
+        _prune(ckdir, task.keep(history))  # a kill between latest.pt and the pruning of its epoch
+    saved = [start_epoch - 1]  # the epoch latest.pt holds
+    epoch = start_epoch
+    try:
+        for epoch in range(start_epoch, config.epochs + 1):
+            _epoch(task, rdir, epoch, history, summary, stop_after, progress, save_weights, saved)
+        epoch = config.epochs + 1
+        _finish(task, rdir, history, summary, progress)
+    except KeyboardInterrupt as exc:
+        if isinstance(exc, RunInterrupted):
+            raise
+        if saved[0] >= config.epochs:
+            what = "finish its test phase (training is complete)"
+        else:
+            what = f"resume from epoch {saved[0] + 1}" if saved[0] else "start again from epoch 1"
+        raise RunInterrupted(f"[{config.run_id}] interrupted; re-run the same command to {what}") from None
+    except NonFiniteLoss as exc:
+        kept = str(latest) if latest.exists() else "none yet: the run starts from epoch 1 when re-run"
+        raise NonFiniteLoss(exc.batch, exc.value, config.run_id, epoch, kept) from None
 
+
+def _epoch(task: Task, rdir: Path, epoch: int, history: list[dict[str, Any]], summary: dict[str, Any],
+           stop_after: int | None, progress: bool, save_weights: Any, saved: list[int]) -> None:
+    """Train, validate, keep and checkpoint one epoch (nothing is written when training fails);
+    `saved[0]` becomes `epoch` once ``latest.pt`` holds it."""
+    config = task.config
+    main = task.runtime.is_main
+    ckdir = rdir / "ckpt"
+    t0 = time.perf_counter()
+    stats = task.train_epoch(epoch, progress)
+    seconds = time.perf_counter() - t0
+    rows = task.validate(epoch, {"epoch_time_s": seconds, **stats}, progress)
+    history += rows
+    keep = task.keep(history)
+    if epoch in keep:
+        save_weights(ckdir / f"epoch_{epoch}.pt", epoch)
+    mark_checkpoints(history, keep)
+    if main:
+        task.after_epoch(rdir, epoch)
+        store.write_metrics(rdir, history)
+        _save_latest(ckdir / "latest.pt", lambda path: save_weights(
+            path, epoch, task=task.state_dict(), rng=ckpt.rng_state(task.generators), history=history,
+            summary=summary))
+        saved[0] = epoch
+        _prune(ckdir, keep)  # only after latest.pt points at the new selection
+    distributed.barrier()  # every rank sees this epoch's checkpoints before going on
+    saved[0] = epoch
+    if progress:
+        _print_epoch(config, epoch, rows, seconds)
+    if stop_after is not None and epoch >= stop_after and epoch < config.epochs:
+        raise StopRequested(f"stopped after epoch {epoch} as requested; the next call resumes")
+
+
+def _finish(task: Task, rdir: Path, history: list[dict[str, Any]], summary: dict[str, Any], progress: bool) -> None:
+    """Test phase and ``done`` (the run's completion marker), then the resume state goes."""
+    config = task.config
+    rt: Runtime = task.runtime
+    main = rt.is_main
+    latest = rdir / "ckpt" / "latest.pt"
     test_rows, test_summary = task.test(rdir, history, progress)
     history += test_rows
     train_time = {r["epoch"]: r["epoch_time_s"] for r in history if r.get("epoch_time_s") is not None}
@@ -265,3 +389,4 @@ def _run_locked(task: Task, results: Path, rdir: Path, stop_after: int | None, p
         store.write_metrics(rdir, history)
         store.write_done(rdir, summary)
         latest.unlink(missing_ok=True)  # resume state is no longer needed
+        latest.with_name("latest.prev.pt").unlink(missing_ok=True)
