@@ -27,7 +27,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from contextlib import contextmanager
+from typing import Any, Iterable, Iterator, Sequence
 
 import pandas as pd
 
@@ -55,9 +56,53 @@ def group_path(results: str | Path, profile: str, group: str) -> Path:
 
 
 # ---- atomic writes ----------------------------------------------------------------------------
-#: fault-injection hook of the kill tests (tests/test_faults.py): seconds to sleep between writing
-#: the temporary file and renaming it into place, after printing "atomic-write-pending <path>"
-WRITE_DELAY_ENV = "RIGHTFOCUS_WRITE_DELAY"
+#: fault-injection hook of the kill tests (tests/test_faults.py): "<substring>@<n>[:<seconds>]" pauses
+#: the process at the n-th fault point whose name contains <substring> (a write between its temporary
+#: file and the rename: the target path; a batch: "<pass> batch", see `training.engine.batches`),
+#: printing "fault-pause <name>" to stderr, for <seconds> (default 300) or until SIGUSR1, so that a test
+#: can kill it there (or let it go on)
+FAULT_ENV = "RIGHTFOCUS_FAULT_PAUSE"
+_fault_counts: dict[str, int] = {}
+
+
+def fault_point(name: str) -> None:
+    """Pause here when `FAULT_ENV` selects this point (tests only; a no-op when the variable is unset)."""
+    spec = os.environ.get(FAULT_ENV)
+    if not spec:
+        return
+    what, _, rest = spec.partition("@")
+    nth, _, seconds = rest.partition(":")
+    if what not in name:
+        return
+    _fault_counts[what] = _fault_counts.get(what, 0) + 1
+    if _fault_counts[what] == int(nth or 1):
+        print(f"fault-pause {name}", file=sys.stderr, flush=True)
+        _pause(float(seconds or 300))
+
+
+class _Wake(Exception):
+    pass
+
+
+def _raise_wake(signum: int, frame: Any) -> None:
+    raise _Wake
+
+
+def _pause(seconds: float) -> None:
+    """Sleep `seconds`, or until SIGUSR1 (in the main thread)."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        time.sleep(seconds)
+        return
+    old = signal.signal(signal.SIGUSR1, _raise_wake)
+    try:
+        time.sleep(seconds)
+    except _Wake:
+        pass
+    finally:
+        signal.signal(signal.SIGUSR1, old)
 
 
 class DiskFullError(OSError):
@@ -72,10 +117,7 @@ def _atomic(path: Path, write: Any, mode: str) -> None:
             write(fh)
             fh.flush()
             os.fsync(fh.fileno())
-        delay = os.environ.get(WRITE_DELAY_ENV)
-        if delay:
-            print(f"atomic-write-pending {path}", file=sys.stderr, flush=True)
-            time.sleep(float(delay))
+        fault_point(str(path))
         os.replace(tmp, path)
     except BaseException as exc:
         Path(tmp).unlink(missing_ok=True)
@@ -98,6 +140,15 @@ def atomic_torch_save(obj: Any, path: str | Path) -> None:
     _atomic(Path(path), lambda fh: torch.save(obj, fh), "wb")
 
 
+def remove_partial_writes(rdir: str | Path) -> list[Path]:
+    """Delete the temporary files a killed writer left in a run folder (``.<name>.*.tmp``); call it
+    only while holding the run's lock. Returns what was removed."""
+    gone = [p for p in Path(rdir).rglob(".*.tmp") if p.is_file()]
+    for path in gone:
+        path.unlink(missing_ok=True)
+    return gone
+
+
 def write_config(rdir: Path, config: RunConfig) -> None:
     atomic_write_text(rdir / "config.yaml", dump_config(config))
 
@@ -116,6 +167,30 @@ def _row(row: dict[str, Any]) -> dict[str, Any]:
 
 def write_done(rdir: Path, summary: dict[str, Any]) -> None:
     atomic_write_text(rdir / "done", json.dumps(summary, indent=1, sort_keys=True))
+
+
+@contextmanager
+def file_lock(path: str | Path) -> Iterator[None]:
+    """Exclusive lock (``fcntl.flock`` on ``<path>.lock``) around a read-modify-write of a shared file."""
+    import fcntl
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path.with_name(f".{path.name}.lock"), "w") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def update_json(path: str | Path, update: dict[str, Any]) -> None:
+    """Merge `update` into the JSON object at `path` (created if missing) under `file_lock`, written
+    atomically: concurrent writers (``make -j``) never lose each other's keys or leave half a file."""
+    path = Path(path)
+    with file_lock(path):
+        previous = json.loads(path.read_text()) if path.exists() else {}
+        atomic_write_text(path, json.dumps({**previous, **update}, indent=1, sort_keys=True))
 
 
 def write_group(results: str | Path, profile: str, group: str, run_ids: Iterable[str]) -> Path:

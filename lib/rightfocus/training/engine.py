@@ -176,6 +176,8 @@ def batches(loader: Iterable, config: RunConfig, desc: str, progress: bool, trai
     if train and config.max_steps_per_epoch is not None:
         loader = islice(loader, int(config.max_steps_per_epoch))
         total = None if total is None else min(total, int(config.max_steps_per_epoch))
+    if os.environ.get(store.FAULT_ENV):
+        loader = _with_fault_points(loader, "train" if train else desc)
     if not progress:
         return loader
     from tqdm.auto import tqdm
@@ -184,6 +186,13 @@ def batches(loader: Iterable, config: RunConfig, desc: str, progress: bool, trai
     # DataLoader would be iterated twice (a second shuffle drawn from the run's generator, workers
     # started twice), so results would depend on `progress`. Hand it one iterator.
     return tqdm(iter(loader), total=total, desc=desc, leave=False, mininterval=5.0)
+
+
+def _with_fault_points(loader: Iterable, name: str) -> Iterator:
+    """The batches, with a `store.fault_point` ("<pass> batch") before each (kill tests only)."""
+    for item in loader:
+        store.fault_point(f"{name} batch")
+        yield item
 
 
 def steps_per_epoch(n_batches: int, config: RunConfig) -> int:
@@ -274,9 +283,19 @@ def _load_resume_state(ckdir: Path, device: torch.device) -> tuple[dict[str, Any
 
 
 def _save_latest(latest: Path, save: Any) -> None:
-    """Write ``latest.pt`` keeping the previous one as ``latest.prev.pt`` until the new one is in place."""
+    """Write ``latest.pt`` (atomically: the old one stays until the new one is complete), keeping the
+    previous one as ``latest.prev.pt`` (a hard link, or a copy where links are not supported)."""
     if latest.exists():
-        os.replace(latest, latest.with_name("latest.prev.pt"))
+        prev = latest.with_name("latest.prev.pt")
+        tmp = latest.with_name(".latest.prev.pt.tmp")
+        tmp.unlink(missing_ok=True)
+        try:
+            os.link(latest, tmp)
+        except OSError:
+            import shutil
+
+            shutil.copyfile(latest, tmp)
+        os.replace(tmp, prev)
     save(latest)
 
 
@@ -289,6 +308,7 @@ def _run_locked(task: Task, results: Path, rdir: Path, stop_after: int | None, p
         torch.set_num_threads(config.threads)
     configure_backends(config, device)
     if main:
+        store.remove_partial_writes(rdir)  # a killed run's temporary files (we hold the lock)
         store.write_config(rdir, config)
     ckdir = rdir / "ckpt"
     ckdir.mkdir(parents=True, exist_ok=True)
