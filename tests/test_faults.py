@@ -362,6 +362,24 @@ def test_aim_kill_then_rerun_equals_uninterrupted(aim_ref, tmp_path, point):
     _kill_and_resume(aim_ref, point, tmp_path)
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("paper", ["mg", "aim"])
+@pytest.mark.parametrize("seed", [0, 1])
+def test_kill_at_random_points_then_rerun_equals_uninterrupted(mg_ref, aim_ref, tmp_path, paper, seed):
+    """Killed at a random batch of any pass, then (after re-running) at a random file write, then
+    finished: still the uninterrupted run's outcome."""
+    import random
+
+    rng = random.Random(f"{paper}-{seed}")
+    cfg, out = mg_ref if paper == "mg" else aim_ref
+    config = write_config(cfg, tmp_path)
+    results = tmp_path / "res"
+    kill_at(config, results, f" batch@{rng.randint(1, 5)}")   # train/val/test batches (>= 5 in both runs)
+    kill_at(config, results, f"/@{rng.randint(1, 4)}")        # any atomic write (>= 4 before the end)
+    train_run(cfg, results, progress=False)
+    assert outcome(_rdir(results, cfg)) == out
+
+
 # ----------------------------------------------------------------------------- concurrency
 def _train_twice_at_once(ref, tmp_path: Path, capsys) -> None:
     """Process A (`rightfocus train`) pauses inside epoch 1 holding the run lock; B (`train_run` here, in a
@@ -446,3 +464,21 @@ def test_a_killed_writer_leaves_no_partial_file_for_readers(tmp_path):
     assert path.read_text() == "old\n"
     assert [p.name for p in store.remove_partial_writes(path.parent)][0].startswith(".metrics.jsonl.")
     assert [p.name for p in path.parent.iterdir()] == ["metrics.jsonl"]
+
+
+# ----------------------------------------------------------------------------- damaged store files
+@pytest.mark.parametrize("name,text,pattern", [
+    ("config.yaml", "seed: [1, 2\n", r"config\.yaml line \d+: not valid YAML .*delete .* and train the run again"),
+    ("metrics.jsonl", '{"epoch": 1}\n{"epoch": 2, \n', r"metrics\.jsonl line 2: not a JSON row"),
+    ("done", '{"selected_epoch": ', r"done line 1 column \d+: not valid JSON .*delete it and re-run"),
+])
+def test_damaged_store_files_name_file_line_and_fix(tmp_path, name, text, pattern):
+    from rightfocus.experiments.config import RunConfig
+
+    rdir = tmp_path / "demo" / "runs" / "r"
+    store.write_config(rdir, RunConfig())
+    store.write_metrics(rdir, [{"epoch": 1}])
+    store.write_done(rdir, {"selected_epoch": 1})
+    (rdir / name).write_text(text)
+    with pytest.raises(ValueError, match=pattern):
+        {"config.yaml": store.load_config, "metrics.jsonl": store.read_metrics, "done": store.read_done}[name](rdir)

@@ -189,7 +189,7 @@ def update_json(path: str | Path, update: dict[str, Any]) -> None:
     atomically: concurrent writers (``make -j``) never lose each other's keys or leave half a file."""
     path = Path(path)
     with file_lock(path):
-        previous = json.loads(path.read_text()) if path.exists() else {}
+        previous = _json(path, "delete it; it is rewritten on the next render") if path.exists() else {}
         atomic_write_text(path, json.dumps({**previous, **update}, indent=1, sort_keys=True))
 
 
@@ -240,6 +240,14 @@ def load_torch(path: str | Path, device: Any = "cpu") -> Any:
                               f"delete it and re-train the run") from None
 
 
+def _json(path: Path, fix: str) -> Any:
+    """A JSON file of the store; a damaged one names the file, line and column, and `fix`."""
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{path} line {exc.lineno} column {exc.colno}: not valid JSON ({exc.msg}); {fix}") from None
+
+
 def is_done(rdir: str | Path) -> bool:
     return (Path(rdir) / "done").exists()
 
@@ -248,7 +256,8 @@ def read_done(rdir: str | Path) -> dict[str, Any]:
     path = Path(rdir) / "done"
     if not path.exists():
         raise FileNotFoundError(f"{path} missing: the run has not finished (train it, e.g. `make mg`)")
-    return json.loads(path.read_text())
+    return _json(path, "the run's completion marker is damaged: delete it and re-run the same command "
+                       "(the run resumes or re-tests)")
 
 
 def list_runs(results: str | Path, profile: str, group: str | None = None, *, unfinished: bool = False
@@ -261,7 +270,10 @@ def list_runs(results: str | Path, profile: str, group: str | None = None, *, un
             raise FileNotFoundError(
                 f"no manifest {path}; write it with `rightfocus grid --profile {profile}` or train the grid"
             )
-        return list(json.loads(path.read_text())["runs"])
+        data = _json(path, f"rewrite it with `rightfocus grid --profile {profile}`")
+        if not isinstance(data, dict) or not isinstance(data.get("runs"), list):
+            raise ValueError(f"{path}: no 'runs' list; rewrite it with `rightfocus grid --profile {profile}`")
+        return list(data["runs"])
     runs = profile_dir(results, profile) / "runs"
     found = sorted(p for p in runs.iterdir() if p.is_dir()) if runs.exists() else []
     return [p.name for p in found if unfinished or is_done(p)]
@@ -274,14 +286,33 @@ def load_config(rdir: str | Path) -> RunConfig:
     path = Path(rdir) / "config.yaml"
     if not path.exists():
         raise FileNotFoundError(f"{path} missing: not a run folder")
-    return RunConfig.from_dict(yaml.safe_load(path.read_text()))
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark is not None else ""
+        raise ValueError(f"{path}{where}: not valid YAML ({getattr(exc, 'problem', exc)}); the run folder is "
+                         f"damaged: delete {path.parent} and train the run again") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: not a run config (a YAML mapping of RunConfig fields); delete {path.parent} "
+                         f"and train the run again")
+    return RunConfig.from_dict(data)
 
 
 def read_metrics(rdir: str | Path) -> list[dict[str, Any]]:
     path = Path(rdir) / "metrics.jsonl"
     if not path.exists():
         return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    rows = []
+    for n, line in enumerate(path.read_text().splitlines(), 1):
+        if line.strip():
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError as exc:
+                raise ValueError(f"{path} line {n}: not a JSON row ({exc.msg}); the file is damaged: delete "
+                                 f"{path.parent / 'done'} (if any) and {path.parent / 'ckpt'} and re-run the "
+                                 f"same command to train the run again") from None
+    return rows
 
 
 def load_metrics(results: str | Path, profile: str, group: str | None = None, *, unfinished: bool = False
