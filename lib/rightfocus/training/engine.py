@@ -14,9 +14,10 @@ optimiser/scheduler state, every RNG state, the metrics rows and the summary so 
 each epoch and deleted once ``done`` is written. A run that finds ``latest.pt`` resumes from it and
 ends with the metrics an uninterrupted run has (same device and seed).
 
-Faults: writing ``latest.pt`` first renames the previous one to ``latest.prev.pt``, so a truncated or
-corrupt ``latest.pt`` (or a kill between the two) resumes from the epoch before; with neither readable the
-error names the files to delete. A non-finite training loss stops the run (`NonFiniteLoss`: run, epoch,
+Faults: every file is written to a temporary file and renamed (a kill never leaves half a file; the
+temporary files of a killed run are removed when it restarts). Writing ``latest.pt`` keeps the
+previous one as ``latest.prev.pt``, so a truncated or corrupt ``latest.pt`` resumes from the epoch
+before (the unreadable file is deleted); with neither readable the error names the files to delete. A non-finite training loss stops the run (`NonFiniteLoss`: run, epoch,
 batch) before anything of that epoch is written, so the last good checkpoint stays. Ctrl-C raises
 `RunInterrupted` (a KeyboardInterrupt) saying from which epoch the same command resumes.
 
@@ -273,7 +274,9 @@ def _load_resume_state(ckdir: Path, device: torch.device) -> tuple[dict[str, Any
             problems.append(f"{path}: no resume state of a task (written before the run engine)")
             continue
         if problems:
-            print(f"warning: {problems[0]}; resuming from {path.name} instead", flush=True)
+            print(f"warning: {problems[0]}; resuming from {path.name} instead (deleting {latest.name})",
+                  flush=True)
+            latest.unlink(missing_ok=True)  # unreadable; the next save must not keep it as latest.prev.pt
         return state, path.name
     if problems:
         names = " and ".join(str(p) for p in (latest, prev) if p.exists())
