@@ -182,9 +182,9 @@ def test_tiny_run_writes_the_results_layout(aim_run):
     assert test[0]["tap"] == "aim" and 0 <= test[0]["epg"] <= 1 and len(test[0]["stage_active"]) == 3
     assert [r for r in rows if r["split"] == "test_shifted"], "CUB runs also test on shifted-center crops"
     for e in range(EPOCHS + 1):
-        masks = torch.load(rdir / "masks" / f"epoch_{e}.pt", weights_only=False)
+        masks = torch.load(rdir / "masks" / f"epoch_{e}.pt", weights_only=True)
         assert len(masks["stage_masks"]) == 3 and masks["stage_masks"][0].shape[0] == 3
-    ex = torch.load(rdir / "examples.pt", weights_only=False)
+    ex = torch.load(rdir / "examples.pt", weights_only=True)
     assert ex["stages"] == [4, 3, 2] and ex["gradcam"].shape == ex["object"].shape
     per = pd.read_csv(rdir / "per_sample.csv")
     n_test = len(aim_loop.load_splits(cfg)[2])
@@ -209,8 +209,8 @@ def test_resume_equals_uninterrupted(aim_run, tmp_path):
     assert a == b
     sel = json.loads((rdir_full / "done").read_text())["selected_epoch"]
     assert json.loads((part / "done").read_text())["selected_epoch"] == sel
-    sa = torch.load(rdir_full / "ckpt" / f"epoch_{sel}.pt", weights_only=False)["model"]
-    sb = torch.load(part / "ckpt" / f"epoch_{sel}.pt", weights_only=False)["model"]
+    sa = torch.load(rdir_full / "ckpt" / f"epoch_{sel}.pt", weights_only=True)["model"]
+    sb = torch.load(part / "ckpt" / f"epoch_{sel}.pt", weights_only=True)["model"]
     assert all(torch.equal(sa[k], sb[k]) for k in sa)
     assert (rdir_full / "per_sample.csv").read_text() == (part / "per_sample.csv").read_text()
 
@@ -222,7 +222,7 @@ def test_baseline_gradcam_epg_matches_captum(cub_root, tmp_path):
     cfg.epochs = 1
     rdir = train_run(cfg, tmp_path, progress=False)
     model, _ = store.load_checkpoint(rdir)
-    ex = torch.load(rdir / "examples.pt", weights_only=False)
+    ex = torch.load(rdir / "examples.pt", weights_only=True)
     x = aim_loop._encode(model, ex["image"])
     cam = LayerGradCam(model, model.stages["final"]).attribute(x, target=ex["label"], relu_attributions=True)
     cam = LayerAttribution.interpolate(cam, tuple(x.shape[-2:]), interpolate_mode="bilinear")[:, 0]

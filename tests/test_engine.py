@@ -76,7 +76,7 @@ def test_mg_run_honours_both_caps(voc, tmp_path):
     with pytest.raises(StopRequested):
         train_run(cfg, tmp_path, stop_after_epochs=1, progress=False)
     rdir = store.run_dir(tmp_path, "demo", cfg.run_id)
-    state = torch.load(rdir / "ckpt" / "latest.pt", weights_only=False)
+    state = torch.load(rdir / "ckpt" / "latest.pt", weights_only=True)
     steps = {int(s["step"]) for s in state["task"]["optimizer"]["state"].values()}
     assert steps == {2}  # 12 training images / batch 3 = 4 batches, capped at 2
     train_run(cfg, tmp_path, progress=False)

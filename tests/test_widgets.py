@@ -278,7 +278,7 @@ def test_aim_panel_shows_stage_masks_and_stored_epochs(tree):
     up = torch.nn.functional.interpolate(first[None, None], size=(SIZE, SIZE), mode="nearest")[0, 0]
     np.testing.assert_array_equal(panel.masks[stage_names[0]], up.numpy())
     # the epoch slider shows the masks the run stored at that epoch
-    blob1 = torch.load(s.run_dir(tree["aim"]) / "masks" / "epoch_1.pt", weights_only=False)
+    blob1 = torch.load(s.run_dir(tree["aim"]) / "masks" / "epoch_1.pt", weights_only=True)
     s.select(mask_epoch=1)
     p1 = s.view().panels[0]
     assert p1.mask_epoch == 1

@@ -175,7 +175,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     func: Callable[[argparse.Namespace], int | None] = args.func
     try:
         code = func(args)
-    except (FileNotFoundError, ValueError, KeyError) as exc:
+    except KeyboardInterrupt as exc:  # Ctrl-C: no traceback (a run says where it resumes)
+        print(f"rightfocus {args.command}: {exc or 'interrupted'}", file=sys.stderr)
+        return 130
+    except (FileNotFoundError, ValueError, KeyError, FloatingPointError) as exc:
         print(f"rightfocus {args.command}: {exc}", file=sys.stderr)
         return 2
+    except OSError as exc:
+        import errno
+
+        if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+            raise
+        print(f"rightfocus {args.command}: {exc}", file=sys.stderr)
+        return 1
     return int(code or 0)

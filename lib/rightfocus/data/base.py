@@ -79,8 +79,9 @@ def image_size(path: Path) -> tuple[int, int]:
             w, h = im.size
     except FileNotFoundError:
         raise FileNotFoundError(f"image file not found: {path}") from None
-    except (OSError, UnidentifiedImageError) as exc:
-        raise ValueError(f"cannot read image header of {path}: {exc}") from exc
+    except (OSError, UnidentifiedImageError, SyntaxError, ValueError) as exc:
+        raise ValueError(f"cannot read image header of {path} (corrupt or not an image: {exc}); "
+                         "re-download or regenerate that file") from exc
     return h, w
 
 
@@ -93,8 +94,9 @@ def read_label_png(path: Path) -> np.ndarray:
             return np.asarray(im).astype(np.int64)
     except FileNotFoundError:
         raise FileNotFoundError(f"segmentation file not found: {path}") from None
-    except (OSError, UnidentifiedImageError) as exc:
-        raise ValueError(f"cannot decode segmentation {path}: {exc}") from exc
+    except (OSError, UnidentifiedImageError, SyntaxError, ValueError) as exc:
+        raise ValueError(f"cannot decode segmentation {path} (corrupt or not a PNG: {exc}); "
+                         "re-download or regenerate that file") from exc
 
 
 class BinaryMaskReader:
@@ -110,8 +112,9 @@ class BinaryMaskReader:
                 arr = np.asarray(im.convert("L"))
         except FileNotFoundError:
             raise FileNotFoundError(f"mask file not found: {self.path}") from None
-        except (OSError, UnidentifiedImageError) as exc:
-            raise ValueError(f"cannot decode mask {self.path}: {exc}") from exc
+        except (OSError, UnidentifiedImageError, SyntaxError, ValueError) as exc:
+            raise ValueError(f"cannot decode mask {self.path} (corrupt or not an image: {exc}); "
+                             "re-download or regenerate that file") from exc
         return (arr > self.threshold).astype(np.int64)
 
 
@@ -185,6 +188,7 @@ class BoxDataset(Dataset):
             raise ValueError(f"{name}: split {split!r} is empty (no images listed in {source or 'the split'}); "
                              "check the split name and the split file")
         self.records, self.classes, self.name, self.split = records, list(classes), name, split
+        self.source = source  # the index that lists the images (errors name it)
         self.size = None if size is None else as_size(size)
         self.transform = make_train_transform(train_transform)
         if dilation and split not in TRAINING_SPLITS:
@@ -269,8 +273,13 @@ class BoxDataset(Dataset):
             return self._cache[index]
         rec = self.records[index]
         early = self.size if self.transform is None else None  # resize while decoding (cheap, cached)
-        image, orig = decode_image(rec.path, early)
-        seg_np = self._read_seg(rec) if self.with_seg else None
+        try:
+            image, orig = decode_image(rec.path, early)
+            seg_np = self._read_seg(rec) if self.with_seg else None
+        except FileNotFoundError as exc:  # a file the dataset's index lists is not there
+            listed = f" (listed in {self.source})" if self.source else ""
+            raise FileNotFoundError(f"{exc}{listed}; restore the file, or regenerate/re-download the dataset "
+                                    f"so its index and files agree") from None
         seg = None if seg_np is None else _compact_seg(torch.from_numpy(np.ascontiguousarray(seg_np)))
         if seg is not None and tuple(seg.shape) != tuple(orig):
             raise ValueError(f"segmentation of {rec.path} has size {tuple(seg.shape)} but the image is "

@@ -26,13 +26,54 @@ LAYOUT = """<root>/
                                       other paths via split_files={"train": ..., "val": ...})"""
 
 
+#: keys every record of a COCO instances file needs here (others are ignored)
+REQUIRED = {"images": ("id", "file_name", "height", "width"), "annotations": ("image_id", "category_id", "bbox"),
+            "categories": ("id", "name")}
+
+
+def _check_instances(data: Any, path: Path) -> None:
+    """The parts of a COCO instances JSON this loader reads; errors name the file, the record and the fix."""
+    fix = "fix the file or re-download the COCO 2014 annotations"
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: the JSON is a {type(data).__name__}, expected an object with "
+                         f"{list(REQUIRED)}; {fix}")
+    for key, fields in REQUIRED.items():
+        if not isinstance(data.get(key), list):
+            raise ValueError(f"{path}: no {key!r} list (keys found: {sorted(data)}); {fix}")
+        for k, rec in enumerate(data[key]):
+            missing = [f for f in fields if not isinstance(rec, dict) or f not in rec]
+            if missing:
+                raise ValueError(f"{path}: {key}[{k}] lacks {missing} (a COCO {key[:-1] if key != 'categories' else 'category'} "
+                                 f"has {list(fields)}); {fix}")
+    for k, ann in enumerate(data["annotations"]):
+        box = ann["bbox"]
+        if not (isinstance(box, list) and len(box) == 4 and all(isinstance(v, (int, float)) for v in box)):
+            raise ValueError(f"{path}: annotations[{k}] (id {ann.get('id')}) has bbox {box!r}, expected "
+                             f"[x, y, width, height] numbers; {fix}")
+
+
 def _quiet_coco(path: Path):
+    """pycocotools' COCO index of an instances file, validated first (a bare JSONDecodeError or
+    KeyError from pycocotools names no file)."""
+    import json
+
     from pycocotools.coco import COCO
 
     if not path.is_file():
         raise FileNotFoundError(f"COCO annotation file not found: {path}. Expected layout:\n{LAYOUT}")
+    try:
+        data = json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{path} line {exc.lineno} column {exc.colno}: not valid JSON ({exc.msg}); fix the "
+                         f"file or re-download the COCO 2014 annotations") from None
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"{path}: not a text (JSON) file ({exc}); re-download the COCO 2014 annotations") from None
+    _check_instances(data, path)
     with contextlib.redirect_stdout(io.StringIO()):  # pycocotools prints progress
-        return COCO(str(path))
+        coco = COCO()
+        coco.dataset = data
+        coco.createIndex()
+    return coco
 
 
 def _split_ids(path: Path, split: str, coco: Any) -> list[int]:

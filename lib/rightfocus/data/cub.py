@@ -48,11 +48,39 @@ class CubMeta:
         return BinaryMaskReader(path, threshold) if path.is_file() else None
 
 
-def _table(path: Path) -> list[list[str]]:
+def _table(path: Path, fields: str, types: tuple[type, ...]) -> list[tuple[int, list[Any]]]:
+    """(line number, typed fields) of every non-empty line of a CUB metadata file; `fields` names the
+    columns (for errors), `types` converts them (the rest of a line is kept as text: file names may
+    not hold spaces, but a trailing comment does no harm). Errors name the file, line and fix."""
     try:
-        return [line.split() for line in path.read_text().splitlines() if line.strip()]
+        text = path.read_text()
     except FileNotFoundError:
         raise FileNotFoundError(f"CUB metadata file not found: {path}. Expected layout:\n{LAYOUT}") from None
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"{path}: not a text file ({exc}); re-download CUB_200_2011") from None
+    rows = []
+    for n, line in enumerate(text.splitlines(), 1):
+        tok = line.split()
+        if not tok:
+            continue
+        if len(tok) < len(types):
+            raise ValueError(f"{path} line {n}: expected {len(types)} fields '{fields}', got {len(tok)}: "
+                             f"{line.strip()!r}; fix or delete that line (or re-download CUB_200_2011)")
+        try:
+            rows.append((n, [t(v) for t, v in zip(types, tok)] + tok[len(types):]))
+        except ValueError:
+            raise ValueError(f"{path} line {n}: fields '{fields}' must be {' '.join(t.__name__ for t in types)}, "
+                             f"got {line.strip()!r}; fix or delete that line (or re-download CUB_200_2011)") from None
+    return rows
+
+
+def _by_id(path: Path, rows: list[tuple[int, list[Any]]]) -> dict[int, list[Any]]:
+    out: dict[int, list[Any]] = {}
+    for n, r in rows:
+        if r[0] in out:
+            raise ValueError(f"{path} line {n}: image id {r[0]} is listed twice; keep one line per id")
+        out[r[0]] = r[1:]
+    return out
 
 
 def find_cub_root(*candidates: Path) -> Path:
@@ -69,14 +97,24 @@ def read_cub_meta(root: str | Path) -> CubMeta:
     """Parse the CUB text files; class names drop the numeric prefix ("001.Black_footed_Albatross" ->
     "Black_footed_Albatross")."""
     root = check_root(root, LAYOUT, FILES)
-    paths = {int(r[0]): r[1] for r in _table(root / "images.txt")}
-    labels = {int(r[0]): int(r[1]) - 1 for r in _table(root / "image_class_labels.txt")}
-    is_train = {int(r[0]): r[1] == "1" for r in _table(root / "train_test_split.txt")}
-    boxes = {}
-    for r in _table(root / "bounding_boxes.txt"):
-        x, y, w, h = map(float, r[1:5])
-        boxes[int(r[0])] = (x, y, x + w, y + h)
-    classes = [r[1].split(".", 1)[-1] for r in sorted(_table(root / "classes.txt"), key=lambda r: int(r[0]))]
+    paths = {i: r[0] for i, r in _by_id(root / "images.txt", _table(root / "images.txt", "id path", (int, str))).items()}
+    tables = {name: _by_id(root / name, _table(root / name, fields, types)) for name, fields, types in (
+        ("image_class_labels.txt", "id class", (int, int)), ("train_test_split.txt", "id is_train", (int, int)),
+        ("bounding_boxes.txt", "id x y width height", (int, float, float, float, float)))}
+    for name in ("image_class_labels.txt", "train_test_split.txt"):
+        missing = sorted(set(paths) - set(tables[name]))
+        if missing:
+            raise ValueError(f"{root / name}: no line for image id {missing[0]} of {root / 'images.txt'} "
+                             f"({len(missing)} ids missing); add them (or re-download CUB_200_2011)")
+    labels = {i: r[0] - 1 for i, r in tables["image_class_labels.txt"].items()}
+    is_train = {i: r[0] == 1 for i, r in tables["train_test_split.txt"].items()}
+    boxes = {i: (x, y, x + w, y + h) for i, (x, y, w, h) in tables["bounding_boxes.txt"].items()}
+    classes = [r[1].split(".", 1)[-1] for _, r in sorted(_table(root / "classes.txt", "id class_dir", (int, str)),
+                                                          key=lambda nr: nr[1][0])]
+    bad = sorted({y for y in labels.values() if not 0 <= y < len(classes)})
+    if bad:
+        raise ValueError(f"{root / 'image_class_labels.txt'}: class {bad[0] + 1} is not in {root / 'classes.txt'} "
+                         f"(1..{len(classes)}); fix the label or the class list")
     seg_dir = next((d for d in (root / "segmentations", root.parent / "segmentations") if d.is_dir()), None)
     return CubMeta(root, paths, labels, is_train, boxes, classes, seg_dir)
 

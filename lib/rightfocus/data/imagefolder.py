@@ -16,7 +16,6 @@ is the images that have a mask; classes = the sorted wnids found among the masks
 from __future__ import annotations
 
 import csv
-import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
 
@@ -40,28 +39,30 @@ def _read_loc_csv(path: Path) -> dict[str, list[tuple[str, float, float, float, 
         raise FileNotFoundError(f"ILSVRC localisation file not found: {path}. Expected layout:\n{LAYOUT}")
     out: dict[str, list[tuple[str, float, float, float, float]]] = {}
     with open(path, newline="") as f:
-        for row in csv.DictReader(f):
-            tok = row["PredictionString"].split()
+        reader = csv.DictReader(f)
+        missing = [c for c in ("ImageId", "PredictionString") if c not in (reader.fieldnames or [])]
+        if missing:
+            raise ValueError(f"{path}: no column(s) {missing} in the header {reader.fieldnames}; an ILSVRC "
+                             f"LOC_*_solution.csv starts with 'ImageId,PredictionString'")
+        for row in reader:
+            where = f"{path} line {reader.line_num} (ImageId {row['ImageId']!r})"
+            tok = (row["PredictionString"] or "").split()
             if len(tok) % 5:
-                raise ValueError(f"{path}: row {row['ImageId']!r} has {len(tok)} fields; expected groups of "
-                                 "'wnid x0 y0 x1 y1'")
-            out[row["ImageId"]] = [(tok[k], *map(float, tok[k + 1:k + 5])) for k in range(0, len(tok), 5)]
+                raise ValueError(f"{where}: {len(tok)} fields; expected groups of 'wnid x0 y0 x1 y1'; fix that row")
+            try:
+                out[row["ImageId"]] = [(tok[k], *map(float, tok[k + 1:k + 5])) for k in range(0, len(tok), 5)]
+            except ValueError:
+                raise ValueError(f"{where}: coordinates must be numbers in 'wnid x0 y0 x1 y1' groups, got "
+                                 f"{row['PredictionString']!r}; fix that row") from None
     return out
 
 
 def _read_loc_xml(folder: Path, wnid: str, stem: str) -> list[tuple[str, float, float, float, float]]:
     for path in (folder / f"{stem}.xml", folder / wnid / f"{stem}.xml"):
         if path.is_file():
-            try:
-                root = ET.parse(path).getroot()
-            except ET.ParseError as exc:
-                raise ValueError(f"cannot parse annotation {path}: {exc}") from exc
-            objs = []
-            for obj in root.iter("object"):
-                bb = obj.find("bndbox")
-                objs.append(((obj.findtext("name") or "").strip(),
-                             *(float(bb.findtext(k)) for k in ("xmin", "ymin", "xmax", "ymax"))))
-            return objs
+            from rightfocus.data.voc import parse_voc_xml
+
+            return parse_voc_xml(path, one_based=False)[1]  # ILSVRC coordinates are used as given
     return []
 
 

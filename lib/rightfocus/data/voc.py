@@ -34,30 +34,46 @@ def _voc_dir(root: Path) -> Path:
     return check_root(root / "VOCdevkit" / "VOC2007", LAYOUT, ("Annotations", "ImageSets/Main", "JPEGImages"))
 
 
-def parse_voc_xml(path: Path) -> tuple[tuple[int, int] | None, list[tuple[str, float, float, float, float]]]:
-    """(H, W) from <size> (None if absent) and the objects as (name, x0, y0, x1, y1), 0-based end-exclusive."""
+def parse_voc_xml(path: Path, one_based: bool = True
+                  ) -> tuple[tuple[int, int] | None, list[tuple[str, float, float, float, float]]]:
+    """(H, W) from <size> (None if absent) and the objects as (name, x0, y0, x1, y1), 0-based end-exclusive
+    (`one_based` False: coordinates as given, ILSVRC's convention)."""
     try:
         tree = ET.parse(path)
     except FileNotFoundError:
         raise FileNotFoundError(f"annotation file not found: {path}") from None
-    except ET.ParseError as exc:
-        raise ValueError(f"cannot parse annotation {path}: {exc}") from exc
+    except ET.ParseError as exc:  # its message has the line and column
+        raise ValueError(f"cannot parse annotation {path}: malformed XML ({exc}); fix the file or "
+                         f"re-download the VOC annotations") from None
     root = tree.getroot()
     size = root.find("size")
     hw = None
     if size is not None and size.findtext("height") and size.findtext("width"):
-        hw = (int(float(size.findtext("height"))), int(float(size.findtext("width"))))
+        hw = (int(_number(size, "height", path, "<size>")), int(_number(size, "width", path, "<size>")))
         if hw[0] <= 0 or hw[1] <= 0:
             hw = None
     objects = []
-    for obj in root.iter("object"):
+    for k, obj in enumerate(root.iter("object"), 1):
         name = (obj.findtext("name") or "").strip()
         bb = obj.find("bndbox")
         if bb is None:
-            raise ValueError(f"{path}: object {name!r} has no <bndbox>")
-        xmin, ymin, xmax, ymax = (float(bb.findtext(k)) for k in ("xmin", "ymin", "xmax", "ymax"))
-        objects.append((name, xmin - 1.0, ymin - 1.0, xmax, ymax))
+            raise ValueError(f"{path}: object {k} ({name!r}) has no <bndbox>; add one or delete the object")
+        where = f"<bndbox> of object {k} ({name!r})"
+        xmin, ymin, xmax, ymax = (_number(bb, t, path, where) for t in ("xmin", "ymin", "xmax", "ymax"))
+        shift = 1.0 if one_based else 0.0
+        objects.append((name, xmin - shift, ymin - shift, xmax, ymax))
     return hw, objects
+
+
+def _number(node: ET.Element, tag: str, path: Path, where: str) -> float:
+    """A numeric child of an XML node; errors name the file, the element and the fix."""
+    text = node.findtext(tag)
+    try:
+        return float(text)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        got = "missing" if text is None else repr(text)
+        raise ValueError(f"{path}: <{tag}> in {where} is {got}, expected a number; fix the annotation "
+                         f"(or re-download it)") from None
 
 
 def _read_ids(path: Path, split: str) -> list[str]:

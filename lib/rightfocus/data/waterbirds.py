@@ -28,6 +28,26 @@ LAYOUT = """<root>/ (or <root>/waterbird_complete{95,100}_forest2water2/)
 CUB_200_2011/ next to it or inside root (bounding_boxes.txt, images.txt, segmentations/), or cub_root=..."""
 
 
+METADATA_COLUMNS = ("img_filename", "y", "split", "place")
+_RANGES = {"split": (0, 1, 2), "y": (0, 1), "place": (0, 1)}
+
+
+def _ints(row: dict[str, Any], keys: tuple[str, ...], path: Path, line: int) -> list[int]:
+    """Integer fields of one metadata.csv row; errors name the file, line, column and the fix."""
+    out = []
+    for k in keys:
+        value = row.get(k)
+        try:
+            v = int(value)  # type: ignore[arg-type]
+        except (TypeError, ValueError):
+            v = None
+        if v not in _RANGES[k]:
+            raise ValueError(f"{path} line {line}: column {k!r} is {value!r}, expected one of {_RANGES[k]}; "
+                             f"fix that row (or regenerate metadata.csv)")
+        out.append(v)
+    return out
+
+
 def group_of(y: int, place: int) -> int:
     """Waterbirds group index: 2*y + place."""
     return 2 * y + place
@@ -63,17 +83,23 @@ def load_waterbirds(root: str | Path, split: str, confounder: int = 100, task: s
                                                             [folder, folder.parent, root]))))
     cub_id = meta.id_of()
     records = []
-    with open(folder / "metadata.csv", newline="") as f:
-        for row in csv.DictReader(f):
-            if int(row["split"]) != SPLIT_CODES[split]:
+    csv_path = folder / "metadata.csv"
+    with open(csv_path, newline="") as f:
+        reader = csv.DictReader(f)
+        missing = [c for c in METADATA_COLUMNS if c not in (reader.fieldnames or [])]
+        if missing:
+            raise ValueError(f"{csv_path}: no column(s) {missing} in the header {reader.fieldnames}; the "
+                             f"Waterbirds metadata.csv has {', '.join(METADATA_COLUMNS)} (re-download or regenerate it)")
+        for row in reader:
+            code, y, place = _ints(row, ("split", "y", "place"), csv_path, reader.line_num)
+            if code != SPLIT_CODES[split]:
                 continue
-            y, place = int(row["y"]), int(row["place"])
             group = group_of(y, place)
             if modified_val and group not in (0, 3):
                 continue
             fname = row["img_filename"]
             if fname not in cub_id:
-                raise ValueError(f"{folder / 'metadata.csv'}: {fname!r} is not in {meta.root / 'images.txt'}; "
+                raise ValueError(f"{csv_path} line {reader.line_num}: {fname!r} is not in {meta.root / 'images.txt'}; "
                                  "is cub_root the CUB release the Waterbirds images were made from?")
             i = cub_id[fname]
             target = y if task == "bird" else place

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import fnmatch
 import importlib
-import json
 import logging
 import pkgutil
 from dataclasses import dataclass, field
@@ -219,8 +218,9 @@ def render_all(
             report[fig_id] = "rendered"
         written.extend(_save(result, rend.kind, fig_id, out, notes))
     report_path = out / "render_report.json"
-    previous = json.loads(report_path.read_text()) if report_path.exists() else {}
-    report_path.write_text(json.dumps({**previous, **report}, indent=1, sort_keys=True))
+    from rightfocus.experiments import store
+
+    store.update_json(report_path, report)  # shared by `make -j` render jobs: locked, atomic
     written.append(report_path)
     if written.placeholders:
         log.warning("placeholders (no results): %s", ", ".join(sorted(written.placeholders)))

@@ -188,11 +188,12 @@ def aim_notes(ctx: RenderContext) -> list[str]:
 
 
 def load_pt(path: Path) -> dict[str, Any]:
-    import torch
+    """An example/mask blob of a run (`store.load_torch`: tensors and plain data; pickle refused)."""
+    from rightfocus.experiments import store
 
     if not path.exists():
         raise MissingResults(f"{path} is missing (written by the AIM loop at the end of a run)")
-    return torch.load(path, map_location="cpu", weights_only=False)
+    return store.load_torch(path)
 
 
 def pick_run(runs: pd.DataFrame, dataset: str, arch: str = "convnext_tiny", aim: bool = True,

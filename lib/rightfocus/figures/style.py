@@ -173,9 +173,11 @@ def save_table(table: Any, stem: Path, notes: Sequence[str] = ()) -> list[Path]:
     """Save a `figures.Table` as <stem>.csv and <stem>.md (title, table, notes, deviations)."""
     csv = stem.with_name(f"{stem.name}.csv")
     md = stem.with_name(f"{stem.name}.md")
-    table.frame.to_csv(csv, index=False)
+    from rightfocus.experiments.store import atomic_write_text
+
+    atomic_write_text(csv, table.frame.to_csv(index=False))  # readers never see half a table
     parts = [f"# {table.title or stem.name}", "", to_markdown(table.frame), ""]
     parts += [f"Note: {n}" for n in table.notes]
     parts += [f"Deviation: {n}" for n in notes]
-    md.write_text("\n".join(parts).rstrip() + "\n")
+    atomic_write_text(md, "\n".join(parts).rstrip() + "\n")
     return [csv, md]

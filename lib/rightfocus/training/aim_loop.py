@@ -47,7 +47,7 @@ from rightfocus.experiments.config import RunConfig
 from rightfocus.models.aim_plain import PlainBackbone
 from rightfocus.models.taps import TappedModel
 from rightfocus.training import checkpoint as ckpt
-from rightfocus.training.engine import batches, eval_subset, steps_per_epoch
+from rightfocus.training.engine import LossCheck, batches, eval_subset, steps_per_epoch
 from rightfocus.training.runtime import Runtime, full
 
 #: Waterbirds groups (2 * y + place)
@@ -300,6 +300,7 @@ def train_one_epoch(model: nn.Module, loader: Iterable[dict[str, Any]], optimize
     sums = torch.zeros(len(keys), dtype=torch.float64, device=rt.device)
     shares: list[Tensor] = []
     n = 0
+    check = LossCheck(rt.device)
     for batch in loader:
         x = rt.inputs(batch["image"], getattr(model, "input_encoding", "imagenet"))
         targets = rt.to(targets_of(batch))
@@ -309,6 +310,7 @@ def train_one_epoch(model: nn.Module, loader: Iterable[dict[str, Any]], optimize
                               fw.merged)  # losses in fp32 under autocast; a no-op in fp32
             loss, parts = aim_loss_terms(fp32, targets, tau, config.lam,
                                          float(opts["label_smoothing"]), bool(opts.get("aux_losses", True)))
+        check.update(loss)  # NaN/Inf stops the run before the step (engine.NonFiniteLoss)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -317,6 +319,7 @@ def train_one_epoch(model: nn.Module, loader: Iterable[dict[str, Any]], optimize
         if fw.masks:
             shares.append(torch.stack([m.detach().float().mean() for m in fw.masks]))
         n += len(targets)
+    check.raise_if_bad()
     values = sums.tolist()  # the epoch's one host synchronisation
     out: dict[str, Any] = {f"train_{k}": v / max(n, 1) for k, v in zip(keys, values)}
     out["tau"] = tau

@@ -3,7 +3,9 @@
 Every checkpoint holds {model, num_classes, epoch, model_options}; `latest.pt` adds the task's
 optimiser/scheduler state, every RNG state and the metrics rows so far (see `training.engine`), so an
 interrupted run that resumes ends with the same metrics as one that never stopped (same device, seed).
-Files are written atomically (temp + rename): a kill never leaves a truncated checkpoint.
+Files are written atomically (temp + rename): a kill never leaves a truncated checkpoint. A file holds
+tensors and plain python data only (RNG states as tensors and ints), so it is read with
+``torch.load(weights_only=True)`` (`store.load_torch`): opening a shared results folder never runs pickle.
 """
 
 from __future__ import annotations
@@ -15,23 +17,29 @@ from typing import Any
 import numpy as np
 import torch
 
-from rightfocus.experiments.store import atomic_torch_save
+from rightfocus.experiments.store import atomic_torch_save, load_torch
 
 
 def rng_state(generators: dict[str, torch.Generator]) -> dict[str, Any]:
-    """Global torch / numpy / python RNG states plus the run's own generators."""
+    """Global torch / numpy / python RNG states plus the run's own generators, as tensors and plain
+    data (numpy's Mersenne key as an int64 tensor; python's state as a list of ints)."""
+    name, key, pos, has_gauss, gauss = np.random.get_state()
+    version, internal, gauss_next = random.getstate()
     return {
         "torch": torch.get_rng_state(),
-        "numpy": np.random.get_state(),
-        "python": random.getstate(),
+        "numpy": {"name": str(name), "key": torch.from_numpy(np.asarray(key, dtype=np.int64)), "pos": int(pos),
+                  "has_gauss": int(has_gauss), "gauss": float(gauss)},
+        "python": {"version": int(version), "internal": [int(v) for v in internal], "gauss_next": gauss_next},
         "generators": {k: g.get_state() for k, g in generators.items()},
     }
 
 
 def set_rng_state(state: dict[str, Any], generators: dict[str, torch.Generator]) -> None:
     torch.set_rng_state(state["torch"])
-    np.random.set_state(state["numpy"])
-    random.setstate(state["python"])
+    n = state["numpy"]
+    np.random.set_state((n["name"], n["key"].numpy().astype(np.uint32), n["pos"], n["has_gauss"], n["gauss"]))
+    py = state["python"]
+    random.setstate((py["version"], tuple(py["internal"]), py["gauss_next"]))
     for k, g in generators.items():
         g.set_state(state["generators"][k])
 
@@ -52,5 +60,5 @@ def save_weights(path: Path, model: torch.nn.Module, num_classes: int, epoch: in
 
 
 def load(path: Path, device: str | torch.device = "cpu") -> dict[str, Any]:
-    # our own files: they hold RNG states (numpy arrays), so weights_only must be off
-    return torch.load(path, map_location=device, weights_only=False)
+    """A checkpoint of ours (`store.load_torch`: ``weights_only=True``; pickle is refused)."""
+    return load_torch(path, device)

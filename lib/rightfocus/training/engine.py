@@ -14,6 +14,13 @@ optimiser/scheduler state, every RNG state, the metrics rows and the summary so 
 each epoch and deleted once ``done`` is written. A run that finds ``latest.pt`` resumes from it and
 ends with the metrics an uninterrupted run has (same device and seed).
 
+Faults: every file is written to a temporary file and renamed (a kill never leaves half a file; the
+temporary files of a killed run are removed when it restarts). Writing ``latest.pt`` keeps the
+previous one as ``latest.prev.pt``, so a truncated or corrupt ``latest.pt`` resumes from the epoch
+before (the unreadable file is deleted); with neither readable the error names the files to delete. A non-finite training loss stops the run (`NonFiniteLoss`: run, epoch,
+batch) before anything of that epoch is written, so the last good checkpoint stays. Ctrl-C raises
+`RunInterrupted` (a KeyboardInterrupt) saying from which epoch the same command resumes.
+
 Hardware (`training.runtime`): the engine resolves the run's `Runtime` (device, precision, memory
 format, loader workers) and hands it to the task as ``task.runtime``. Under ``torchrun`` (WORLD_SIZE
 > 1) every process runs this same life on its share of the data (`training.distributed`): rank 0
@@ -24,6 +31,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import os
 import time
 from itertools import islice
 from pathlib import Path
@@ -37,6 +45,50 @@ from rightfocus.experiments.config import RunConfig
 from rightfocus.training import checkpoint as ckpt
 from rightfocus.training import distributed
 from rightfocus.training.runtime import Runtime, configure_backends, resolve_runtime
+
+
+class NonFiniteLoss(FloatingPointError):
+    """A training step's loss is NaN or Inf. The tasks raise it with the batch; the engine adds the
+    run and epoch and keeps the last good checkpoint (nothing of the failing epoch is written)."""
+
+    def __init__(self, batch: int, value: float, run_id: str = "", epoch: int = 0, latest: str = "") -> None:
+        self.batch, self.value, self.run_id, self.epoch, self.latest = batch, value, run_id, epoch, latest
+        where = f"run {run_id}, epoch {epoch}, " if run_id else ""
+        kept = f"; the last good checkpoint is kept ({latest})" if latest else ""
+        super().__init__(f"non-finite training loss ({value}) in {where}batch {batch} (1-based){kept}: "
+                         f"lower the learning rate or the guidance weight (lam), or check the inputs")
+
+
+class LossCheck:
+    """Finiteness of every training step's loss. On CPU each step is checked at once; on an
+    accelerator the first bad step is recorded on the device and read once by `raise_if_bad` (no
+    host synchronisation per step)."""
+
+    def __init__(self, device: torch.device) -> None:
+        self.eager = device.type == "cpu"
+        self.step = 0
+        self.first = torch.full((), -1, dtype=torch.long, device=device)
+        self.value = torch.zeros((), dtype=torch.float32, device=device)
+
+    def update(self, loss: torch.Tensor) -> None:
+        self.step += 1
+        loss = loss.detach().float()
+        if self.eager:
+            if not bool(torch.isfinite(loss)):
+                raise NonFiniteLoss(self.step, float(loss))
+            return
+        new = (~torch.isfinite(loss)) & (self.first < 0)
+        self.first = torch.where(new, torch.full_like(self.first, self.step), self.first)
+        self.value = torch.where(new, loss, self.value)
+
+    def raise_if_bad(self) -> None:
+        first = int(self.first)
+        if first >= 0:
+            raise NonFiniteLoss(first, float(self.value))
+
+
+class RunInterrupted(KeyboardInterrupt):
+    """Ctrl-C during a run: the message says from which epoch the same command resumes."""
 
 
 class StopRequested(Exception):
@@ -103,10 +155,15 @@ def resolve_device(device: str) -> torch.device:
 @contextlib.contextmanager
 def run_lock(rdir: Path) -> Iterator[None]:
     """Exclusive lock on a run folder: `make -j` jobs (or groups sharing a run) never train the same
-    run twice at once; the second waits and then finds `done`."""
+    run twice at once; the second waits (saying so) and then finds `done`. The lock is held by the
+    process (``fcntl.flock``): a killed run releases it."""
     rdir.mkdir(parents=True, exist_ok=True)
     with open(rdir / ".lock", "w") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            print(f"[{rdir.name}] another process is training this run; waiting for it", flush=True)
+            fcntl.flock(fh, fcntl.LOCK_EX)
         try:
             yield
         finally:
@@ -120,6 +177,8 @@ def batches(loader: Iterable, config: RunConfig, desc: str, progress: bool, trai
     if train and config.max_steps_per_epoch is not None:
         loader = islice(loader, int(config.max_steps_per_epoch))
         total = None if total is None else min(total, int(config.max_steps_per_epoch))
+    if os.environ.get(store.FAULT_ENV):
+        loader = _with_fault_points(loader, "train" if train else desc)
     if not progress:
         return loader
     from tqdm.auto import tqdm
@@ -128,6 +187,13 @@ def batches(loader: Iterable, config: RunConfig, desc: str, progress: bool, trai
     # DataLoader would be iterated twice (a second shuffle drawn from the run's generator, workers
     # started twice), so results would depend on `progress`. Hand it one iterator.
     return tqdm(iter(loader), total=total, desc=desc, leave=False, mininterval=5.0)
+
+
+def _with_fault_points(loader: Iterable, name: str) -> Iterator:
+    """The batches, with a `store.fault_point` ("<pass> batch") before each (kill tests only)."""
+    for item in loader:
+        store.fault_point(f"{name} batch")
+        yield item
 
 
 def steps_per_epoch(n_batches: int, config: RunConfig) -> int:
@@ -191,6 +257,51 @@ def run(task: Task, results: str | Path = "results", *, stop_after: int | None =
     return rdir
 
 
+def _load_resume_state(ckdir: Path, device: torch.device) -> tuple[dict[str, Any] | None, str]:
+    """The newest readable resume state: ``latest.pt``, else ``latest.prev.pt`` (the epoch before;
+    a corrupt/truncated file or a kill between the two writes); (None, "") for a fresh run."""
+    latest, prev = ckdir / "latest.pt", ckdir / "latest.prev.pt"
+    problems = []
+    for path in (latest, prev):
+        if not path.exists():
+            continue
+        try:
+            state = ckpt.load(path, device)
+        except store.CheckpointError as exc:
+            problems.append(str(exc))
+            continue
+        if not isinstance(state, dict) or "task" not in state:
+            problems.append(f"{path}: no resume state of a task (written before the run engine)")
+            continue
+        if problems:
+            print(f"warning: {problems[0]}; resuming from {path.name} instead (deleting {latest.name})",
+                  flush=True)
+            latest.unlink(missing_ok=True)  # unreadable; the next save must not keep it as latest.prev.pt
+        return state, path.name
+    if problems:
+        names = " and ".join(str(p) for p in (latest, prev) if p.exists())
+        raise store.CheckpointError(f"cannot resume: {'; '.join(problems)}. Delete {names} to restart the "
+                                    f"run from epoch 1 (kept epoch checkpoints are rewritten)")
+    return None, ""
+
+
+def _save_latest(latest: Path, save: Any) -> None:
+    """Write ``latest.pt`` (atomically: the old one stays until the new one is complete), keeping the
+    previous one as ``latest.prev.pt`` (a hard link, or a copy where links are not supported)."""
+    if latest.exists():
+        prev = latest.with_name("latest.prev.pt")
+        tmp = latest.with_name(".latest.prev.pt.tmp")
+        tmp.unlink(missing_ok=True)
+        try:
+            os.link(latest, tmp)
+        except OSError:
+            import shutil
+
+            shutil.copyfile(latest, tmp)
+        os.replace(tmp, prev)
+    save(latest)
+
+
 def _run_locked(task: Task, results: Path, rdir: Path, stop_after: int | None, progress: bool) -> None:
     config = task.config
     rt: Runtime = task.runtime
@@ -200,6 +311,7 @@ def _run_locked(task: Task, results: Path, rdir: Path, stop_after: int | None, p
         torch.set_num_threads(config.threads)
     configure_backends(config, device)
     if main:
+        store.remove_partial_writes(rdir)  # a killed run's temporary files (we hold the lock)
         store.write_config(rdir, config)
     ckdir = rdir / "ckpt"
     ckdir.mkdir(parents=True, exist_ok=True)
@@ -215,45 +327,80 @@ def _run_locked(task: Task, results: Path, rdir: Path, stop_after: int | None, p
     history: list[dict[str, Any]] = []
     summary: dict[str, Any] = {}
     start_epoch = 1
-    if latest.exists():
-        state = ckpt.load(latest, device)
-        if "task" not in state:
-            raise ValueError(f"{latest} was written before the run engine (no resume state of its task): "
-                             f"delete it to restart the run from epoch 1")
+    state, source = _load_resume_state(ckdir, device)
+    if state is not None:
         task.model.load_state_dict(state["model"])
         task.load_state_dict(state["task"])
         ckpt.set_rng_state(state["rng"], task.generators)
         history, summary, start_epoch = state["history"], state["summary"], state["epoch"] + 1
-        if progress:
-            print(f"[{config.run_id}] resuming after epoch {state['epoch']}", flush=True)
+        if main:
+            print(f"[{config.run_id}] resuming {config.run_id} from epoch {start_epoch} "
+                  f"(epochs 1-{state['epoch']} restored from ckpt/{source})", flush=True)
     else:
         history, summary = task.start(rdir, results)
         if main:
             task.after_epoch(rdir, 0)
 
-    for epoch in range(start_epoch, config.epochs + 1):
-        t0 = time.perf_counter()
-        stats = task.train_epoch(epoch, progress)
-        seconds = time.perf_counter() - t0
-        rows = task.validate(epoch, {"epoch_time_s": seconds, **stats}, progress)
-        history += rows
-        keep = task.keep(history)
-        if epoch in keep:
-            save_weights(ckdir / f"epoch_{epoch}.pt", epoch)
-        mark_checkpoints(history, keep)
-        if main:
-            task.after_epoch(rdir, epoch)
-            store.write_metrics(rdir, history)
-        save_weights(latest, epoch, task=task.state_dict(), rng=ckpt.rng_state(task.generators),
-                     history=history, summary=summary)
-        if main:
-            _prune(ckdir, keep)  # only after latest.pt points at the new selection
-        distributed.barrier()  # every rank sees this epoch's checkpoints before going on
-        if progress:
-            _print_epoch(config, epoch, rows, seconds)
-        if stop_after is not None and epoch >= stop_after and epoch < config.epochs:
-            raise StopRequested(f"stopped after epoch {epoch} as requested; the next call resumes")
+    if main and state is not None:
+        _prune(ckdir, task.keep(history))  # a kill between latest.pt and the pruning of its epoch
+    saved = [start_epoch - 1]  # the epoch latest.pt holds
+    epoch = start_epoch
+    try:
+        for epoch in range(start_epoch, config.epochs + 1):
+            _epoch(task, rdir, epoch, history, summary, stop_after, progress, save_weights, saved)
+        epoch = config.epochs + 1
+        _finish(task, rdir, history, summary, progress)
+    except KeyboardInterrupt as exc:
+        if isinstance(exc, RunInterrupted):
+            raise
+        if saved[0] >= config.epochs:
+            what = "finish its test phase (training is complete)"
+        else:
+            what = f"resume from epoch {saved[0] + 1}" if saved[0] else "start again from epoch 1"
+        raise RunInterrupted(f"[{config.run_id}] interrupted; re-run the same command to {what}") from None
+    except NonFiniteLoss as exc:
+        kept = str(latest) if latest.exists() else "none yet: the run starts from epoch 1 when re-run"
+        raise NonFiniteLoss(exc.batch, exc.value, config.run_id, epoch, kept) from None
 
+
+def _epoch(task: Task, rdir: Path, epoch: int, history: list[dict[str, Any]], summary: dict[str, Any],
+           stop_after: int | None, progress: bool, save_weights: Any, saved: list[int]) -> None:
+    """Train, validate, keep and checkpoint one epoch (nothing is written when training fails);
+    `saved[0]` becomes `epoch` once ``latest.pt`` holds it."""
+    config = task.config
+    main = task.runtime.is_main
+    ckdir = rdir / "ckpt"
+    t0 = time.perf_counter()
+    stats = task.train_epoch(epoch, progress)
+    seconds = time.perf_counter() - t0
+    rows = task.validate(epoch, {"epoch_time_s": seconds, **stats}, progress)
+    history += rows
+    keep = task.keep(history)
+    if epoch in keep:
+        save_weights(ckdir / f"epoch_{epoch}.pt", epoch)
+    mark_checkpoints(history, keep)
+    if main:
+        task.after_epoch(rdir, epoch)
+        store.write_metrics(rdir, history)
+        _save_latest(ckdir / "latest.pt", lambda path: save_weights(
+            path, epoch, task=task.state_dict(), rng=ckpt.rng_state(task.generators), history=history,
+            summary=summary))
+        saved[0] = epoch
+        _prune(ckdir, keep)  # only after latest.pt points at the new selection
+    distributed.barrier()  # every rank sees this epoch's checkpoints before going on
+    saved[0] = epoch
+    if progress:
+        _print_epoch(config, epoch, rows, seconds)
+    if stop_after is not None and epoch >= stop_after and epoch < config.epochs:
+        raise StopRequested(f"stopped after epoch {epoch} as requested; the next call resumes")
+
+
+def _finish(task: Task, rdir: Path, history: list[dict[str, Any]], summary: dict[str, Any], progress: bool) -> None:
+    """Test phase and ``done`` (the run's completion marker), then the resume state goes."""
+    config = task.config
+    rt: Runtime = task.runtime
+    main = rt.is_main
+    latest = rdir / "ckpt" / "latest.pt"
     test_rows, test_summary = task.test(rdir, history, progress)
     history += test_rows
     train_time = {r["epoch"]: r["epoch_time_s"] for r in history if r.get("epoch_time_s") is not None}
@@ -265,3 +412,4 @@ def _run_locked(task: Task, results: Path, rdir: Path, stop_after: int | None, p
         store.write_metrics(rdir, history)
         store.write_done(rdir, summary)
         latest.unlink(missing_ok=True)  # resume state is no longer needed
+        latest.with_name("latest.prev.pt").unlink(missing_ok=True)

@@ -33,7 +33,7 @@ from rightfocus.training import checkpoint as ckpt
 from rightfocus.training.distributed import (
     DistributedTapped, ShardedBatchSampler, all_gather, all_reduce_sum, gather_lists, shard_range,
 )
-from rightfocus.training.engine import batches, eval_subset
+from rightfocus.training.engine import LossCheck, batches, eval_subset
 from rightfocus.training.runtime import Runtime, full
 
 
@@ -125,6 +125,7 @@ def train_one_epoch(
     guide = guide_for(model, guidance.tap, guidance.method, guidance.loss) if guidance is not None else None
     totals = torch.zeros(3, dtype=torch.float64, device=rt.device)  # loss, bce, loc
     n_batches = 0
+    check = LossCheck(rt.device)
     for batch in loader:
         n = len(batch["labels"])
         global_size, offset = shards.meta.popleft() if shards is not None else (n, 0)
@@ -149,6 +150,7 @@ def train_one_epoch(
                 loc = per_image[rt.to(keep)].sum() if len(keep) else torch.zeros((), device=rt.device)
             bce = F.binary_cross_entropy_with_logits(full(logits), labels)
         loss = bce + (guidance.lam * loc if guidance is not None else 0.0)
+        check.update(loss)  # NaN/Inf stops the run before the step (engine.NonFiniteLoss)
         optimizer.zero_grad(set_to_none=True)
         if rt.distributed:
             # DDP averages the ranks' gradients: rank r's BCE counts n_r / global_size of the global
@@ -163,6 +165,7 @@ def train_one_epoch(
         optimizer.step()
         totals += step.double()
         n_batches += 1
+    check.raise_if_bad()
     if rt.distributed:
         all_reduce_sum(totals)
     loss_sum, bce_sum, loc_sum = totals.tolist()  # the epoch's one host synchronisation

@@ -460,7 +460,7 @@ class InspectorState:
         path = self.run_dir(run_id) / "masks" / "images.pt"
         if not path.exists():
             return []
-        return [int(i) for i in torch.load(path, map_location="cpu", weights_only=False)["positions"]]
+        return [int(i) for i in store.load_torch(path)["positions"]]
 
     def aim_masks(self, run_id: str, index: int | None = None, epoch: int | None = None) -> dict[str, np.ndarray]:
         """Per-stage binary masks ("S<l>", top stage first) and the merged mask, at image resolution
@@ -501,7 +501,7 @@ class InspectorState:
         if self.split != "test" or index not in positions:
             raise KeyError(f"{run_id} stored its per-epoch masks for test images {positions} only; "
                            f"pick one of those on split 'test'")
-        blob = torch.load(path, map_location="cpu", weights_only=False)
+        blob = store.load_torch(path)
         row = positions.index(index)
         stages = {f"S{k}": torch.as_tensor(m)[row] for k, m in zip(blob["stages"], blob["stage_masks"])}
         merged = blob.get("merged")

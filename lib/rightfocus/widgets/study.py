@@ -191,26 +191,48 @@ def _as_bool(values: pd.Series) -> pd.Series:
     return values.map(lambda v: v if isinstance(v, (bool, np.bool_)) else str(v).strip().lower() in ("true", "1"))
 
 
+_BOOL_TEXT = {"true": True, "1": True, "false": False, "0": False}
+
+
+def _read_responses(f: Path) -> pd.DataFrame:
+    """One responses CSV, typed; errors name the file, the line (header = line 1) and the fix."""
+    fix = "fix or delete that row (the study re-asks unanswered trials)"
+    try:
+        df = pd.read_csv(f, dtype=str, keep_default_na=False)
+    except pd.errors.EmptyDataError:
+        raise ValueError(f"{f} is empty (not even a header); delete it, the study writes a new one") from None
+    except (pd.errors.ParserError, UnicodeDecodeError) as exc:
+        raise ValueError(f"{f}: not a readable CSV ({str(exc).strip()}); {fix}") from None
+    missing = [c for c in RESPONSE_COLUMNS if c not in df.columns]
+    if missing:
+        raise ValueError(f"{f} lacks column(s) {missing}; a responses CSV has {list(RESPONSE_COLUMNS)}")
+    df = df[list(RESPONSE_COLUMNS)].copy()
+    for col in ("subset", "trial", "image_index"):
+        values = pd.to_numeric(df[col], errors="coerce")
+        bad = values.isna() | (values != values.round())
+        if bad.any():
+            i = int(bad.to_numpy().nonzero()[0][0])
+            raise ValueError(f"{f} line {i + 2}: column {col!r} is {df[col].iloc[i]!r}, expected an integer; {fix}")
+        df[col] = values.astype(int)
+    for col in ("preferred_is_b", "simulated"):
+        text = df[col].str.strip().str.lower()
+        bad = ~text.isin(list(_BOOL_TEXT))
+        if bad.any():
+            i = int(bad.to_numpy().nonzero()[0][0])
+            raise ValueError(f"{f} line {i + 2}: column {col!r} is {df[col].iloc[i]!r}, expected True or False; {fix}")
+        df[col] = text.map(_BOOL_TEXT).astype(bool)
+    return df
+
+
 def load_responses(path: str | os.PathLike) -> pd.DataFrame:
     """Responses from one CSV, or from every ``responses*.csv`` in a folder, with typed columns
-    (``trial``/``subset``/``image_index`` int, ``preferred_is_b``/``simulated`` bool)."""
+    (``trial``/``subset``/``image_index`` int, ``preferred_is_b``/``simulated`` bool). A malformed file
+    raises ValueError naming the file, the line and the column."""
     path = Path(path)
     files = sorted(path.glob("responses*.csv")) if path.is_dir() else [path]
     if not files or not all(f.exists() for f in files):
         raise FileNotFoundError(f"no responses at {path}; run the study (PerceptionStudy) or simulate one")
-    frames = []
-    for f in files:
-        df = pd.read_csv(f, dtype={"participant": str, "left_run": str, "right_run": str, "chosen_run": str})
-        missing = [c for c in RESPONSE_COLUMNS if c not in df.columns]
-        if missing:
-            raise ValueError(f"{f} lacks column(s) {missing}; a responses CSV has {list(RESPONSE_COLUMNS)}")
-        frames.append(df[list(RESPONSE_COLUMNS)])
-    df = pd.concat(frames, ignore_index=True)
-    for col in ("subset", "trial", "image_index"):
-        df[col] = df[col].astype(int)
-    for col in ("preferred_is_b", "simulated"):
-        df[col] = _as_bool(df[col]).astype(bool)
-    return df
+    return pd.concat([_read_responses(f) for f in files], ignore_index=True)
 
 
 def summarize(df: pd.DataFrame) -> dict[str, Any]:
