@@ -66,3 +66,14 @@ def candidates(path: str | os.PathLike, *roots: str | os.PathLike) -> list[Path]
         if c not in found:
             found.append(c)
     return found
+
+
+def portable(path: str | os.PathLike) -> str:
+    """`path` (resolved as `resolve` does) relative to the project root when it lies inside it, else
+    absolute: what a run's config stores, so that the run reads the same data from any working
+    directory and in a moved clone."""
+    full, root = resolve(path), project_root()
+    try:
+        return str(full.relative_to(root))
+    except ValueError:
+        return str(full)
