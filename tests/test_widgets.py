@@ -516,7 +516,7 @@ def test_notebook_runs_headless_under_papermill(tree, tmp_path, name, monkeypatc
     if name == "perception_study":
         params["n_subsets"] = 2
     pm.execute_notebook(str(src), str(tmp_path / f"{name}.out.ipynb"), parameters=params, kernel_name="python3",
-                        progress_bar=False, cwd=str(REPO))
+                        progress_bar=False, cwd=str(REPO / "notebooks"))  # where JupyterLab starts kernels
     pngs = list(tmp_path.glob("*.png"))
     assert pngs, "the notebook exports its view / study figure"
     if name == "perception_study":
