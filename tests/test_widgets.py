@@ -522,3 +522,48 @@ def test_notebook_runs_headless_under_papermill(tree, tmp_path, name, monkeypatc
     if name == "perception_study":
         s = summarize(load_responses(tmp_path / "responses_simulated.csv"))
         assert s["simulated"] is True and s["n"] == 3  # 6 test images in 2 subsets: one participant's 3
+
+
+# ---- where the inspector looks: unfinished runs, relative data roots (issue 14) ----------------------------
+def test_unfinished_run_folders_are_skipped_with_a_note(tree, tmp_path):
+    from rightfocus.experiments import store
+
+    results = tmp_path / "results"
+    cfg = store.load_config(store.run_dir(tree["results"], "demo", tree["baseline"]))
+    store.write_config(store.run_dir(results, "demo", cfg.run_id), cfg)  # a run that failed before `done`
+    store.run_dir(results, "demo", "empty-folder").mkdir()
+    state = InspectorState(results, "demo")
+    assert state.available_runs() == []
+    assert state.skipped == {cfg.run_id: "not finished (no done file)", "empty-folder": "no config.yaml"}
+    assert state.skipped_note().startswith("skipped 2 unfinished run folder(s): ")
+    msg = state.nothing_found()
+    assert str(results / "demo" / "runs") in msg and "make demo" in msg and "results=" in msg
+    assert InspectorState(tree["results"], "demo").available_runs() == sorted(
+        [tree["baseline"], tree["guided"], tree["aim"]])
+
+
+def test_relative_data_roots_resolve_next_to_the_results(tree, tmp_path, monkeypatch):
+    import dataclasses
+    import shutil
+
+    from rightfocus import project
+    from rightfocus.experiments import store
+
+    clone = tmp_path / "clone"
+    shutil.copytree(tree["results"], clone / "results")
+    (clone / "data").mkdir()
+    (clone / "data" / "voc").symlink_to(tree["data"])
+    for rid in (tree["baseline"], tree["guided"]):
+        rdir = store.run_dir(clone / "results", "demo", rid)
+        store.write_config(rdir, dataclasses.replace(store.load_config(rdir), data_root="data/voc"))
+    monkeypatch.setenv(project.ROOT_ENV, str(tmp_path / "elsewhere"))  # not the clone: only results' parent helps
+    monkeypatch.chdir(tmp_path)
+    state = InspectorState(clone / "results", "demo", [tree["baseline"], tree["guided"]], split="test")
+    assert state.data_root_for(state.config(tree["baseline"])) == str(clone / "data" / "voc")
+    reference = InspectorState(tree["results"], "demo", [tree["baseline"], tree["guided"]], split="test")
+    torch.testing.assert_close(state.view().panels[1].heatmap, reference.view().panels[1].heatmap)
+    moved = InspectorState(clone / "results", "demo", [tree["baseline"]], data_root=str(tree["data"]))
+    assert moved.num_images == reference.num_images
+    lost = InspectorState(clone / "results", "demo", [tree["baseline"]], data_root="gone/voc")
+    with pytest.raises(FileNotFoundError, match=r"data_root is none of .*gone/voc.*pass data_root=<folder>"):
+        lost.num_images
