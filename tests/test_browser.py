@@ -43,7 +43,7 @@ def project_dir(tmp_path_factory):
     import torch
 
     from rightfocus.models import build_model
-    from test_widgets import CLASSES, _mg_config, _write_aim_run, _write_mg_run, _write_voc
+    from tiny_results import CLASSES, _mg_config, _write_aim_run, _write_mg_run, _write_voc
 
     proj = tmp_path_factory.mktemp("clone")
     (proj / "pyproject.toml").write_text('[project]\nname = "rightfocus"\n')
