@@ -19,7 +19,7 @@ NONE = -1
 ANY = ("any", NONE)  # the "no filter" option of a dropdown
 GROUND_TRUTH = ("ground truth", NONE)
 #: slider position "the checkpoint's own masks" (a slider cannot hold None)
-CHECKPOINT_MASKS = ("checkpoint", -1)
+CHECKPOINT_MASKS = ("checkpoint", NONE)
 CMAPS = ("jet", "viridis", "inferno", "magma", "coolwarm", "gray")
 
 
@@ -85,6 +85,9 @@ class HeatmapInspector:
         ])
         if s.runs:
             self.refresh()
+        else:  # say what is there to choose from, or where nothing was found
+            self.status.value = (f"choose runs above ({len(self.runs.options)} under {s.results / s.profile})"
+                                 if self.runs.options else s.nothing_found())
 
     @classmethod
     def from_results(cls, results: str | Path = "results", profile: str = "demo", runs: Sequence[str] = (),

@@ -265,9 +265,9 @@ class InspectorState:
         """The message for a store without finished runs: where it looked and what to do."""
         where = self.results / self.profile / "runs"
         note = f" ({self.skipped_note()})" if self.skipped else ""
-        return (f"no finished runs under {where}{note}; looked there from the working directory {Path.cwd()} "
-                f"and the project root {project.project_root()}. Train some first (`make demo` in the project "
-                f"root) or pass results=<folder holding {self.profile}/runs>.")
+        return (f"no finished runs under {where}{note}. Train some first (`make demo` in the project root "
+                f"{project.project_root()}) or pass results=<folder holding {self.profile}/runs> (a relative one "
+                f"is taken from the working directory {Path.cwd()} if it exists there, else from the project root).")
 
     def run_dir(self, run_id: str) -> Path:
         return store.run_dir(self.results, self.profile, run_id)
