@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import socket
 import subprocess
 import sys
@@ -139,16 +138,14 @@ def _open_and_run_all(browser, lab: str, name: str):
     page.goto(f"{lab}/lab/tree/notebooks/{name}.ipynb?token={TOKEN}")
     page.locator(".jp-NotebookPanel .jp-Notebook").first.wait_for()
     # the committed notebooks name no kernel: JupyterLab asks once, as it asks a user ("Python 3")
+    # (the status bar may read "Idle" while that dialog is still open: wait for the dialog itself)
     select = page.locator(".jp-Dialog").get_by_role("button", name="Select", exact=True)
-    idle = page.locator(".jp-StatusBar-Widget", has_text="Idle")
-    deadline = time.monotonic() + TIMEOUT_MS / 1000
-    while time.monotonic() < deadline:
-        if select.count():
-            select.click()
-            break
-        if idle.count():
-            break
-        page.wait_for_timeout(250)
+    try:
+        select.wait_for(timeout=TIMEOUT_MS // 2)
+        select.click()
+    except Exception:  # noqa: BLE001 - a notebook that names its kernel: no dialog
+        pass
+    page.locator(".jp-Dialog").wait_for(state="detached")
     page.get_by_role("menuitem", name="Run", exact=True).click()
     page.get_by_role("menuitem", name="Run All Cells", exact=True).click()
     return page
