@@ -15,11 +15,12 @@ export MPLBACKEND := Agg
 DEMO_PARTS :=
 FIGURE_PARTS :=
 
-.PHONY: help setup test test-slow demo data gallery figures bench clean
+.PHONY: help setup test test-slow test-browser demo data gallery figures bench clean
 help:
 	@echo "make demo      synthetic data, demo grids, every figure and table into figures/demo/"
 	@echo "make test      install (if needed) and run the fast test suite"
 	@echo "make test-slow also the slow checks (full gradchecks, bigger models)"
+	@echo "make test-browser the interactive notebooks in JupyterLab + headless Chromium (~2 min)"
 	@echo "make mg|aim    paper grids (PROFILE=paper DATA_ROOT=... WEIGHTS_ROOT=...)"
 	@echo "make figures   render every inventory id from existing results"
 	@echo "make bench     speed/memory benchmarks -> benchmarks/out/*.json"
@@ -37,6 +38,19 @@ test: setup
 
 test-slow: setup
 	$(PY) -m pytest -q -m slow
+
+# Debian's chromium (never a browser download); installed here when missing (needs root and apt)
+CHROMIUM ?= /usr/bin/chromium
+$(CHROMIUM):
+	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  apt-get install -y chromium >/dev/null || { apt-get update >/dev/null && apt-get install -y chromium >/dev/null; }; \
+	else \
+	  echo "test-browser needs Debian's chromium at $(CHROMIUM): run 'sudo apt-get install chromium' (or set CHROMIUM=...)"; exit 1; \
+	fi
+	@test -x $(CHROMIUM) || { echo "apt-get did not install $(CHROMIUM); install Debian's chromium package by hand"; exit 1; }
+
+test-browser: setup $(CHROMIUM)
+	CHROMIUM=$(CHROMIUM) $(PY) -m pytest -q -m browser
 
 data: setup
 	$(PY) -m rightfocus make-data all --out $(DATA_ROOT)/synthetic

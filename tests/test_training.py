@@ -148,7 +148,7 @@ def test_run_id_ignores_paths_and_devices_but_not_lambda(voc):
 def test_unknown_config_key_is_named(tmp_path):
     path = tmp_path / "run.yaml"
     path.write_text("dataset: voc2007\nlamda: 0.1\n")
-    with pytest.raises(ValueError, match=r"unknown config key\(s\) \['lamda'\]; valid keys: .*'lam'"):
+    with pytest.raises(ValueError, match=r"unknown config key\(s\) 'lamda' \(did you mean 'lam'\?\); valid keys: .*'lam'"):
         load_config_file(path)
     path.write_text("dataset: voc2007\n")
     with pytest.raises(ValueError, match="unknown config key"):

@@ -3,13 +3,13 @@
 Oracles: `rightfocus.attributions.attribute` and `rightfocus.metrics` on the same checkpoint / map
 (other modules), hand-drawn boxes and segmentations, `scipy.stats.binomtest`, exact reproducibility.
 The results tree is made by the training helper's `train_run` (MG runs) on a tiny VOC-format dataset
-written here; the AIM run is a checkpoint + per-epoch masks written with the AIM loop's own writers.
+(tests/tiny_results.py); the AIM run is a checkpoint + per-epoch masks written with the AIM loop's own
+writers.
 """
 
 from __future__ import annotations
 
 import json
-import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import numpy as np
@@ -23,10 +23,9 @@ from rightfocus.widgets import (
     simulate_study, split_subsets, study_images, summarize,
 )
 
+from tiny_results import CLASSES, SIZE, _mg_config, _write_aim_run, _write_mg_run, _write_voc
+
 REPO = Path(__file__).resolve().parents[1]
-SIZE = 32
-CLASSES = ("cat", "dog")  # VOC names; the loader keeps the ones that occur, in VOC order (cat=0, dog=1)
-VOC_IDS = {"cat": 8, "dog": 12}
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -36,100 +35,6 @@ def _one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
-
-
-# ---- a tiny VOC-format dataset ---------------------------------------------------------------------
-def _write_voc(root: Path, n_per_split: int = 6, seed: int = 0) -> Path:
-    """VOCdevkit/VOC2007 with 32 px images: one or two coloured squares (cat red, dog blue) on noise,
-    their boxes in the XML and their pixels in SegmentationClass (VOC ids, inner 1 px ring void)."""
-    rng = np.random.default_rng(seed)
-    voc = root / "VOCdevkit" / "VOC2007"
-    for sub in ("Annotations", "ImageSets/Main", "JPEGImages", "SegmentationClass"):
-        (voc / sub).mkdir(parents=True, exist_ok=True)
-    counter = 0
-    for split in ("train", "val", "test"):
-        ids = []
-        for j in range(n_per_split):
-            counter += 1
-            name = f"{counter:06d}"
-            img = (rng.random((SIZE, SIZE, 3)) * 80).astype(np.uint8)
-            seg = np.zeros((SIZE, SIZE), np.uint8)
-            objs = [CLASSES[j % 2]] + ([CLASSES[1 - j % 2]] if j % 3 == 0 else [])
-            ann = ET.Element("annotation")
-            sz = ET.SubElement(ann, "size")
-            ET.SubElement(sz, "width").text, ET.SubElement(sz, "height").text = str(SIZE), str(SIZE)
-            ET.SubElement(sz, "depth").text = "3"
-            for k, cls in enumerate(objs):
-                x0, y0 = (2 + 16 * k, 3 + 12 * k)
-                w = 10
-                colour = (220, 30, 30) if cls == "cat" else (30, 30, 220)
-                img[y0:y0 + w, x0:x0 + w] = colour
-                seg[y0 + 2:y0 + w - 2, x0 + 2:x0 + w - 2] = VOC_IDS[cls]  # object smaller than its box
-                o = ET.SubElement(ann, "object")
-                ET.SubElement(o, "name").text = cls
-                ET.SubElement(o, "difficult").text = "0"
-                bb = ET.SubElement(o, "bndbox")
-                for tag, v in zip(("xmin", "ymin", "xmax", "ymax"), (x0 + 1, y0 + 1, x0 + w, y0 + w)):
-                    ET.SubElement(bb, tag).text = str(v)
-            ET.ElementTree(ann).write(voc / "Annotations" / f"{name}.xml")
-            Image.fromarray(img).save(voc / "JPEGImages" / f"{name}.jpg", quality=95)
-            Image.fromarray(seg, mode="L").save(voc / "SegmentationClass" / f"{name}.png")
-            ids.append(name)
-        (voc / "ImageSets" / "Main" / f"{split}.txt").write_text("\n".join(ids) + "\n")
-    return root
-
-
-def _mg_config(data_root: Path, **fields):
-    from rightfocus.experiments.config import RunConfig
-
-    base = dict(paper="mg", dataset="voc2007", data_root=str(data_root), model_kind="vanilla", arch="tiny",
-                epochs=1, lr=1e-3, batch_size=6, image_size=SIZE, seed=0, profile="demo")
-    base.update(fields)
-    return RunConfig(**base)
-
-
-def _write_aim_run(results: Path, data_root: Path, num_classes: int, epochs: int = 2) -> str:
-    """An AIM run on the same data, in the store's format, written with the AIM loop's own pieces:
-    its model builder, checkpoint writer and per-epoch mask writer (masks/epoch_<e>.pt)."""
-    from rightfocus.data import load_dataset
-    from rightfocus.experiments import store
-    from rightfocus.experiments.config import RunConfig
-    from rightfocus.training import aim_loop
-    from rightfocus.training.checkpoint import save_weights
-
-    config = RunConfig(paper="aim", dataset="voc2007", data_root=str(data_root), model_kind="aim", arch="tiny",
-                       epochs=epochs, image_size=SIZE, seed=0, profile="demo", lam=6.0,
-                       extra={"pretrained": False, "stage": 1, "drop_path": None})
-    rdir = store.run_dir(results, "demo", config.run_id)
-    store.write_config(rdir, config)
-    torch.manual_seed(0)
-    model = aim_loop.build_run_model(config, num_classes, pretrained=False).eval()
-    test = load_dataset("voc2007", data_root, "test", size=SIZE)
-    for epoch in range(1, epochs + 1):
-        with torch.no_grad():  # a different model per epoch, so the stored masks evolve
-            for p in model.parameters():
-                p.add_(0.05 * torch.randn_like(p))
-        save_weights(rdir / "ckpt" / f"epoch_{epoch}.pt", model, num_classes, epoch, aim_loop.model_options(config))
-        aim_loop._store_masks(model, test, [0, 1, 2], rdir, epoch)
-    store.write_metrics(rdir, [{"epoch": epochs, "split": "test", "tap": "aim", "method": "gradcam", "epg": 0.5,
-                                "iou_threshold": 0.5, "checkpoint": f"epoch_{epochs}.pt"}])
-    store.write_done(rdir, {"selected_epoch": epochs, "front_epochs": [epochs]})
-    return config.run_id
-
-
-def _write_mg_run(results: Path, config, model, num_classes: int) -> str:
-    """A finished MG run in the store's format, written with the store's and the loop's own writers."""
-    from rightfocus.experiments import store
-    from rightfocus.training.checkpoint import save_weights
-
-    rdir = store.run_dir(results, "demo", config.run_id)
-    store.write_config(rdir, config)
-    save_weights(rdir / "ckpt" / "epoch_1.pt", model, num_classes, 1)
-    store.write_metrics(rdir, [{"epoch": 1, "split": "test", "tap": config.tap or "input",
-                                "method": config.method or "ixg", "epg": 0.5, "iou_threshold": 0.5,
-                                "checkpoint": "epoch_1.pt"}])
-    store.write_done(rdir, {"selected_epoch": 1, "front_epochs": [1]})
-    return config.run_id
 
 
 @pytest.fixture(scope="module")
@@ -516,9 +421,54 @@ def test_notebook_runs_headless_under_papermill(tree, tmp_path, name, monkeypatc
     if name == "perception_study":
         params["n_subsets"] = 2
     pm.execute_notebook(str(src), str(tmp_path / f"{name}.out.ipynb"), parameters=params, kernel_name="python3",
-                        progress_bar=False, cwd=str(REPO))
+                        progress_bar=False, cwd=str(REPO / "notebooks"))  # where JupyterLab starts kernels
     pngs = list(tmp_path.glob("*.png"))
     assert pngs, "the notebook exports its view / study figure"
     if name == "perception_study":
         s = summarize(load_responses(tmp_path / "responses_simulated.csv"))
         assert s["simulated"] is True and s["n"] == 3  # 6 test images in 2 subsets: one participant's 3
+
+
+# ---- where the inspector looks: unfinished runs, relative data roots (issue 14) ----------------------------
+def test_unfinished_run_folders_are_skipped_with_a_note(tree, tmp_path):
+    from rightfocus.experiments import store
+
+    results = tmp_path / "results"
+    cfg = store.load_config(store.run_dir(tree["results"], "demo", tree["baseline"]))
+    store.write_config(store.run_dir(results, "demo", cfg.run_id), cfg)  # a run that failed before `done`
+    store.run_dir(results, "demo", "empty-folder").mkdir()
+    state = InspectorState(results, "demo")
+    assert state.available_runs() == []
+    assert state.skipped == {cfg.run_id: "not finished (no done file)", "empty-folder": "no config.yaml"}
+    assert state.skipped_note().startswith("skipped 2 unfinished run folder(s): ")
+    msg = state.nothing_found()
+    assert str(results / "demo" / "runs") in msg and "make demo" in msg and "results=" in msg
+    assert InspectorState(tree["results"], "demo").available_runs() == sorted(
+        [tree["baseline"], tree["guided"], tree["aim"]])
+
+
+def test_relative_data_roots_resolve_next_to_the_results(tree, tmp_path, monkeypatch):
+    import dataclasses
+    import shutil
+
+    from rightfocus import project
+    from rightfocus.experiments import store
+
+    clone = tmp_path / "clone"
+    shutil.copytree(tree["results"], clone / "results")
+    (clone / "data").mkdir()
+    (clone / "data" / "voc").symlink_to(tree["data"])
+    for rid in (tree["baseline"], tree["guided"]):
+        rdir = store.run_dir(clone / "results", "demo", rid)
+        store.write_config(rdir, dataclasses.replace(store.load_config(rdir), data_root="data/voc"))
+    monkeypatch.setenv(project.ROOT_ENV, str(tmp_path / "elsewhere"))  # not the clone: only results' parent helps
+    monkeypatch.chdir(tmp_path)
+    state = InspectorState(clone / "results", "demo", [tree["baseline"], tree["guided"]], split="test")
+    assert state.data_root_for(state.config(tree["baseline"])) == str(clone / "data" / "voc")
+    reference = InspectorState(tree["results"], "demo", [tree["baseline"], tree["guided"]], split="test")
+    torch.testing.assert_close(state.view().panels[1].heatmap, reference.view().panels[1].heatmap)
+    moved = InspectorState(clone / "results", "demo", [tree["baseline"]], data_root=str(tree["data"]))
+    assert moved.num_images == reference.num_images
+    lost = InspectorState(clone / "results", "demo", [tree["baseline"]], data_root="gone/voc")
+    with pytest.raises(FileNotFoundError, match=r"data_root is none of .*gone/voc.*pass data_root=<folder>"):
+        lost.num_images

@@ -42,7 +42,23 @@ def _grid(args: argparse.Namespace) -> None:
             for c in module.group_configs(g, args.profile, args.data_root):
                 print(f"{g}\t{c.run_id}")
         return
+    if args.profile == "demo":  # the paper profile's `rightfocus check` covers its data; here: before writing anything
+        _demo_data_exists(module, groups, args.data_root)
     print(write_grid(args.profile, args.results, args.data_root, groups=groups, gpus=args.gpus, paper=args.paper))
+
+
+def _demo_data_exists(module, groups: Sequence[str], data_root: str) -> None:
+    """Raise FileNotFoundError naming every missing synthetic dataset of the demo grid (so that a wrong
+    DATA_ROOT never rewrites the configs)."""
+    from rightfocus import project
+
+    roots = sorted({c.data_root for g in groups for c in module.group_configs(g, "demo", data_root)})
+    missing = [r for r in roots if not project.resolve(r).exists()]
+    if missing:
+        raise FileNotFoundError(
+            f"demo data missing under --data-root {data_root!r}: {missing} (looked from the working directory and "
+            f"the project root {project.project_root()}). Write it first (`make data DATA_ROOT={data_root}`, or "
+            "`make demo`, which does), or leave DATA_ROOT at its default 'data'; no config was written")
 
 
 def _check(args: argparse.Namespace) -> int:
@@ -89,7 +105,24 @@ def _launch(args: argparse.Namespace) -> None:
               f"--results {args.results}")
 
 
+def _train_epilog() -> str:
+    """The config fields, their meaning and defaults (from `RunConfig` and `config.FIELD_HELP`)."""
+    import dataclasses
+
+    from rightfocus.experiments.config import FIELD_HELP, RunConfig
+
+    lines = ["config fields (YAML keys, or --set KEY=VALUE; extra.NAME=VALUE sets one extra setting):"]
+    for f in dataclasses.fields(RunConfig):
+        default = f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[misc]
+        lines.append(f"  {f.name:<20} {FIELD_HELP[f.name]} (default: {default!r})")
+    lines += ["", "example: rightfocus train configs/example_baseline.yaml --set epochs=2, then "
+              "configs/example_guided.yaml (its init_from is the baseline's run id)"]
+    return "\n".join(lines)
+
+
 def _build_parser() -> argparse.ArgumentParser:
+    from rightfocus.experiments.grids import PROFILES
+
     parser = argparse.ArgumentParser(prog="rightfocus", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -104,7 +137,9 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="PNG path")
     p.set_defaults(func=_gallery)
 
-    p = sub.add_parser("train", help="train (or resume) one run from a YAML config")
+    p = sub.add_parser("train", help="train (or resume) one run from a YAML config", epilog=_train_epilog(),
+                       formatter_class=argparse.RawDescriptionHelpFormatter,
+                       description="Train (or resume) one run; it goes to <results>/<profile>/runs/<run id>/.")
     p.add_argument("config", help="YAML run config")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config field")
     p.add_argument("--results", default="results", help="results root")
@@ -162,7 +197,7 @@ def _build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_launch)
 
     p = sub.add_parser("figures", help="render inventory figures and tables from results")
-    p.add_argument("--profile", default="demo")
+    p.add_argument("--profile", default="demo", choices=PROFILES, help="results profile to render")
     p.add_argument("--results", default="results")
     p.add_argument("--out", default=None, help="default figures/<profile>")
     p.add_argument("--only", action="append", default=[], metavar="ID")

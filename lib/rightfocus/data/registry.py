@@ -33,8 +33,14 @@ def load_dataset(name: str, root: str | Path, split: str, **options: Any) -> Box
     dilation, cache, box_rounding, with_seg; see `BoxDataset`) plus each loader's own (e.g. waterbirds:
     confounder, task, modified_val, cub_root; voc2007: classes; coco2014: split_files; cub /
     travelingbirds: val_fraction; imagefolder: loc_csv, loc_xml; hardimagenet: imagenet_root).
+    A relative `root` that does not exist from the working directory is taken from the project root
+    (`rightfocus.project.resolve`), so runs trained by `make` load from notebooks/ too.
     """
     key = ALIASES.get(name, name)
     if key not in LOADERS:
         raise ValueError(f"unknown dataset {name!r}; known: {', '.join(LOADERS)} (aliases: voc, coco)")
+    if not Path(root).is_absolute() and not Path(root).exists():
+        from rightfocus import project
+
+        root = project.resolve(root)  # a run's relative root is the project root's (data/synthetic/...)
     return LOADERS[key](root, split, **options)

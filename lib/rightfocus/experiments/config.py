@@ -42,6 +42,42 @@ CAP_FIELDS = ("max_steps_per_epoch", "max_eval_images")
 NATIVE_METHOD = {"vanilla": "ixg", "xdnn": "intgrad", "bcos": "bcos"}
 
 
+#: what each RunConfig field means (`rightfocus train --help` lists these with the defaults;
+#: tests/test_config_cli.py checks that every field has one)
+FIELD_HELP: dict[str, str] = {
+    "paper": f"which paper's training loop: {' | '.join(PAPERS)}",
+    "dataset": "dataset name (voc2007, coco2014, waterbirds, ...; AIM also waterbirds95, cub, ...)",
+    "data_root": "dataset folder; a relative one is taken from the project root (`make data` writes data/synthetic/<dataset>)",
+    "model_kind": f"classifier family: {' | '.join(MODEL_KINDS)}",
+    "arch": "architecture of that family (tiny, resnet50, densenet121, vitc_s, ...)",
+    "method": f"attribution guided (None: a baseline): {' | '.join(METHODS)}",
+    "tap": f"layer the attribution is taken at: {' | '.join(TAPS)}",
+    "loss": f"localisation loss: {' | '.join(LOSSES)}",
+    "lam": "weight of the localisation loss (lambda, Eq. 1)",
+    "annotation_fraction": "fraction of training images whose boxes are used, in (0, 1]",
+    "dilation": "box dilation (fraction of the box size, >= 0)",
+    "task": f"Waterbirds task (None elsewhere): {' | '.join(TASKS)}",
+    "seed": "random seed",
+    "epochs": "training epochs",
+    "lr": "learning rate",
+    "batch_size": "global batch size",
+    "image_size": "training and evaluation resolution (pixels)",
+    "init_from": "GUIDED MG RUNS NEED IT: the run id of the baseline they start from (train the baseline "
+                 "first; `rightfocus train` prints its run_id); a list: the best of them on validation",
+    "extra": "paper-specific settings, e.g. weights: <file> (pretrained weights, under weights_root)",
+    "profile": "results folder the run goes to: <results>/<profile>/runs/<run id>",
+    "device": "auto | cpu | cuda | cuda:<k>",
+    "num_workers": "DataLoader workers (None: 0 on CPU, up to 8 per process on CUDA)",
+    "weights_root": "folder of pretrained weights files (None: $WEIGHTS_ROOT); nothing is downloaded",
+    "threads": "torch CPU threads (None: torch's default)",
+    "max_steps_per_epoch": "cap: training batches per epoch (None: all; changes the run id)",
+    "max_eval_images": "cap: images per val/test evaluation (None: all; changes the run id)",
+    "precision": f"numeric precision: {' | '.join(PRECISIONS)}",
+    "channels_last": "channels_last memory format (None: on for conv nets on CUDA)",
+    "cudnn_benchmark": "cudnn.benchmark on CUDA (None: on)",
+}
+
+
 @dataclass
 class RunConfig:
     """One training run. `method`/`tap`/`loss` are None for a baseline (classification only).
@@ -138,19 +174,26 @@ class RunConfig:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> "RunConfig":
         """Build from a mapping; an unknown key is an error that names it and lists the valid ones."""
+        import difflib
+
         valid = cls.field_names()
         unknown = sorted(set(data) - set(valid))
         if unknown:
-            raise ValueError(f"unknown config key(s) {unknown}; valid keys: {valid}")
+            hints = [f"{k!r} (did you mean {close[0]!r}?)" if (close := difflib.get_close_matches(k, valid, 1))
+                     else repr(k) for k in unknown]
+            raise ValueError(f"unknown config key(s) {', '.join(hints)}; valid keys: {valid}")
         values = dict(data)
-        for name in ("lam", "lr", "annotation_fraction", "dilation"):
-            if name in values and values[name] is not None:
-                values[name] = float(values[name])  # YAML reads 1e-4 as a string
-        for name in ("seed", "epochs", "batch_size", "image_size", "num_workers", "threads", *CAP_FIELDS):
-            if name in values and values[name] is not None:
-                values[name] = int(values[name])
+        for names, kind in ((("lam", "lr", "annotation_fraction", "dilation"), float),
+                            (("seed", "epochs", "batch_size", "image_size", "num_workers", "threads", *CAP_FIELDS),
+                             int)):
+            for name in names:
+                if name in values and values[name] is not None:
+                    values[name] = _number(name, values[name], kind)  # YAML reads 1e-4 as a string
         if values.get("extra") is None:
             values["extra"] = {}
+        if not isinstance(values["extra"], dict):
+            raise ValueError(f"config key 'extra' must be a mapping (e.g. extra: {{weights: file.pth}}), "
+                             f"got {values['extra']!r}")
         return cls(**values)
 
     # ---- identity ------------------------------------------------------------------------------
@@ -165,6 +208,20 @@ class RunConfig:
     @property
     def run_id(self) -> str:
         return run_id(self)
+
+
+def _number(name: str, value: Any, kind: type) -> int | float:
+    """`value` as `kind` (int or float), or a ValueError naming the config key."""
+    try:
+        if isinstance(value, bool):
+            raise TypeError
+        number = kind(value)
+        if kind is int and isinstance(value, float) and number != value:
+            raise TypeError
+        return number
+    except (TypeError, ValueError):
+        what = "an integer" if kind is int else "a number"
+        raise ValueError(f"config key {name!r} must be {what}, got {value!r}") from None
 
 
 def _fmt(x: float) -> str:
@@ -216,7 +273,10 @@ def load_config_file(path: str | Path, overrides: Iterable[str] = ()) -> RunConf
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"config file {path} does not exist")
-    data = yaml.safe_load(path.read_text()) or {}
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise ValueError(f"config file {path} is not valid YAML: {exc}") from None
     if not isinstance(data, dict):
         raise ValueError(f"config file {path} must hold a mapping of RunConfig fields")
     over = parse_overrides(overrides)
@@ -224,7 +284,11 @@ def load_config_file(path: str | Path, overrides: Iterable[str] = ()) -> RunConf
     data.update(over)
     if extra:
         data["extra"] = extra
-    return RunConfig.from_dict(data)
+    try:
+        return RunConfig.from_dict(data)
+    except (ValueError, TypeError) as exc:
+        given = "".join(f" --set {o}" for o in overrides)
+        raise ValueError(f"config file {path}{' with' + given if given else ''}: {exc}") from None
 
 
 def dump_config(config: RunConfig) -> str:

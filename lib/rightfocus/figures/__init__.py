@@ -179,8 +179,11 @@ def render_all(
 
     Renderers that fail for another reason are written as placeholders naming the error and, after
     every id has been tried, a RuntimeError lists them."""
+    from rightfocus.experiments.grids import PROFILES
     from rightfocus.figures import style
 
+    if profile not in PROFILES:
+        raise ValueError(f"unknown profile {profile!r}; known profiles: {list(PROFILES)}")
     ids = _select_ids(only)
     style.use_style()
     out = Path(out) if out is not None else Path("figures") / profile

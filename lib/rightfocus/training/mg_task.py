@@ -336,7 +336,10 @@ def resolve_init(config: RunConfig, results: str | Path) -> tuple[str, Path]:
     """The baseline run a guided run starts from; for a list, the best on validation (D.1.1)."""
     ids = [config.init_from] if isinstance(config.init_from, str) else list(config.init_from or [])
     if not ids:
-        raise ValueError(f"guided run {config.run_id} needs init_from (a baseline run id); got none")
+        raise ValueError(
+            f"guided run {config.run_id} needs init_from: the run id of the baseline it starts from. Train the "
+            "baseline first (the same config without method / tap / loss; `rightfocus train` prints its run_id) "
+            "and set init_from: <that id> (see configs/example_guided.yaml)")
     metric = selection_metric(config)
     best: tuple[float, str] | None = None
     for rid in ids:

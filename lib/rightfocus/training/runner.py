@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import json
 import os
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Iterable, Iterator, Sequence
 
 from rightfocus.experiments import store
 from rightfocus.experiments.config import RunConfig, load_config_file
@@ -26,8 +27,30 @@ def task_for(config: RunConfig) -> Task:
 def train_run(config: RunConfig, results: str | Path = "results", *, stop_after_epochs: int | None = None,
               progress: bool = True, notebook: str | None = None) -> Path:
     """Train (or resume, or skip when done) one run of either paper; returns its folder.
-    `stop_after_epochs=k` raises `StopRequested` after epoch k (tests of resuming)."""
-    return run(task_for(config), results, stop_after=stop_after_epochs, progress=progress, notebook=notebook)
+    `stop_after_epochs=k` raises `StopRequested` after epoch k (tests of resuming). The config's
+    `weights_root` (when set) is where its pretrained weights files are looked up, over $WEIGHTS_ROOT."""
+    with weights_root(config.weights_root):
+        return run(task_for(config), results, stop_after=stop_after_epochs, progress=progress, notebook=notebook)
+
+
+@contextmanager
+def weights_root(root: str | None) -> Iterator[None]:
+    """$WEIGHTS_ROOT set to `root` (relative: from the project root) for the block; None: unchanged."""
+    from rightfocus import project
+    from rightfocus.models.weights import WEIGHTS_ENV
+
+    if root is None:
+        yield
+        return
+    before = os.environ.get(WEIGHTS_ENV)
+    os.environ[WEIGHTS_ENV] = str(project.resolve(root))
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop(WEIGHTS_ENV, None)
+        else:
+            os.environ[WEIGHTS_ENV] = before
 
 
 def train_runs(configs: Iterable[RunConfig], results: str | Path = "results", *, progress: bool = True,

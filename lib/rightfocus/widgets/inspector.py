@@ -10,11 +10,16 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from rightfocus.models.taps import TAPS
+from rightfocus.widgets.render import png_width
 from rightfocus.widgets.state import CLASSIFIER_TAP, InspectorState, View
 
-ANY = ("any", None)  # the "no filter" option of a dropdown
+#: the value of a dropdown's "no choice" option ("any" filter, the ground-truth class): a dropdown whose
+#: value is None shows a blank box, so the widgets hold this sentinel and the state gets None
+NONE = -1
+ANY = ("any", NONE)  # the "no filter" option of a dropdown
+GROUND_TRUTH = ("ground truth", NONE)
 #: slider position "the checkpoint's own masks" (a slider cannot hold None)
-CHECKPOINT_MASKS = ("checkpoint", -1)
+CHECKPOINT_MASKS = ("checkpoint", NONE)
 CMAPS = ("jet", "viridis", "inferno", "magma", "coolwarm", "gray")
 
 
@@ -35,7 +40,7 @@ class HeatmapInspector:
         self.last_error: str | None = None
         self._muted = False
         s = state
-        style = {"description_width": "80px"}
+        style = {"description_width": "initial"}  # labels at their own width, never cut off
         self.results = W.Text(value=str(s.results), description="results", style=style)
         self.profile = W.Text(value=s.profile, description="profile", style=style)
         self.reload = W.Button(description="load runs")
@@ -46,15 +51,17 @@ class HeatmapInspector:
                                       description="image", style=style)
         self.prev = W.Button(description="◀", layout=W.Layout(width="40px"))
         self.next = W.Button(description="▶", layout=W.Layout(width="40px"))
-        self.filter_class = W.Dropdown(options=[ANY], value=None, description="has class", style=style)
-        self.filter_group = W.Dropdown(options=[ANY] + [(str(g), g) for g in range(4)], value=None,
+        self.filter_class = W.Dropdown(options=[ANY], value=NONE, description="has class", style=style)
+        self.filter_group = W.Dropdown(options=[ANY] + [(str(g), g) for g in range(4)], value=NONE,
                                        description="group", style=style)
         self.filter_epg = W.FloatRangeSlider(value=(0.0, 1.0), min=0.0, max=1.0, step=0.05, description="EPG",
                                              style=style)
-        self.use_epg = W.Checkbox(value=False, description="filter by EPG (first run)")
-        self.by_change = W.Checkbox(value=False, description="sort by EPG change (first → last run)")
+        self.use_epg = W.Checkbox(value=False, description="filter by EPG (first run)", indent=False,
+                                  layout=W.Layout(width="auto"))
+        self.by_change = W.Checkbox(value=False, description="sort by EPG change (first → last run)", indent=False,
+                                    layout=W.Layout(width="auto"))
         self.matches = W.Dropdown(options=[], description="matches", style=style)
-        self.target = W.Dropdown(options=[("ground truth", None)], value=None, description="class", style=style)
+        self.target = W.Dropdown(options=[GROUND_TRUTH], value=NONE, description="class", style=style)
         self.method = W.Dropdown(options=list(METHODS), value=s.method, description="method", style=style)
         self.tap = W.Dropdown(options=[CLASSIFIER_TAP, *TAPS], value=s.tap, description="tap", style=style)
         self.alpha = W.FloatSlider(value=s.alpha, min=0.0, max=1.0, step=0.05, description="alpha", style=style)
@@ -64,7 +71,7 @@ class HeatmapInspector:
         self.export_path = W.Text(value="inspector.png", description="export to", style=style)
         self.export = W.Button(description="export PNG")
         self.status = W.HTML()
-        self.image = W.Image(format="png")
+        self.image = W.Image(format="png", layout=W.Layout(max_width="100%"))
         self._refresh_choices()
         self._wire()
         self.ui = W.VBox([
@@ -78,6 +85,9 @@ class HeatmapInspector:
         ])
         if s.runs:
             self.refresh()
+        else:  # say what is there to choose from, or where nothing was found
+            self.status.value = (f"choose runs above ({len(self.runs.options)} under {s.results / s.profile})"
+                                 if self.runs.options else s.nothing_found())
 
     @classmethod
     def from_results(cls, results: str | Path = "results", profile: str = "demo", runs: Sequence[str] = (),
@@ -103,7 +113,9 @@ class HeatmapInspector:
         self._muted = True
         self.runs.options = self.state.available_runs()
         self._muted = False
-        self.status.value = f"{len(self.runs.options)} runs under {self.results.value}/{self.profile.value}"
+        note = self.state.skipped_note()
+        self.status.value = (f"{len(self.runs.options)} runs under {self.state.results / self.profile.value}"
+                             if self.runs.options else self.state.nothing_found()) + (f"; {note}" if note else "")
 
     def _on_runs(self, runs: Sequence[str]) -> None:
         if self._muted or not runs:
@@ -115,7 +127,7 @@ class HeatmapInspector:
     def _on_select(self, name: str, value: Any) -> None:
         if self._muted or not self.state.runs:
             return
-        if name == "mask_epoch" and value == CHECKPOINT_MASKS[1]:
+        if (name == "mask_epoch" and value == CHECKPOINT_MASKS[1]) or (name == "target" and value == NONE):
             value = None
         ok = self._guard(lambda: self.state.select(**{name: value}))
         if name == "split" and ok:
@@ -140,7 +152,8 @@ class HeatmapInspector:
         s = self.state
 
         def compute() -> list[tuple[str, int]]:
-            keep = s.filter_images(self.filter_class.value, self.filter_group.value, tuple(self.filter_epg.value) if self.use_epg.value else None)
+            cls, group = (None if w.value == NONE else w.value for w in (self.filter_class, self.filter_group))
+            keep = s.filter_images(cls, group, tuple(self.filter_epg.value) if self.use_epg.value else None)
             if self.by_change.value and len(s.runs) > 1:
                 ranked = s.epg_change()
                 ranked = ranked[ranked["index"].isin(keep)]
@@ -164,7 +177,7 @@ class HeatmapInspector:
         try:
             names = s.class_names
             self.index.max = max(s.num_images - 1, 0)
-            self.target.options = [("ground truth", None)] + [(n, k) for k, n in enumerate(names)]
+            self.target.options = [GROUND_TRUTH] + [(n, k) for k, n in enumerate(names)]
             self.filter_class.options = [ANY] + [(n, k) for k, n in enumerate(names)]
             epochs = sorted({e for r in s.runs if s.is_aim(r) for e in s.mask_epochs(r)})
             self.mask_epoch.options = [CHECKPOINT_MASKS] + [(f"epoch {e}", e) for e in epochs]
@@ -189,6 +202,7 @@ class HeatmapInspector:
         def draw() -> None:
             view = self.state.view()
             self.image.value = self.state.png()
+            self.image.layout.width = f"{png_width(self.image.value)}px"  # natural size, never stretched
             self.last_view = view
 
         if self._guard(draw):

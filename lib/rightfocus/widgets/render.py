@@ -116,8 +116,15 @@ def study_figure(image: Any, left: Any, right: Any, title: str, question: str, c
     for ax, heat, name in ((axes[0, 1], left, "A"), (axes[0, 2], right, "B")):
         draw_overlay(ax, img, heat, cmap, alpha)
         ax.set_title(name, fontsize=10)
-    fig.suptitle(f"{title}{' (simulated)' if simulated else ''}\n{question}", fontsize=8)
+    fig.suptitle(f"{title}{' (simulated)' if simulated else ''}" + (f"\n{question}" if question else ""), fontsize=8)
     return fig
+
+
+def png_width(data: bytes) -> int:
+    """Pixel width of PNG bytes (read from the IHDR chunk)."""
+    if data[:8] != b"\x89PNG\r\n\x1a\n" or len(data) < 24:
+        raise ValueError("not PNG data")
+    return int.from_bytes(data[16:20], "big")
 
 
 def save_png(fig, path) -> None:

@@ -26,6 +26,7 @@ import pandas as pd
 import torch
 from torch import Tensor
 
+from rightfocus import project
 from rightfocus.experiments import store
 from rightfocus.experiments.config import RunConfig
 
@@ -170,10 +171,14 @@ class InspectorState:
 
     Parameters
     ----------
-    results, profile : the results store to read (``<results>/<profile>/runs/...``).
+    results, profile : the results store to read (``<results>/<profile>/runs/...``); a relative
+        `results` resolves from the working directory if it exists there, else from the project root
+        (`rightfocus.project.resolve`), so ``"results"`` works from ``notebooks/`` too.
     runs : run ids shown side by side (baseline, guided, AIM); all must use one dataset and image size.
     split : dataset split to browse (``val`` | ``test``).
-    data_root : overrides the runs' ``data_root`` (datasets moved since training).
+    data_root : overrides the runs' ``data_root`` (datasets moved since training). Without it a run's
+        relative root (``data/synthetic/...``) is looked up from the working directory, the project
+        root and the folder holding `results` (`data_root_for`).
     checkpoint : which kept checkpoint to load ("selected", "latest" or an epoch number).
     cache_size : maps (and logits) kept in the LRU cache.
     model_loader, dataset_loader : injection points (default: `store.load_checkpoint`,
@@ -193,8 +198,10 @@ class InspectorState:
         model_loader: ModelLoader | None = None,
         dataset_loader: DatasetLoader | None = None,
     ) -> None:
-        self.results, self.profile = Path(results), profile
+        self.results, self.profile = project.resolve(results), profile
         self.data_root = data_root
+        #: run folders `available_runs` left out, with why (unfinished, no checkpoint)
+        self.skipped: dict[str, str] = {}
         self.checkpoint = checkpoint
         self.device = device
         self._load_model = model_loader or (lambda rdir, which: default_model_loader(rdir, which, device))
@@ -206,6 +213,7 @@ class InspectorState:
         self._tables: dict[str, pd.DataFrame] = {}
         self._scores: dict[tuple, pd.DataFrame] = {}
         self._iou_thresholds: dict[str, float] = {}
+        self._roots: dict[str, str] = {}  # data root as given -> as found
         # selections
         self.runs: list[str] = []
         self.split = split
@@ -222,9 +230,44 @@ class InspectorState:
 
     # ---- runs ----------------------------------------------------------------------------------
     def available_runs(self, group: str | None = None) -> list[str]:
-        """Run ids in the store (of one group's manifest when given), only those with a config."""
-        return [r for r in store.list_runs(self.results, self.profile, group)
-                if (self.run_dir(r) / "config.yaml").exists()]
+        """Finished run ids in the store (of one group's manifest when given). Folders without a
+        config, a ``done`` file or a kept checkpoint (a failed or running `rightfocus train`) are left
+        out and noted in `skipped` (run id -> why)."""
+        found, self.skipped = [], {}
+        for r in store.list_runs(self.results, self.profile, group):
+            why = self._unfinished(r)
+            if why is None:
+                found.append(r)
+            else:
+                self.skipped[r] = why
+        return found
+
+    def _unfinished(self, run_id: str) -> str | None:
+        """Why a run folder cannot be shown (None: it can)."""
+        rdir = self.run_dir(run_id)
+        if not (rdir / "config.yaml").exists():
+            return "no config.yaml"
+        if not store.is_done(rdir):
+            return "not finished (no done file)"
+        if not any((rdir / "ckpt").glob("epoch_*.pt")):
+            return "no kept checkpoint"
+        return None
+
+    def skipped_note(self) -> str:
+        """One line on the run folders `available_runs` left out ("" when none)."""
+        if not self.skipped:
+            return ""
+        shown = ", ".join(f"{r} ({why})" for r, why in list(self.skipped.items())[:3])
+        more = f" and {len(self.skipped) - 3} more" if len(self.skipped) > 3 else ""
+        return f"skipped {len(self.skipped)} unfinished run folder(s): {shown}{more}"
+
+    def nothing_found(self) -> str:
+        """The message for a store without finished runs: where it looked and what to do."""
+        where = self.results / self.profile / "runs"
+        note = f" ({self.skipped_note()})" if self.skipped else ""
+        return (f"no finished runs under {where}{note}. Train some first (`make demo` in the project root "
+                f"{project.project_root()}) or pass results=<folder holding {self.profile}/runs> (a relative one "
+                f"is taken from the working directory {Path.cwd()} if it exists there, else from the project root).")
 
     def run_dir(self, run_id: str) -> Path:
         return store.run_dir(self.results, self.profile, run_id)
@@ -306,10 +349,29 @@ class InspectorState:
             raise ValueError("no runs chosen yet: call set_runs([...]) first")
         return self.config(self.runs[0])
 
+    def data_root_for(self, config: RunConfig) -> str:
+        """The data root to read `config`'s dataset from: `data_root` (this state's override) or the
+        run's own, a relative one looked up from the working directory, the project root and the
+        folder holding `results` (where `make` trained it); the first that exists."""
+        root = self.data_root if self.data_root is not None else config.data_root
+        if root in self._roots:
+            return self._roots[root]
+        tried = project.candidates(root, self.results.parent)
+        for path in tried:
+            if path.exists():
+                self._roots[root] = str(path)
+                return str(path)
+        source = "data_root" if self.data_root is not None else f"the run's data_root {root!r}"
+        raise FileNotFoundError(
+            f"dataset of {config.dataset} not found: {source} is none of {[str(p) for p in tried]}; "
+            f"pass data_root=<folder> (e.g. InspectorState(..., data_root='/path/to/{Path(root).name}')) "
+            "or recreate it (`make data` in the project root for the synthetic data)")
+
     def dataset(self, split: str | None = None) -> Any:
         split = split or self.split
         if split not in self._datasets:
-            self._datasets[split] = self._load_dataset(self._reference_config(), split, self.data_root)
+            config = self._reference_config()
+            self._datasets[split] = self._load_dataset(config, split, self.data_root_for(config))
         return self._datasets[split]
 
     @property
@@ -326,7 +388,7 @@ class InspectorState:
         """The dataset's sample (cached: a view reads it several times; decoding costs milliseconds)."""
         index = int(self.index if index is None else index)
         cfg = self._reference_config()
-        key = ("sample", cfg.dataset, cfg.image_size, self.data_root or cfg.data_root, self.split, index)
+        key = ("sample", cfg.dataset, cfg.image_size, self.data_root_for(cfg), self.split, index)
         return self.cache.get_or_compute(key, lambda: self.dataset()[index])
 
     def ground_truth(self, index: int | None = None) -> list[int]:

@@ -361,9 +361,10 @@ class PerceptionStudy:
         return summarize(self.responses())
 
     # ---- drawing -------------------------------------------------------------------------------
-    def figure(self, trial: Trial | None = None, cmap: str = "jet", alpha: float = 0.5):
+    def figure(self, trial: Trial | None = None, cmap: str = "jet", alpha: float = 0.5, question: bool = True):
         """The trial's layout (Fig. 32): the image, then maps A (left) and B (right); which run is
-        which is not shown, as in the study."""
+        which is not shown, as in the study. `question=False` leaves the question out of the title
+        (the widget shows it once, above the figure)."""
         from rightfocus.widgets.render import study_figure
 
         trial = trial or self.current
@@ -374,7 +375,7 @@ class PerceptionStudy:
         image, left = self.render(trial.image_index, trial.left_run)
         _, right = self.render(trial.image_index, trial.right_run)
         return study_figure(image, left, right, title=f"trial {trial.trial + 1}/{len(self.trials)}",
-                            question=QUESTION, cmap=cmap, alpha=alpha)
+                            question=QUESTION if question else "", cmap=cmap, alpha=alpha)
 
     def widget(self):
         """ipywidgets front end: the figure, two buttons (A = left, B = right) and progress."""

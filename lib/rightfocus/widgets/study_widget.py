@@ -13,9 +13,9 @@ def study_widget(study: Any, question: str):
 
     import ipywidgets as W
 
-    from rightfocus.widgets.render import save_png
+    from rightfocus.widgets.render import png_width, save_png
 
-    image = W.Image(format="png")
+    image = W.Image(format="png", layout=W.Layout(max_width="100%"))
     progress = W.HTML()
     left = W.Button(description="A (left)", button_style="info")
     right = W.Button(description="B (right)", button_style="info")
@@ -29,8 +29,9 @@ def study_widget(study: Any, question: str):
             left.disabled = right.disabled = True
             return
         buf = io.BytesIO()
-        save_png(study.figure(), buf)
+        save_png(study.figure(question=False), buf)  # the question is shown once, above the figure
         image.value = buf.getvalue()
+        image.layout.width = f"{png_width(image.value)}px"  # natural size, never stretched
 
     def pick(choice: str) -> None:
         study.answer(choice)

@@ -1,0 +1,158 @@
+"""The first hour of a new user (issue 14): the README's runnable block, the example configs, the CLI's
+help and its errors, and relative paths that mean the project root's folders from any working directory.
+
+Oracles: the run store's own files (`done`, config.yaml), `RunConfig.run_id`, exact messages naming the
+key / profile / folder, and the filesystem."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from rightfocus import project
+from rightfocus.cli import main
+from rightfocus.experiments import store
+from rightfocus.experiments.config import FIELD_HELP, RunConfig, load_config_file
+
+REPO = Path(__file__).resolve().parents[1]
+RUNNABLE = "<!-- runnable: tests/test_first_hour.py executes this block -->"
+
+
+def _runnable_blocks() -> list[str]:
+    text = (REPO / "README.md").read_text()
+    return re.findall(re.escape(RUNNABLE) + r"\n```python\n(.*?)```", text, flags=re.S)
+
+
+def test_readme_block_runs_and_trains(tmp_path):
+    blocks = _runnable_blocks()
+    assert len(blocks) == 1, "README marks exactly one runnable python block"
+    env = dict(os.environ, OMP_NUM_THREADS="1", TMPDIR=str(tmp_path),
+               PYTHONPATH=os.pathsep.join([str(REPO / "lib"), os.environ.get("PYTHONPATH", "")]))
+    out = subprocess.run([sys.executable, "-c", blocks[0]], cwd=tmp_path, env=env, capture_output=True, text=True,
+                         timeout=600)
+    assert out.returncode == 0, out.stderr[-3000:]
+    run_dirs = [Path(line) for line in out.stdout.splitlines() if "/runs/" in line]
+    assert len(run_dirs) == 2 and all(store.is_done(d) for d in run_dirs)
+    guided = store.load_config(run_dirs[1])
+    assert guided.init_from == run_dirs[0].name and not guided.is_baseline
+
+
+# ---- example configs ------------------------------------------------------------------------------
+def test_example_guided_config_starts_from_the_example_baseline():
+    base = load_config_file(REPO / "configs" / "example_baseline.yaml")
+    guided = load_config_file(REPO / "configs" / "example_guided.yaml")
+    assert base.is_baseline and not guided.is_baseline
+    assert guided.init_from == base.run_id, "update init_from in configs/example_guided.yaml to the baseline's id"
+    assert {k: v for k, v in base.to_dict().items() if k not in ("method", "tap", "loss", "lam", "init_from")} == \
+        {k: v for k, v in guided.to_dict().items() if k not in ("method", "tap", "loss", "lam", "init_from")}
+
+
+def test_example_configs_train_with_tiny_caps(tmp_path):
+    from rightfocus.data.synthetic import make
+    from rightfocus.training.runner import train_from_file
+
+    data = make("voc2007", tmp_path / "voc", n_train=8, n_val=4, n_test=4)
+    caps = [f"data_root={data}", "epochs=1", "max_steps_per_epoch=1", "max_eval_images=4", "image_size=32"]
+    base = train_from_file(REPO / "configs" / "example_baseline.yaml", caps, results=tmp_path / "results")
+    assert store.is_done(base)
+    guided = train_from_file(REPO / "configs" / "example_guided.yaml", caps + [f"init_from={base.name}"],
+                             results=tmp_path / "results")
+    assert store.is_done(guided) and store.read_done(guided)["init_from_resolved"] == base.name
+
+
+def test_guided_run_without_init_from_says_what_to_set(tmp_path):
+    from rightfocus.training.mg_task import resolve_init
+
+    cfg = load_config_file(REPO / "configs" / "example_guided.yaml", ["init_from="])
+    with pytest.raises(ValueError, match="needs init_from: the run id of the baseline"):
+        resolve_init(cfg, tmp_path)
+
+
+# ---- CLI: help and errors that name the problem ----------------------------------------------------------
+def test_train_help_lists_every_field_with_meaning_and_default(capsys):
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    out = capsys.readouterr().out
+    assert set(FIELD_HELP) == set(RunConfig.field_names())
+    for name in RunConfig.field_names():
+        line = next((ln for ln in out.splitlines() if ln.strip().startswith(name + " ")), None)
+        assert line is not None, f"{name} missing from `rightfocus train --help`"
+        assert f"(default: {getattr(RunConfig(), name)!r})" in line
+
+
+def test_bad_values_and_keys_name_the_key(tmp_path, capsys):
+    cfg = REPO / "configs" / "example_baseline.yaml"
+    assert main(["train", str(cfg), "--set", "lam=abc", "--results", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "--set lam=abc" in err and "config key 'lam' must be a number, got 'abc'" in err
+    assert main(["train", str(cfg), "--set", "epochs=1.5", "--results", str(tmp_path)]) == 2
+    assert "config key 'epochs' must be an integer, got 1.5" in capsys.readouterr().err
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(cfg.read_text() + "lamda: 0.1\n")
+    assert main(["train", str(bad), "--results", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert str(bad) in err and "'lamda' (did you mean 'lam'?)" in err
+    assert not (tmp_path / "demo").exists(), "nothing written for a rejected config"
+
+
+def test_figures_rejects_an_unknown_profile(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["figures", "--profile", "dmo", "--results", str(tmp_path), "--out", str(tmp_path / "f")])
+    assert exc.value.code == 2
+    assert "invalid choice: 'dmo'" in capsys.readouterr().err and not (tmp_path / "f").exists()
+    from rightfocus.figures import render_all
+
+    with pytest.raises(ValueError, match=r"unknown profile 'dmo'; known profiles: \['demo', 'paper', 'rehearsal'\]"):
+        render_all("dmo", tmp_path, out=tmp_path / "f")
+    assert not (tmp_path / "f").exists()
+
+
+def test_demo_grid_with_a_wrong_data_root_fails_before_writing(tmp_path, capsys):
+    wrong = tmp_path / "wrong"
+    assert main(["grid", "--profile", "demo", "--results", str(tmp_path / "results"), "--data-root", str(wrong)]) == 2
+    err = capsys.readouterr().err
+    assert f"demo data missing under --data-root '{wrong}'" in err and "no config was written" in err
+    assert not (tmp_path / "results").exists()
+
+
+def test_config_weights_root_is_where_weights_are_read(tmp_path, monkeypatch):
+    from rightfocus.data.synthetic import make
+    from rightfocus.models import build_model
+    from rightfocus.training.runner import train_run
+
+    monkeypatch.delenv("WEIGHTS_ROOT", raising=False)
+    data = make("voc2007", tmp_path / "voc", n_train=4, n_val=2, n_test=2)
+    weights = tmp_path / "weights"
+    weights.mkdir()
+    torch.manual_seed(3)
+    source = build_model("vanilla", "tiny", 20)
+    torch.save(source.state_dict(), weights / "tiny.pth")
+    common = dict(dataset="voc2007", data_root=str(data), model_kind="vanilla", arch="tiny", epochs=1, batch_size=4,
+                  image_size=32, threads=1, max_steps_per_epoch=1, max_eval_images=2, extra={"weights": "tiny.pth"})
+    with pytest.raises(FileNotFoundError, match="tiny.pth"):  # neither $WEIGHTS_ROOT nor weights_root: not found
+        train_run(RunConfig(**common), tmp_path / "r0", progress=False)
+    rdir = train_run(RunConfig(**common, weights_root=str(weights)), tmp_path / "r1", progress=False)
+    assert store.is_done(rdir) and "WEIGHTS_ROOT" not in os.environ  # restored after the run
+
+
+# ---- relative paths mean the project root's folders ------------------------------------------------------
+def test_project_root_and_resolution_from_a_subfolder(tmp_path, monkeypatch):
+    monkeypatch.delenv(project.ROOT_ENV, raising=False)
+    root = tmp_path / "clone"
+    (root / "notebooks").mkdir(parents=True)
+    (root / "results").mkdir()
+    (root / "pyproject.toml").write_text('[project]\nname = "rightfocus"\n')
+    monkeypatch.chdir(root / "notebooks")
+    assert project.project_root() == root.resolve()
+    assert project.resolve("results") == (root / "results").resolve()        # from the root
+    assert project.resolve("../results") == (root / "results").resolve()     # from here, it exists
+    assert project.resolve("/abs/x") == Path("/abs/x")
+    assert project.portable("../results") == "results"
+    monkeypatch.setenv(project.ROOT_ENV, str(tmp_path))
+    assert project.project_root() == tmp_path.resolve()
