@@ -94,6 +94,8 @@ def test_missed_runs_are_flagged_in_tables_and_claims(aim_tree):
     assert sparse["operating point"].startswith(op.MARK) and sparse["claim"].endswith(op.MARK)
     epg = claims[claims["claim"].str.startswith("AIM improves GradCAM EPG")].iloc[0]
     assert epg["operating point"].startswith("all ")
+    failing = claims[claims["verdict"] == "does not hold"]
+    assert len(failing) and failing["measured reason (if it does not hold)"].notna().all()
 
 
 def test_mg_claims_carry_an_operating_point_column(tmp_path):

@@ -160,9 +160,11 @@ CLAIMS: list[tuple[str, Claim]] = [
 ]
 
 
-def _selected_val(ctx: RenderContext, group: str, dataset: str, aim: bool) -> tuple[float, float, float] | None:
-    """(val accuracy, val worst-group accuracy, test accuracy) in % of the selected checkpoint of the
-    first `dataset` run (baseline or AIM at tau 25 %) of `group`; None when missing."""
+def _selected_val(ctx: RenderContext, group: str, dataset: str, aim: bool
+                  ) -> tuple[float, float, float, float] | None:
+    """(val accuracy, val worst-group accuracy, test accuracy, test worst-group accuracy) in % of the
+    selected checkpoint of the first `dataset` run (baseline or AIM at tau 25 %) of `group`; None when
+    missing (worst-group NaN where the dataset has no groups)."""
     df = ctx.metrics(group)
     df = df[(df["dataset"] == dataset) & ((df["model_kind"] == "aim") == aim) & df["selected"]]
     if aim:
@@ -174,26 +176,31 @@ def _selected_val(ctx: RenderContext, group: str, dataset: str, aim: bool) -> tu
     val, test = r[r["split"] == "val"], r[(r["split"] == "test") & (r["method"] == "gradcam")]
     if val.empty or test.empty:
         return None
-    wg = val["worst_group_acc"].iloc[0]
+    wg, twg = val["worst_group_acc"].iloc[0], test["worst_group_acc"].iloc[0]
     return (float(val["accuracy"].iloc[0]) * 100, np.nan if _isnan(wg) else float(wg) * 100,
-            float(test["accuracy"].iloc[0]) * 100)
+            float(test["accuracy"].iloc[0]) * 100, np.nan if _isnan(twg) else float(twg) * 100)
 
 
 def _shortcut(ctx: RenderContext, datasets: tuple[str, ...]) -> str:
     """Measured: how well the selection (validation) split is solved vs the test split, per dataset."""
-    parts = []
+    parts, solved = [], []
     for ds in datasets:
         for aim in (False, True):
             v = _selected_val(ctx, "aim-main", ds, aim)
             if v is None:
                 continue
             wg = "" if np.isnan(v[1]) else f", val worst-group {v[1]:.1f}"
-            parts.append(f"{ds} {'AIM' if aim else 'baseline'}: val acc {v[0]:.1f}{wg}, test acc {v[2]:.1f}")
+            twg = "" if np.isnan(v[3]) else f", test worst-group {v[3]:.1f}"
+            parts.append(f"{ds} {'AIM' if aim else 'baseline'}: val acc {v[0]:.1f}{wg}, test acc {v[2]:.1f}{twg}")
+            solved.append(v[0] >= 95.0 and v[0] - v[2] >= 20.0)
     if not parts:
         return ""
-    return ("selection split vs test (selected checkpoints): " + "; ".join(parts) +
-            " - validation shares the training split's background shortcut, so a shortcut model scores high "
-            "there and checkpoint selection cannot prefer one that ignores it")
+    text = "selection split vs test (selected checkpoints): " + "; ".join(parts)
+    if all(solved):  # a statement the numbers above support, not a fixed one
+        text += (" - every one solves validation (>= 95 %) but not test (>= 20 points lower): validation is "
+                 "drawn from the training split (its background correlation included), so selecting on it "
+                 "cannot prefer a checkpoint that ignores the shortcut")
+    return text
 
 
 def _shares(ctx: RenderContext, group: str, where: Callable[[pd.DataFrame], pd.Series]) -> str:
@@ -202,7 +209,7 @@ def _shares(ctx: RenderContext, group: str, where: Callable[[pd.DataFrame], pd.S
     runs = runs[runs["aim"] & runs["tau"].map(lambda t: not _isnan(t)).astype(bool)]
     runs = runs[where(runs).astype(bool)]
     checks = operating_point.group_checks(ctx, [group])
-    parts = [f"{r['run_id'].split('-s0-')[0]}: {checks[r['run_id']].measured}" for _, r in runs.iterrows()
+    parts = [f"{r['run_id']}: {checks[r['run_id']].measured}" for _, r in runs.iterrows()
              if r["run_id"] in checks]
     return "final active shares: " + "; ".join(parts) if parts else ""
 
@@ -230,7 +237,7 @@ def _op_cell(ctx: RenderContext, used: list[str]) -> str:
     if not miss:
         return f"all {len(mine)} AIM runs reach it"
     return (f"{operating_point.MARK} {len(miss)} of {len(mine)} AIM runs miss it: " +
-            "; ".join(f"{r.split('-s0-')[0]} {mine[r].measured}" for r in miss))
+            "; ".join(f"{r} {mine[r].measured}" for r in miss))
 
 
 @register("aim.claims", kind="table", groups=["none"])

@@ -309,10 +309,6 @@ CLAIM_GROUPS: dict[str, tuple[str, ...]] = {
 }
 
 
-def _short(run_id: str) -> str:
-    return run_id.rsplit("-s", 1)[0]
-
-
 def _op_cell(ctx: RenderContext, groups: Sequence[str], limit: int = 4) -> str:
     """Operating-point status of the guided runs of `groups` (`figures.operating_point`)."""
     checks = operating_point.group_checks(ctx, groups)
@@ -321,7 +317,7 @@ def _op_cell(ctx: RenderContext, groups: Sequence[str], limit: int = 4) -> str:
     miss = sorted(r for r, c in checks.items() if not c.ok)
     if not miss:
         return f"all {len(checks)} guided runs reach it"
-    shown = "; ".join(f"{_short(r)} ({checks[r].measured})" for r in miss[:limit])
+    shown = "; ".join(f"{r} ({checks[r].measured})" for r in miss[:limit])
     more = f"; and {len(miss) - limit} more" if len(miss) > limit else ""
     return f"{operating_point.MARK} {len(miss)} of {len(checks)} guided runs miss it: {shown}{more}"
 
