@@ -92,6 +92,8 @@ def _run(results: Path, profile: str, *, dataset: str, kind: str, arch: str = "t
                     eff_loss = loss if (t == tap or (kind == "bcos" and t == "input")) else None
                     row = _metrics(kind, eff_loss, lam_rank, epoch, t, rng, flip, dilation, fraction)
                     row["epoch_time_s"] = TIME[tap or "final"] * (1.0 if loss else 0.5)
+                    # the training localisation loss falls over the guided epochs (operating-point check)
+                    row["train_loc"] = 1.0 / (1 + epoch) if loss and epoch >= 1 else None
                     rows.append({"epoch": epoch, "split": split, "tap": t, "method": m, **row})
     return _write_run(results, profile, cfg, rows)
 

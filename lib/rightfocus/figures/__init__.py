@@ -212,6 +212,7 @@ def render_all(
                 reason = f"renderer failed: {type(exc).__name__}: {exc}"
                 failed[fig_id] = reason
         notes = ctx.deviations()
+        flags = _flags(ctx, rend.groups) if reason is None else []
         if reason is not None:
             result = style.placeholder(rend.kind, fig_id, reason)
             if fig_id not in failed:
@@ -219,7 +220,7 @@ def render_all(
             report[fig_id] = f"placeholder: {reason}"
         else:
             report[fig_id] = "rendered"
-        written.extend(_save(result, rend.kind, fig_id, out, notes))
+        written.extend(_save(result, rend.kind, fig_id, out, notes, flags))
     report_path = out / "render_report.json"
     from rightfocus.experiments import store
 
@@ -245,16 +246,24 @@ def _select_ids(only: Sequence[str] | None) -> list[str]:
     return ids
 
 
-def _save(result: Any, kind: str, fig_id: str, out: Path, notes: list[str]) -> list[Path]:
+def _flags(ctx: RenderContext, groups: Sequence[str]) -> list[str]:
+    """Operating-point footnotes of an id drawn from `groups`, only when some of their runs miss it
+    (`figures.operating_point`; the claims tables print their own)."""
+    from rightfocus.figures import operating_point
+
+    return operating_point.footnotes(ctx, groups) if operating_point.missed(ctx, groups) else []
+
+
+def _save(result: Any, kind: str, fig_id: str, out: Path, notes: list[str], flags: Sequence[str] = ()) -> list[Path]:
     from rightfocus.figures import style
 
     if kind == "figure":
         if isinstance(result, Table):
             raise TypeError(f"{fig_id} is registered as a figure but returned a Table")
-        return style.save_figure(result, out / fig_id, notes)
+        return style.save_figure(result, out / fig_id, notes, flags)
     if not isinstance(result, Table):
         raise TypeError(f"{fig_id} is registered as a table and must return figures.Table, got {type(result)}")
-    return style.save_table(result, out / fig_id, notes)
+    return style.save_table(result, out / fig_id, notes, flags)
 
 
 _load_renderer_modules()

@@ -154,12 +154,20 @@ def ours(runs: pd.DataFrame, variant: dict[str, Any] | None, key: str) -> tuple[
 
 
 def compare_frame(paper_rows: Sequence[dict[str, Any]], keys: Sequence[str], runs: pd.DataFrame,
-                  label_cols: Sequence[str] = ()) -> pd.DataFrame:
+                  label_cols: Sequence[str] = (), missed: Sequence[str] = ()) -> pd.DataFrame:
     """A table with, per paper row and column key: the paper's value, ours (mean over seeds) and
-    ours - paper. Rows that are other papers' numbers are kept with empty "ours"."""
+    ours - paper. Rows that are other papers' numbers are kept with empty "ours". A row whose runs
+    include one of `missed` (run ids that miss their operating point) gets the marker
+    `figures.operating_point.MARK` after its model name."""
+    from rightfocus.figures.operating_point import MARK
+
     out = []
     for row in paper_rows:
-        rec: dict[str, Any] = {"model": row["model"]}
+        used = set()
+        if not row.get("source"):
+            for key in keys:
+                used |= set(matches(runs, row.get("variant"), resolve_key(key)[0])["run_id"])
+        rec: dict[str, Any] = {"model": row["model"] + (MARK if used & set(missed) else "")}
         for c in label_cols:
             v = row.get(c)
             rec[c] = "no annealing" if c == "tau" and v is None and row.get("variant") else v

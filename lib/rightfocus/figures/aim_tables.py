@@ -11,13 +11,14 @@ import pandas as pd
 
 from rightfocus.experiments import paper_numbers_aim as P
 from rightfocus.figures import MissingResults, RenderContext, Table, register
+from rightfocus.figures import operating_point
 from rightfocus.figures.aim_common import aim_notes, compare_frame, runs_table
 
 
 def _compare(ctx: RenderContext, group: str, rows: list[dict[str, Any]], keys: list[str], title: str,
              label_cols: tuple[str, ...] = (), notes: tuple[str, ...] = ()) -> Table:
     runs = runs_table(ctx, group)
-    frame = compare_frame(rows, keys, runs, label_cols)
+    frame = compare_frame(rows, keys, runs, label_cols, missed=list(operating_point.missed(ctx, [group])))
     return Table(frame, notes=[*notes, *aim_notes(ctx)], title=title)
 
 
@@ -128,7 +129,7 @@ def tab10(ctx: RenderContext) -> Table:
     keys = ["cub_acc", "waterbirds100_wg", "waterbirds100_acc", "waterbirds95_wg", "waterbirds95_acc",
             "travelingbirds_acc"]
     runs = runs_table(ctx, "aim-main")
-    frame = compare_frame(P.TABLE10, keys, runs)
+    frame = compare_frame(P.TABLE10, keys, runs, missed=list(operating_point.missed(ctx, ["aim-main"])))
     notes = ["DRO, GALS and ECBM rows are other papers' numbers as cited by AIM (no run of ours)"]
     bcos = _bcos_waterbirds(ctx)
     idx = frame.index[frame["model"].str.startswith("BCos")]

@@ -7,6 +7,7 @@ Metrics are stored as fractions; plots and tables show percent."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 import numpy as np
@@ -236,3 +237,21 @@ def require(df: pd.DataFrame, what: str, ctx: RenderContext) -> pd.DataFrame:
                              f"run `make mg PROFILE={ctx.profile}`")
     return df
 
+
+
+
+def tap_speedups(ctx: RenderContext, guided_rows: pd.DataFrame) -> dict[str, float]:
+    """Measured training speed-up per tap: mean epoch time of the runs guided at the input / at the tap.
+
+    Wall-clock timings change from one training to the next (machine load), so no tracked output shows
+    them; they are written to the untracked ``<results>/<profile>/timings/<id>.csv`` (results/ is not in
+    git) and returned."""
+    times = guided_rows[guided_rows["epoch"] >= 1].groupby("config_tap")["epoch_time_s"].mean()
+    if "input" not in times.index:
+        return {}
+    out = {str(t): float(times["input"] / times[t]) for t in times.index}
+    path = Path(ctx.results) / ctx.profile / "timings" / f"{ctx.fig_id or 'timings'}.csv"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pd.DataFrame({"tap": list(out), "mean_epoch_time_s": [float(times[t]) for t in out],
+                  "speedup_vs_input": list(out.values())}).to_csv(path, index=False)
+    return out

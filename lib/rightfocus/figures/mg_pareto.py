@@ -14,7 +14,7 @@ from rightfocus import pareto
 from rightfocus.figures import MissingResults, RenderContext, register, style
 from rightfocus.figures.mg_common import (
     LOSSES, MODEL_KINDS, PCT, Filter, draw_pareto_panel, guided, match, model_columns, not_gradcam,
-    pareto_grid, require, tap_rows, values_in,
+    pareto_grid, require, tap_rows, tap_speedups, values_in,
 )
 
 MAIN_TAPS = ("input", "final")
@@ -162,33 +162,28 @@ def figB9(ctx: RenderContext) -> Any:
 
 @register("mg.fig8", kind="figure", groups=["voc-layers"])
 def fig8(ctx: RenderContext) -> Any:
-    """Input-level EPG of B-cos models guided at Mid1..Final vs at the input, and the training-time
-    speed-up (mean epoch time guided at the input / at the tap)."""
+    """Input-level EPG of B-cos models guided at Mid1..Final vs at the input. The training speed-up
+    (epoch time at the input / at the tap) is a wall-clock measurement that changes with machine load
+    from one training to the next, so it is not drawn: `mg_common.tap_speedups` writes it to the
+    untracked ``<results>/<profile>/timings/mg.fig8.csv``."""
     df = ctx.metrics("voc-layers")
     g = require(match(guided(df), {"model_kind": "bcos"}), "guided B-cos runs", ctx)
     taps = [t for t in (*MID_TAPS, "final") if (g["config_tap"] == t).any()]
     if not taps:
         raise MissingResults("voc-layers has no B-cos runs guided at mid1/mid2/mid3/final")
     losses = [l for l in LOSSES if (g["loss"] == l).any()]
-    fig, axes = style.subplots(len(losses), len(taps) + 1)
-    times = g[g["epoch"] >= 1].groupby("config_tap")["epoch_time_s"].mean()
+    fig, axes = style.subplots(len(losses), len(taps))
+    tap_speedups(ctx, g)  # measured values -> the untracked timings csv
     for i, loss in enumerate(losses):
         for j, tap in enumerate(taps):
-            ax = axes[i, j]
-            draw_pareto_panel(ax, df, {"model_kind": "bcos", "loss": loss, "config_tap": ["input", tap]},
+            draw_pareto_panel(axes[i, j], df, {"model_kind": "bcos", "loss": loss, "config_tap": ["input", tap]},
                               hue="config_tap", hue_order=["input", tap], eval_tap="input")
-            speed = times.get("input", np.nan) / times.get(tap, np.nan)
-            ax.set_title(f"{style.LOSS_STYLE[loss]['label']}: @{style.TAP_LABELS[tap]} vs @Input "
-                         f"(speed-up {speed:.2f}x)")
-        ax = axes[i, -1]
-        ts = [t for t in ALL_TAPS if t in times.index]
-        ax.bar(range(len(ts)), [times["input"] / times[t] if "input" in times.index else np.nan for t in ts],
-               color=style.SEQUENTIAL[: len(ts)])
-        ax.set_xticks(range(len(ts)), [style.TAP_LABELS[t] for t in ts])
-        ax.set_ylabel("training speed-up vs Input")
-        ax.set_title("epoch time: Input / tap")
+            axes[i, j].set_title(f"{style.LOSS_STYLE[loss]['label']}: @{style.TAP_LABELS[tap]} vs @Input")
     style.add_legend(fig)
     fig.suptitle("B-cos: input-level EPG vs F1 when guiding at deeper layers", y=1.06, fontsize=9)
+    fig.text(0.5, 1.0, f"training speed-ups (wall clock, vary with machine load) are not drawn: "
+             f"<results>/{ctx.profile}/timings/{ctx.fig_id}.csv", ha="center", fontsize=6, color="#444444",
+             transform=fig.transFigure)
     fig.tight_layout(rect=(0, 0, 1, 0.95))
     return fig
 

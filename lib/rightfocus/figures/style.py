@@ -138,10 +138,12 @@ def placeholder(kind: str, fig_id: str, reason: str) -> Any:
     return fig
 
 
-def save_figure(fig: Figure, stem: Path, notes: Sequence[str] = ()) -> list[Path]:
-    """Save `fig` as <stem>.png and <stem>.pdf, with `notes` (deviations) as a footnote."""
-    if notes:
-        text = "\n".join(textwrap.fill("Deviation: " + n, 120) for n in notes)
+def save_figure(fig: Figure, stem: Path, notes: Sequence[str] = (), flags: Sequence[str] = ()) -> list[Path]:
+    """Save `fig` as <stem>.png and <stem>.pdf, with `notes` (deviations) and `flags` (operating-point
+    footnotes, `figures.operating_point.footnotes`) as a footnote."""
+    lines = [f"Operating point: {f}" for f in flags] + [f"Deviation: {n}" for n in notes]
+    if lines:
+        text = "\n".join(textwrap.fill(line, 120) for line in lines)
         fig.text(0.0, 0.0, text, ha="left", va="top", fontsize=6, color="#444444", transform=fig.transFigure)
     paths = []
     for ext in ("png", "pdf"):
@@ -169,8 +171,9 @@ def to_markdown(frame: pd.DataFrame, floatfmt: str = "{:.1f}") -> str:
     return "\n".join(lines)
 
 
-def save_table(table: Any, stem: Path, notes: Sequence[str] = ()) -> list[Path]:
-    """Save a `figures.Table` as <stem>.csv and <stem>.md (title, table, notes, deviations)."""
+def save_table(table: Any, stem: Path, notes: Sequence[str] = (), flags: Sequence[str] = ()) -> list[Path]:
+    """Save a `figures.Table` as <stem>.csv and <stem>.md (title, table, notes, operating-point flags,
+    deviations)."""
     csv = stem.with_name(f"{stem.name}.csv")
     md = stem.with_name(f"{stem.name}.md")
     from rightfocus.experiments.store import atomic_write_text
@@ -178,6 +181,7 @@ def save_table(table: Any, stem: Path, notes: Sequence[str] = ()) -> list[Path]:
     atomic_write_text(csv, table.frame.to_csv(index=False))  # readers never see half a table
     parts = [f"# {table.title or stem.name}", "", to_markdown(table.frame), ""]
     parts += [f"Note: {n}" for n in table.notes]
+    parts += [f"Operating point: {f}" for f in flags]
     parts += [f"Deviation: {n}" for n in notes]
     atomic_write_text(md, "\n".join(parts).rstrip() + "\n")
     return [csv, md]
