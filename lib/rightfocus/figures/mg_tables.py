@@ -17,6 +17,11 @@ SETTINGS = {"bird": "conventional", "place": "reversed"}
 GROUP_COLUMNS = ("g1", "g2", "g3", "g4")
 
 
+def _pct(v: float | None) -> float:
+    """A fraction as a percentage; NaN where there is none (a group without test images)."""
+    return float("nan") if v is None else v * PCT
+
+
 def waterbirds_runs(ctx: RenderContext) -> pd.DataFrame:
     """One row per Waterbirds run: its selected checkpoint's TEST accuracies (percent), with
     columns model_kind, setting, row ("input energy", ..., "baseline"), g1..g4, overall, worst_min."""
@@ -38,9 +43,11 @@ def waterbirds_runs(ctx: RenderContext) -> pd.DataFrame:
             raise ValueError(f"run {r['run_id']}: group_acc must list 4 group accuracies, got {g}")
         row = "baseline" if r["is_baseline"] else f"{r['config_tap']} {r['loss']}"
         out.append({"run_id": r["run_id"], "model_kind": r["model_kind"], "setting": SETTINGS[r["task"]],
-                    "row": row, **{c: v * PCT for c, v in zip(GROUP_COLUMNS, g)},
-                    "overall": r["accuracy"] * PCT,
-                    "worst_min": (r["worst_group_acc"] if r["worst_group_acc"] is not None else min(g)) * PCT})
+                    "row": row, **{c: _pct(v) for c, v in zip(GROUP_COLUMNS, g)},
+                    "overall": _pct(r["accuracy"]),
+                    # a group with no test image (tiny stand-in splits) has no accuracy: NaN, not a crash
+                    "worst_min": _pct(r["worst_group_acc"] if r["worst_group_acc"] is not None
+                                      else min((v for v in g if v is not None), default=None))})
     if not out:
         raise MissingResults("waterbirds runs carry no task (bird/place) with group accuracies")
     return pd.DataFrame(out)

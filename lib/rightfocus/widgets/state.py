@@ -234,7 +234,7 @@ class InspectorState:
         config, a ``done`` file or a kept checkpoint (a failed or running `rightfocus train`) are left
         out and noted in `skipped` (run id -> why)."""
         found, self.skipped = [], {}
-        for r in store.list_runs(self.results, self.profile, group):
+        for r in store.list_runs(self.results, self.profile, group, unfinished=True):
             why = self._unfinished(r)
             if why is None:
                 found.append(r)
