@@ -105,6 +105,31 @@ def rehearsal_key(config: RunConfig) -> tuple:
     return (config.model_kind, config.arch, e.get("stage"), e.get("direction"))
 
 
+#: the switches an ablation group flips between two otherwise equal AIM runs (Tables 12-14, App. D.5)
+ABLATION_SWITCHES: tuple[str, ...] = ("aux_losses", "single_mask", "edge_init")
+
+
+def rehearsal_partners(config: RunConfig, group: list[RunConfig]) -> list[RunConfig]:
+    """The runs of `group` that the figures compare `config` with, which the CPU rehearsal keeps beside
+    it: the baseline on the same dataset and backbone, and every run equal to it but for one ablation
+    switch (`ABLATION_SWITCHES`). Without them the pair-drawing renderers (Fig. 5, Tables 12-14, ...)
+    would have nothing to draw."""
+    if config.model_kind != "aim":
+        return []
+    out = []
+    for other in group:
+        if other.run_id == config.run_id or (other.dataset, other.arch, other.seed) != (
+                config.dataset, config.arch, config.seed):
+            continue
+        if other.model_kind == "vanilla":
+            out.append(other)
+            continue
+        differs = {k for k in set(config.extra) | set(other.extra) if config.extra.get(k) != other.extra.get(k)}
+        if len(differs) == 1 and differs <= set(ABLATION_SWITCHES):
+            out.append(other)
+    return out
+
+
 #: What the demo profile changes from the paper, printed under every AIM figure/table (entries in
 #: the shape of `rightfocus.experiments.grids.DEMO_DEVIATIONS`: text + the ids they affect).
 #: the AIM ids drawn from training results (schematics and config tables are not affected)

@@ -17,7 +17,7 @@
 ``sample=True`` (the CPU rehearsal) keeps one run per group and rehearsal key (the grid module's
 `rehearsal_key`: MG (kind, arch, tap, method, task), AIM (kind, backbone, stage, direction)), chosen
 round-robin over the key's runs so that different losses / lambdas / variants are exercised, plus the
-baselines those runs start from.
+baselines those runs start from and (AIM, `rehearsal_partners`) the runs they are compared with.
 
 and the group manifests ``<results>/<profile>/groups/<group>.json``.
 
@@ -80,7 +80,8 @@ def write_grid(profile: str, results: str | Path = "results", data_root: str = "
     groups = list(groups or spec.grids.GROUPS)
     per_group = {g: spec.grids.group_configs(g, profile, data_root) for g in groups}
     if sample:
-        per_group = sample_groups(per_group, spec.grids.rehearsal_key)
+        per_group = sample_groups(per_group, spec.grids.rehearsal_key,
+                                  getattr(spec.grids, "rehearsal_partners", None))
     every: dict[str, RunConfig] = {}
     for g, cfgs in per_group.items():
         store.write_group(results, profile, g, [c.run_id for c in cfgs])
@@ -102,12 +103,15 @@ def write_grid(profile: str, results: str | Path = "results", data_root: str = "
     return mk
 
 
-def sample_groups(per_group: dict[str, list[RunConfig]], key: Callable[[RunConfig], tuple]
+def sample_groups(per_group: dict[str, list[RunConfig]], key: Callable[[RunConfig], tuple],
+                  partners: Callable[[RunConfig, list[RunConfig]], list[RunConfig]] | None = None
                   ) -> dict[str, list[RunConfig]]:
     """One run per (group, `key`) among the first seed's runs (the k-th key takes its (k mod n)-th run,
     so losses, lambdas and variants vary across keys; a dataset not yet sampled goes first), plus the baselines the kept runs start from.
     A guided run that starts from the best of a learning-rate sweep keeps only the sweep's first
-    baseline (still chosen through the same best-of-list code), which saves two baselines in three."""
+    baseline (still chosen through the same best-of-list code), which saves two baselines in three.
+    `partners(run, group_runs)`: the runs a kept run is compared with by the group's figures (AIM: its
+    baseline and its ablation twin), kept as well so every comparison the renderers draw has both sides."""
     out: dict[str, list[RunConfig]] = {}
     k = 0
     datasets: set[str] = set()
@@ -133,6 +137,13 @@ def sample_groups(per_group: dict[str, list[RunConfig]], key: Callable[[RunConfi
             if isinstance(c.init_from, list) and len(c.init_from) > 1:
                 c = replace(c, init_from=c.init_from[:1])
             kept.append(c)
+        if partners is not None:
+            ids = {c.run_id for c in kept}
+            for c in list(kept):
+                for p in partners(c, [r for r in cfgs if r.seed == first_seed]):
+                    if p.run_id not in ids:
+                        ids.add(p.run_id)
+                        kept.append(p)
         needed = [d for c in kept for d in ([c.init_from] if isinstance(c.init_from, str) else c.init_from or [])]
         missing = sorted(set(needed) - set(by_id))
         if missing:
