@@ -7,6 +7,7 @@ and the training notebook through papermill."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 import math
 from pathlib import Path
 
@@ -66,6 +67,24 @@ def test_threshold_schedule_follows_config():
     assert got[6:] == [0.25, 0.25, 0.25]
     assert got == [area_threshold(e - 1, 2, 4, 0.25) for e in range(1, 10)]
     assert threshold_at({**opts, "tau": None}, 5) is None
+
+
+@pytest.mark.parametrize("profile,direction", [("demo", "top_down"), ("demo", "bottom_up"), ("paper", "top_down")])
+def test_gumbel_noise_switch_and_lambda_follow_the_profile(profile, direction):
+    """The profile's noise-off fraction reaches the model (DynConv: noise for the first part of the
+    epochs, then none) and its mask-loss weight reaches the config."""
+    from rightfocus.experiments.aim_grids import PROFILES
+
+    kw = {"blocks": [1, 2, 3], "direction": "bottom_up"} if direction == "bottom_up" else {"stage": 1}
+    config = make_config(profile, "cub", "convnext_tiny", pretrained=False, **kw)
+    prof = PROFILES[profile]
+    off = prof["extra"].get("noise_off_fraction", 0.8)
+    assert config.lam == prof["lam"]
+    model = aim_loop.build_run_model(replace(config, arch="tiny"), num_classes=3, pretrained=False)
+    epochs = config.epochs
+    noisy = [model.set_epoch(e, epochs)[1] for e in range(epochs)]
+    first_off = next(i for i, n in enumerate(noisy) if not n)
+    assert first_off == math.ceil(off * epochs) and not any(noisy[first_off:])
 
 
 def test_optimizer_groups_and_cosine_schedule():

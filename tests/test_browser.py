@@ -39,10 +39,7 @@ def _free_port() -> int:
 def project_dir(tmp_path_factory):
     """A clone-like folder: pyproject marker, the two notebooks, data/voc and results/demo with a
     baseline, a guided and an AIM run (test_widgets' builders) whose configs say ``data_root: data/voc``."""
-    import torch
-
-    from rightfocus.models import build_model
-    from tiny_results import CLASSES, _mg_config, _write_aim_run, _write_mg_run, _write_voc
+    from tiny_results import write_tree
 
     proj = tmp_path_factory.mktemp("clone")
     (proj / "pyproject.toml").write_text('[project]\nname = "rightfocus"\n')
@@ -57,19 +54,8 @@ def project_dir(tmp_path_factory):
     here = Path.cwd()
     os.chdir(proj)  # the builders write relative data roots, as `make` does from the project root
     try:
-        data = Path("data") / "voc"
-        _write_voc(data)
-        results, k = Path("results"), len(CLASSES)
-        base = _mg_config(data)
-        guided = _mg_config(data, method="ixg", tap="input", loss="energy", lam=1.0, init_from=base.run_id)
-        torch.manual_seed(0)
-        model = build_model("vanilla", "tiny", k).eval()
-        _write_mg_run(results, base, model, k)
-        with torch.no_grad():
-            for p in model.parameters():
-                p.add_(0.1 * torch.randn_like(p))
-        _write_mg_run(results, guided, model, k)
-        _write_aim_run(results, data, num_classes=k)
+        results = Path("results")
+        write_tree(results, Path("data") / "voc")
         (results / "demo" / "runs" / "half-written-run").mkdir()  # a failed run: listed nowhere
     finally:
         os.chdir(here)

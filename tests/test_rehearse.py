@@ -74,6 +74,33 @@ def test_cpu_sample_covers_every_group_key_and_dataset_once(paper):
     assert n_sample < n_full / 4
 
 
+def test_aim_sample_keeps_the_runs_its_figures_compare():
+    """Fig. 5 / Table 1 pair an AIM run with its baseline, Tables 12-13 / 16 with its ablation twin: the
+    CPU sample keeps both sides of every such pair that the group lists."""
+    from rightfocus.experiments import aim_grids
+
+    full = {g: aim_grids.group_configs(g, "rehearsal", "D") for g in aim_grids.GROUPS}
+    sample = sample_groups(full, aim_grids.rehearsal_key, aim_grids.rehearsal_partners)
+    twins = 0
+    for g, cfgs in full.items():
+        kept = {c.run_id for c in sample[g]}
+        for c in sample[g]:
+            if c.model_kind != "aim":
+                continue
+            same = [o for o in cfgs if (o.dataset, o.arch, o.seed) == (c.dataset, c.arch, c.seed)]
+            for o in same:
+                if o.model_kind == "vanilla":
+                    assert o.run_id in kept, (g, c.run_id, "its baseline")
+                diff = {k for k in set(c.extra) | set(o.extra) if c.extra.get(k) != o.extra.get(k)}
+                if o.model_kind == "aim" and len(diff) == 1 and diff <= set(aim_grids.ABLATION_SWITCHES):
+                    assert o.run_id in kept, (g, c.run_id, diff)
+                    twins += 1
+    assert twins >= 4  # no-aux, one-mask and edge-init pairs exist (the test would be vacuous otherwise)
+    for g in ("aim-noaux", "aim-onemask", "aim-edgeinit"):
+        flags = {tuple(bool(c.extra[k]) for k in aim_grids.ABLATION_SWITCHES) for c in sample[g]}
+        assert len(flags) >= 2, g
+
+
 @pytest.mark.skipif(shutil.which("make") is None, reason="GNU make not installed")
 @pytest.mark.parametrize("paper", ["mg", "aim"])
 def test_rehearsal_recipes_execute_the_training_notebook_per_run(paper, tmp_path):

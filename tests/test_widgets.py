@@ -23,7 +23,7 @@ from rightfocus.widgets import (
     simulate_study, split_subsets, study_images, summarize,
 )
 
-from tiny_results import CLASSES, SIZE, _mg_config, _write_aim_run, _write_mg_run, _write_voc
+from tiny_results import CLASSES, SIZE, _mg_config, _write_voc, write_tree
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -42,24 +42,9 @@ def tree(tmp_path_factory):
     """results/demo with a vanilla baseline, an Energy/IxG-guided run and an AIM run on one dataset.
     The checkpoints are untrained (seeded, the guided one perturbed) to keep the suite fast; the slow
     test below builds the same tree with `train_run`."""
-    from rightfocus.models import build_model
-
     root = tmp_path_factory.mktemp("widgets")
-    data = _write_voc(root / "voc")
-    results = root / "results"
-    k = len(CLASSES)
-    base = _mg_config(data)
-    guided = _mg_config(data, method="ixg", tap="input", loss="energy", lam=1.0, init_from=base.run_id)
-    torch.manual_seed(0)
-    model = build_model("vanilla", "tiny", k).eval()
-    _write_mg_run(results, base, model, k)
-    with torch.no_grad():
-        for p in model.parameters():
-            p.add_(0.1 * torch.randn_like(p))
-    _write_mg_run(results, guided, model, k)
-    aim = _write_aim_run(results, data, num_classes=k)
-    return {"root": root, "data": data, "results": results, "baseline": base.run_id, "guided": guided.run_id,
-            "aim": aim}
+    data, results = root / "voc", root / "results"
+    return {"root": root, "data": data, "results": results, **write_tree(results, data)}
 
 
 @pytest.fixture()

@@ -108,3 +108,24 @@ def _write_mg_run(results: Path, config, model, num_classes: int) -> str:
                                 "checkpoint": "epoch_1.pt"}])
     store.write_done(rdir, {"selected_epoch": 1, "front_epochs": [1]})
     return config.run_id
+
+
+def write_tree(results: Path, data: Path) -> dict[str, str]:
+    """Under `results` (profile demo): a vanilla baseline, an Energy/IxG-guided run and an AIM run on the
+    VOC-format dataset at `data` (written here). The checkpoints are untrained (seeded, the guided one
+    perturbed) to keep the suites fast. Returns the three run ids."""
+    from rightfocus.models import build_model
+
+    _write_voc(data)
+    k = len(CLASSES)
+    base = _mg_config(data)
+    guided = _mg_config(data, method="ixg", tap="input", loss="energy", lam=1.0, init_from=base.run_id)
+    torch.manual_seed(0)
+    model = build_model("vanilla", "tiny", k).eval()
+    _write_mg_run(results, base, model, k)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(0.1 * torch.randn_like(p))
+    _write_mg_run(results, guided, model, k)
+    aim = _write_aim_run(results, data, num_classes=k)
+    return {"baseline": base.run_id, "guided": guided.run_id, "aim": aim}

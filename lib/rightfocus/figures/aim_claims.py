@@ -254,13 +254,8 @@ def claims(ctx: RenderContext) -> Table:
         op = _op_cell(ctx, used) if used else ""
         reason = ""
         if verdict == "does not hold":
-            try:
-                found = [REASONS[fn](ctx)] if fn in REASONS else []
-            except MissingResults:
-                found = []
-            if op.startswith(operating_point.MARK):
-                found.insert(0, "the runs it compares miss their operating point (see that column)")
-            reason = "; ".join(f for f in found if f) or "no measured reason known"
+            reason = operating_point.reason(ctx, REASONS.get(fn), op,
+                                            "the runs it compares miss their operating point (see that column)")
         claim = f"{text}{operating_point.MARK}" if op.startswith(operating_point.MARK) else text
         rows.append({"claim": claim, "paper (cited table)": paper, "ours": ours, "verdict": verdict,
                      "operating point": op, "measured reason (if it does not hold)": reason})

@@ -350,13 +350,8 @@ def claims(ctx: RenderContext) -> Table:
         op = _op_cell(ctx, CLAIM_GROUPS[cid])
         reason = ""
         if verdict not in ("holds", "no results"):
-            try:
-                found = [REASONS[cid](ctx)] if cid in REASONS else []
-            except MissingResults:
-                found = []
-            if op.startswith(operating_point.MARK):
-                found.insert(0, "some runs of its groups miss their operating point (see that column)")
-            reason = "; ".join(f for f in found if f) or "no measured reason known"
+            reason = operating_point.reason(ctx, REASONS.get(cid), op,
+                                            "some runs of its groups miss their operating point (see that column)")
         mark = operating_point.MARK if op.startswith(operating_point.MARK) else ""
         rows.append({"claim": f"{cid}{mark}", "statement": info["text"], "criterion": crit, "verdict": verdict,
                      "ours": ours, "paper": info["paper"], "figures": ", ".join(info["figures"]),

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 import pandas as pd
 
@@ -144,6 +144,22 @@ def footnotes(ctx: RenderContext, groups: Iterable[str], limit: int = 6) -> list
     if len(miss) > limit:
         lines.append(f"{MARK} ... and {len(miss) - limit} more (see the claims table)")
     return lines
+
+
+def reason(ctx: RenderContext, measure: Callable[[RenderContext], str] | None, op_cell: str,
+           missed_text: str) -> str:
+    """The measured reason a claim does not hold: `missed_text` first when its operating-point cell
+    (`op_cell`) carries `MARK`, then what `measure(ctx)` finds (a claim's own reason function; its
+    MissingResults counts as nothing found); "no measured reason known" when neither gives one."""
+    found = []
+    if op_cell.startswith(MARK):
+        found.append(missed_text)
+    if measure is not None:
+        try:
+            found.append(measure(ctx))
+        except MissingResults:
+            pass
+    return "; ".join(f for f in found if f) or "no measured reason known"
 
 
 def summary_rows(ctx: RenderContext, groups: Iterable[str]) -> pd.DataFrame:

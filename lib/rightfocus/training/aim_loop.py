@@ -74,10 +74,11 @@ def model_options(config: RunConfig) -> dict[str, Any]:
         return drop
     if opts["direction"] == "bottom_up":
         return {"direction": "bottom_up", "masked_blocks": tuple(opts["blocks"]),
-                "edge_init": bool(opts["edge_init"]), **drop}
+                "edge_init": bool(opts["edge_init"]), "noise_off_fraction": float(opts["noise_off_fraction"]), **drop}
+    noise = {"noise_off_fraction": float(opts["noise_off_fraction"])}
     return {"stage": int(opts["stage"]), "aux_losses": bool(opts["aux_losses"]),
             "single_mask": bool(opts["single_mask"]), "edge_init": bool(opts["edge_init"]),
-            "dropout": float(opts["dropout"]), **drop}
+            "dropout": float(opts["dropout"]), **noise, **drop}
 
 
 def _weights_file(config: RunConfig) -> str | None:
