@@ -76,11 +76,12 @@ def test_cpu_sample_covers_every_group_key_and_dataset_once(paper):
 
 def test_aim_sample_keeps_the_runs_its_figures_compare():
     """Fig. 5 / Table 1 pair an AIM run with its baseline, Tables 12-13 / 16 with its ablation twin: the
-    CPU sample keeps both sides of every such pair that the group lists."""
+    CPU sample keeps both sides of every such pair that the group lists, and the runs the qualitative
+    figures draw by name."""
     from rightfocus.experiments import aim_grids
 
     full = {g: aim_grids.group_configs(g, "rehearsal", "D") for g in aim_grids.GROUPS}
-    sample = sample_groups(full, aim_grids.rehearsal_key, aim_grids.rehearsal_partners)
+    sample = sample_groups(full, aim_grids.rehearsal_key, aim_grids.rehearsal_companions)
     twins = 0
     for g, cfgs in full.items():
         kept = {c.run_id for c in sample[g]}
@@ -96,6 +97,10 @@ def test_aim_sample_keeps_the_runs_its_figures_compare():
                     assert o.run_id in kept, (g, c.run_id, diff)
                     twins += 1
     assert twins >= 4  # no-aux, one-mask and edge-init pairs exist (the test would be vacuous otherwise)
+    for g, pairs in aim_grids.FIGURE_RUNS.items():  # the qualitative figures' runs, AIM and baseline
+        for ds, arch in pairs:
+            have = {c.model_kind for c in sample[g] if c.dataset == ds and c.extra.get("paper_arch") == arch}
+            assert have == {"aim", "vanilla"}, (g, ds, arch)
     for g in ("aim-noaux", "aim-onemask", "aim-edgeinit"):
         flags = {tuple(bool(c.extra[k]) for k in aim_grids.ABLATION_SWITCHES) for c in sample[g]}
         assert len(flags) >= 2, g

@@ -122,11 +122,9 @@ def rehearsal_key(config: RunConfig) -> tuple:
 ABLATION_SWITCHES: tuple[str, ...] = ("aux_losses", "single_mask", "edge_init")
 
 
-def rehearsal_partners(config: RunConfig, group: list[RunConfig]) -> list[RunConfig]:
-    """The runs of `group` that the figures compare `config` with, which the CPU rehearsal keeps beside
-    it: the baseline on the same dataset and backbone, and every run equal to it but for one ablation
-    switch (`ABLATION_SWITCHES`). Without them the pair-drawing renderers (Fig. 5, Tables 12-14, ...)
-    would have nothing to draw."""
+def _partners(config: RunConfig, group: list[RunConfig]) -> list[RunConfig]:
+    """The runs of `group` the figures compare AIM run `config` with: the baseline on the same dataset
+    and backbone, and every run equal to it but for one ablation switch (`ABLATION_SWITCHES`)."""
     if config.model_kind != "aim":
         return []
     out = []
@@ -141,6 +139,26 @@ def rehearsal_partners(config: RunConfig, group: list[RunConfig]) -> list[RunCon
         if len(differs) == 1 and differs <= set(ABLATION_SWITCHES):
             out.append(other)
     return out
+
+
+#: (dataset, paper backbone) pairs whose AIM run and baseline the qualitative figures of a group draw by
+#: name (aim-main: Figs. 3/11/22 Traveling Birds, 6/7/13/14 CUB, 23 and the study Waterbirds-100 with
+#: ConvNeXt-tiny; 19/20 Waterbirds-95 with ResNet-50)
+FIGURE_RUNS: dict[str, tuple[tuple[str, str], ...]] = {
+    "aim-main": (("cub", "convnext_tiny"), ("travelingbirds", "convnext_tiny"),
+                 ("waterbirds100", "convnext_tiny"), ("waterbirds95", "resnet50")),
+}
+
+
+def rehearsal_companions(group: str, kept: list[RunConfig], runs: list[RunConfig]) -> list[RunConfig]:
+    """What the CPU rehearsal keeps in `group` beside its sampled runs `kept` (`makefile.sample_groups`):
+    the first AIM run of every `FIGURE_RUNS` pair, and for every kept or named AIM run its baseline and
+    ablation twins (`_partners`). Without them the pair-drawing renderers (Fig. 5, Tables 12-14, 16) and
+    the qualitative figures would have nothing to draw."""
+    named = [next(r for r in runs if r.model_kind == "aim" and r.dataset == ds and r.extra.get("paper_arch") == arch)
+             for ds, arch in FIGURE_RUNS.get(group, ())
+             if any(r.model_kind == "aim" and r.dataset == ds and r.extra.get("paper_arch") == arch for r in runs)]
+    return named + [p for c in [*kept, *named] for p in _partners(c, runs)]
 
 
 #: What the demo profile changes from the paper, printed under every AIM figure/table (entries in

@@ -17,7 +17,8 @@
 ``sample=True`` (the CPU rehearsal) keeps one run per group and rehearsal key (the grid module's
 `rehearsal_key`: MG (kind, arch, tap, method, task), AIM (kind, backbone, stage, direction)), chosen
 round-robin over the key's runs so that different losses / lambdas / variants are exercised, plus the
-baselines those runs start from and (AIM, `rehearsal_partners`) the runs they are compared with.
+baselines those runs start from and (AIM, `rehearsal_companions`) the runs they are compared with and
+the runs the qualitative figures draw by name.
 
 and the group manifests ``<results>/<profile>/groups/<group>.json``.
 
@@ -81,7 +82,7 @@ def write_grid(profile: str, results: str | Path = "results", data_root: str = "
     per_group = {g: spec.grids.group_configs(g, profile, data_root) for g in groups}
     if sample:
         per_group = sample_groups(per_group, spec.grids.rehearsal_key,
-                                  getattr(spec.grids, "rehearsal_partners", None))
+                                  getattr(spec.grids, "rehearsal_companions", None))
     every: dict[str, RunConfig] = {}
     for g, cfgs in per_group.items():
         store.write_group(results, profile, g, [c.run_id for c in cfgs])
@@ -104,14 +105,15 @@ def write_grid(profile: str, results: str | Path = "results", data_root: str = "
 
 
 def sample_groups(per_group: dict[str, list[RunConfig]], key: Callable[[RunConfig], tuple],
-                  partners: Callable[[RunConfig, list[RunConfig]], list[RunConfig]] | None = None
+                  companions: Callable[[str, list[RunConfig], list[RunConfig]], list[RunConfig]] | None = None
                   ) -> dict[str, list[RunConfig]]:
     """One run per (group, `key`) among the first seed's runs (the k-th key takes its (k mod n)-th run,
     so losses, lambdas and variants vary across keys; a dataset not yet sampled goes first), plus the baselines the kept runs start from.
     A guided run that starts from the best of a learning-rate sweep keeps only the sweep's first
     baseline (still chosen through the same best-of-list code), which saves two baselines in three.
-    `partners(run, group_runs)`: the runs a kept run is compared with by the group's figures (AIM: its
-    baseline and its ablation twin), kept as well so every comparison the renderers draw has both sides."""
+    `companions(group, kept, group_runs)`: further runs of the group to keep (AIM: the runs the figures
+    compare the kept ones with, and the runs its qualitative figures draw by name), so every renderer has
+    what it draws."""
     out: dict[str, list[RunConfig]] = {}
     k = 0
     datasets: set[str] = set()
@@ -137,13 +139,12 @@ def sample_groups(per_group: dict[str, list[RunConfig]], key: Callable[[RunConfi
             if isinstance(c.init_from, list) and len(c.init_from) > 1:
                 c = replace(c, init_from=c.init_from[:1])
             kept.append(c)
-        if partners is not None:
+        if companions is not None:
             ids = {c.run_id for c in kept}
-            for c in list(kept):
-                for p in partners(c, [r for r in cfgs if r.seed == first_seed]):
-                    if p.run_id not in ids:
-                        ids.add(p.run_id)
-                        kept.append(p)
+            for p in companions(group, list(kept), [r for r in cfgs if r.seed == first_seed]):
+                if p.run_id not in ids:
+                    ids.add(p.run_id)
+                    kept.append(p)
         needed = [d for c in kept for d in ([c.init_from] if isinstance(c.init_from, str) else c.init_from or [])]
         missing = sorted(set(needed) - set(by_id))
         if missing:
