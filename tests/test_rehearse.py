@@ -97,6 +97,9 @@ def test_aim_sample_keeps_the_runs_its_figures_compare():
                     assert o.run_id in kept, (g, c.run_id, diff)
                     twins += 1
     assert twins >= 4  # no-aux, one-mask and edge-init pairs exist (the test would be vacuous otherwise)
+    from rightfocus.figures.aim_qualitative import QUALITATIVE
+
+    assert {(ds, arch) for ds, arch, _ in QUALITATIVE.values()} <= set(aim_grids.FIGURE_RUNS["aim-main"])
     for g, pairs in aim_grids.FIGURE_RUNS.items():  # the qualitative figures' runs, AIM and baseline
         for ds, arch in pairs:
             have = {c.model_kind for c in sample[g] if c.dataset == ds and c.extra.get("paper_arch") == arch}

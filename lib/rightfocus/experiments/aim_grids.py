@@ -142,11 +142,13 @@ def _partners(config: RunConfig, group: list[RunConfig]) -> list[RunConfig]:
 
 
 #: (dataset, paper backbone) pairs whose AIM run and baseline the qualitative figures of a group draw by
-#: name (aim-main: Figs. 3/11/22 Traveling Birds, 6/7/13/14 CUB, 23 and the study Waterbirds-100 with
-#: ConvNeXt-tiny; 19/20 Waterbirds-95 with ResNet-50)
+#: name: aim-main's Fig. 3 (Hard-ImageNet, Traveling Birds, Waterbirds-100, ImageNet-100) and Fig. 11
+#: (CUB, Traveling Birds, Waterbirds-100, Hard-ImageNet) with ConvNeXt-tiny, Figs. 13-24
+#: (`figures.aim_qualitative.QUALITATIVE`), Figs. 6/7 and the study
 FIGURE_RUNS: dict[str, tuple[tuple[str, str], ...]] = {
-    "aim-main": (("cub", "convnext_tiny"), ("travelingbirds", "convnext_tiny"),
-                 ("waterbirds100", "convnext_tiny"), ("waterbirds95", "resnet50")),
+    "aim-main": tuple((ds, "convnext_tiny") for ds in BIRDS + ("imagenet100", "hardimagenet"))
+    + (("cub", "resnet50"), ("waterbirds95", "resnet50"), ("travelingbirds", "resnet50"),
+       ("waterbirds100", "resnet50"), ("travelingbirds", "resnet101")),
 }
 
 
