@@ -157,9 +157,9 @@ def rehearsal_companions(group: str, kept: list[RunConfig], runs: list[RunConfig
     the first AIM run of every `FIGURE_RUNS` pair, and for every kept or named AIM run its baseline and
     ablation twins (`_partners`). Without them the pair-drawing renderers (Fig. 5, Tables 12-14, 16) and
     the qualitative figures would have nothing to draw."""
-    named = [next(r for r in runs if r.model_kind == "aim" and r.dataset == ds and r.extra.get("paper_arch") == arch)
-             for ds, arch in FIGURE_RUNS.get(group, ())
-             if any(r.model_kind == "aim" and r.dataset == ds and r.extra.get("paper_arch") == arch for r in runs)]
+    firsts = [next((r for r in runs if r.model_kind == "aim" and (r.dataset, r.extra.get("paper_arch")) == pair), None)
+              for pair in FIGURE_RUNS.get(group, ())]
+    named = [r for r in firsts if r is not None]
     return named + [p for c in [*kept, *named] for p in _partners(c, runs)]
 
 

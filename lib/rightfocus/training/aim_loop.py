@@ -72,10 +72,10 @@ def model_options(config: RunConfig) -> dict[str, Any]:
     drop = {"drop_path": opts["drop_path"]} if "convnext" in config.arch else {}
     if config.model_kind != "aim":
         return drop
+    noise = {"noise_off_fraction": float(opts["noise_off_fraction"])}
     if opts["direction"] == "bottom_up":
         return {"direction": "bottom_up", "masked_blocks": tuple(opts["blocks"]),
-                "edge_init": bool(opts["edge_init"]), "noise_off_fraction": float(opts["noise_off_fraction"]), **drop}
-    noise = {"noise_off_fraction": float(opts["noise_off_fraction"])}
+                "edge_init": bool(opts["edge_init"]), **noise, **drop}
     return {"stage": int(opts["stage"]), "aux_losses": bool(opts["aux_losses"]),
             "single_mask": bool(opts["single_mask"]), "edge_init": bool(opts["edge_init"]),
             "dropout": float(opts["dropout"]), **noise, **drop}
