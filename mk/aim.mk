@@ -1,7 +1,7 @@
 # AIM (Alshami et al. 2025): the experiment grid of a profile, resumable and `make -j N` safe.
 #
 #   make aim PROFILE=paper DATA_ROOT=/data WEIGHTS_ROOT=/weights [-j N]
-#   make aim-demo            (part of `make demo`: the synthetic demo grid, CPU, minutes)
+#   make aim-demo            (the synthetic demo grid alone; `make demo` trains it beside MG's)
 #
 # `rightfocus grid --paper aim` writes every run's config, the group manifests and a
 # generated fragment ($(RESULTS)/$(PROFILE)/aim/grid.mk). Paper profile: one target per run (its
@@ -43,4 +43,6 @@ aim: aim-train
 aim-demo: data
 	$(MAKE) aim-train PROFILE=demo -j2
 
-DEMO_PARTS += aim-demo
+GRID_TARGETS += aim-grid
+GRID_FRAGMENTS += $(AIM_GRID_MK)
+GRID_GOALS += aim-runs

@@ -1,7 +1,7 @@
 # Model guidance (Rao et al. 2023): the experiment grid of a profile, resumable and `make -j N` safe.
 #
 #   make mg PROFILE=paper DATA_ROOT=/data WEIGHTS_ROOT=/weights [-j N] [MG_GPUS=N]
-#   make mg-demo            (part of `make demo`: the synthetic demo grid, CPU, minutes)
+#   make mg-demo            (the synthetic demo grid alone; `make demo` trains it beside AIM's)
 #
 # `rightfocus grid` writes every run's config, the group manifests and a generated fragment
 # ($(RESULTS)/$(PROFILE)/mg/grid.mk). Paper profile: one target per run (its `done` file), each
@@ -42,4 +42,6 @@ mg: mg-train
 mg-demo: data
 	$(MAKE) mg-train PROFILE=demo MG_JOBS=2
 
-DEMO_PARTS += mg-demo
+GRID_TARGETS += mg-grid
+GRID_FRAGMENTS += $(MG_GRID_MK)
+GRID_GOALS += mg-runs

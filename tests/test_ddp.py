@@ -236,3 +236,49 @@ def test_guided_step_through_ddp_has_the_plain_gradient(tmp_path, kind, tap, met
                 torch.testing.assert_close(a, b, rtol=1e-6, atol=1e-9)
     finally:
         dist.destroy_process_group()
+
+
+def _nan_worker(rank: int, world: int, port: int, cfg: dict, results: str) -> None:
+    """Rank 1 only: its second training loss is NaN (its BCE is multiplied by NaN); every rank writes
+    the error it stopped with."""
+    import torch.nn.functional as F
+
+    from rightfocus.training.engine import NonFiniteLoss
+
+    if rank == 1:
+        bce, calls = F.binary_cross_entropy_with_logits, {"n": 0}
+
+        def poisoned(*args, **kw):
+            calls["n"] += 1
+            out = bce(*args, **kw)
+            return out * float("nan") if calls["n"] == 2 else out
+
+        F.binary_cross_entropy_with_logits = poisoned
+    try:
+        _worker(rank, world, port, cfg, results, None)
+    except NonFiniteLoss as exc:
+        Path(results, f"rank{rank}.txt").write_text(str(exc))
+
+
+@pytest.mark.slow
+def test_a_nan_on_one_rank_stops_every_rank(setup):
+    """A non-finite loss on one rank stops all ranks with the same error (the check is collective);
+    before, rank 1 stopped alone and rank 0 waited in the next all-reduce for ever."""
+    import time
+
+    root, guided = setup
+    cfg = guided["xdnn"]
+    results = _fresh(root, "nan2", cfg)
+    ctx = mp.start_processes(_nan_worker, args=(2, _free_port(), cfg.to_dict(), str(results)), nprocs=2,
+                             join=False, start_method="spawn")
+    deadline = time.monotonic() + 240
+    while not ctx.join(timeout=5):
+        if time.monotonic() > deadline:
+            for p in ctx.processes:
+                p.kill()
+            pytest.fail("the ranks did not stop within 240 s (one rank waits for the other)")
+    messages = [(results / f"rank{r}.txt").read_text() for r in range(2)]
+    assert messages[0] == messages[1]
+    assert "non-finite training loss (nan)" in messages[0] and "batch 2 (1-based)" in messages[0]
+    assert cfg.run_id in messages[0] and "epoch 1" in messages[0]
+    assert not store.is_done(store.run_dir(results, cfg.profile, cfg.run_id))

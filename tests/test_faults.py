@@ -276,6 +276,20 @@ def test_loss_check_without_per_step_sync():
         check.raise_if_bad()
 
 
+def test_loss_check_under_torchrun_defers_to_the_end_of_the_epoch():
+    """Under torchrun every rank steps on (no rank leaves the collectives alone) and the check at the
+    end of the epoch is collective (here a world of one: the reductions are the identity); two ranks
+    in `tests/test_ddp.py::test_a_nan_on_one_rank_stops_every_rank`."""
+    check = engine.LossCheck(torch.device("cpu"), distributed=True)
+    for v in (1.0, float("nan"), float("inf")):
+        check.update(torch.tensor(v))  # does not raise here
+    with pytest.raises(engine.NonFiniteLoss, match=r"\(nan\) in batch 2"):
+        check.raise_if_bad()
+    clean = engine.LossCheck(torch.device("cpu"), distributed=True)
+    clean.update(torch.tensor(1.0))
+    clean.raise_if_bad()
+
+
 # ----------------------------------------------------------------------------- Ctrl-C
 def test_ctrl_c_says_where_the_run_resumes(mg_ref, tmp_path):
     cfg, out = mg_ref

@@ -301,7 +301,7 @@ def train_one_epoch(model: nn.Module, loader: Iterable[dict[str, Any]], optimize
     sums = torch.zeros(len(keys), dtype=torch.float64, device=rt.device)
     shares: list[Tensor] = []
     n = 0
-    check = LossCheck(rt.device)
+    check = LossCheck(rt.device, rt.distributed)
     for batch in loader:
         x = rt.inputs(batch["image"], getattr(model, "input_encoding", "imagenet"))
         targets = rt.to(targets_of(batch))

@@ -106,6 +106,13 @@ def all_reduce_sum(t: Tensor) -> Tensor:
     return t
 
 
+def all_reduce_min(t: Tensor) -> Tensor:
+    """Minimum of `t` over the ranks (in place; no host synchronisation)."""
+    if dist.is_initialized() and dist.get_world_size() > 1:
+        dist.all_reduce(t, op=dist.ReduceOp.MIN)
+    return t
+
+
 def shard_range(n: int, rank: int, world_size: int) -> range:
     """Rank `rank`'s contiguous part of ``range(n)`` (sizes differ by at most one; rank order =
     original order)."""

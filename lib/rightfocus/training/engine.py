@@ -62,10 +62,13 @@ class NonFiniteLoss(FloatingPointError):
 class LossCheck:
     """Finiteness of every training step's loss. On CPU each step is checked at once; on an
     accelerator the first bad step is recorded on the device and read once by `raise_if_bad` (no
-    host synchronisation per step)."""
+    host synchronisation per step). Under torchrun (`distributed`) every rank defers the check and
+    `raise_if_bad` is collective: the earliest bad step of any rank stops all ranks together at the
+    end of the epoch (a rank that stopped alone would leave the others waiting in the next all-reduce)."""
 
-    def __init__(self, device: torch.device) -> None:
-        self.eager = device.type == "cpu"
+    def __init__(self, device: torch.device, distributed: bool = False) -> None:
+        self.eager = device.type == "cpu" and not distributed
+        self.distributed = distributed
         self.step = 0
         self.first = torch.full((), -1, dtype=torch.long, device=device)
         self.value = torch.zeros((), dtype=torch.float32, device=device)
@@ -82,9 +85,17 @@ class LossCheck:
         self.value = torch.where(new, loss, self.value)
 
     def raise_if_bad(self) -> None:
-        first = int(self.first)
-        if first >= 0:
-            raise NonFiniteLoss(first, float(self.value))
+        first, value = self.first, self.value
+        if self.distributed:
+            never = torch.iinfo(torch.long).max
+            own = torch.where(first >= 0, first, torch.full_like(first, never))
+            earliest = distributed.all_reduce_min(own.clone())
+            # the loss of the rank(s) that failed at the earliest step (NaN + 0 stays NaN)
+            value = distributed.all_reduce_sum(torch.where(own == earliest, value, torch.zeros_like(value)))
+            first = torch.where(earliest == never, torch.full_like(earliest, -1), earliest)
+        step = int(first)
+        if step >= 0:
+            raise NonFiniteLoss(step, float(value))
 
 
 class RunInterrupted(KeyboardInterrupt):

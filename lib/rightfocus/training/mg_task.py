@@ -125,7 +125,7 @@ def train_one_epoch(
     guide = guide_for(model, guidance.tap, guidance.method, guidance.loss) if guidance is not None else None
     totals = torch.zeros(3, dtype=torch.float64, device=rt.device)  # loss, bce, loc
     n_batches = 0
-    check = LossCheck(rt.device)
+    check = LossCheck(rt.device, rt.distributed)
     for batch in loader:
         n = len(batch["labels"])
         global_size, offset = shards.meta.popleft() if shards is not None else (n, 0)
