@@ -64,15 +64,20 @@ gallery: data
 
 demo: setup data gallery
 	$(MAKE) demo-train PROFILE=demo
-	$(MAKE) figures PROFILE=demo
 
-# Both papers' grids under one jobserver (one torch thread per notebook execution, DEMO_JOBS at once):
-# while AIM's main group trains (the AIM groups that share its runs wait for it), the other core trains
-# MG's groups. Measured: run one paper after the other, each -j2, AIM's main group left a core idle
-# for ~7 min of the demo.
+# Both papers' grids and renderings as one graph under one jobserver (DEMO_JOBS notebook executions or
+# renderings at once, one torch thread each): while AIM's main group trains (the AIM groups that share
+# its runs wait for it), the other core trains MG's groups, and each paper's ids render as soon as its
+# own grid is trained, beside the other paper's training. Measured on 2 cores: one paper after the
+# other (each -j2, then one rendering of all ids) left a core idle for ~14 of the demo's 26 minutes.
 DEMO_JOBS ?= 2
+RENDER_GOALS = $(patsubst %-runs,render-%,$(GRID_GOALS))
 demo-train: $(GRID_TARGETS)
-	$(MAKE) -j$(DEMO_JOBS) $(addprefix -f ,$(GRID_FRAGMENTS)) $(GRID_GOALS) PY="$(abspath $(PY))"
+	$(MAKE) -j$(DEMO_JOBS) -f Makefile $(addprefix -f ,$(GRID_FRAGMENTS)) $(RENDER_GOALS) PY="$(abspath $(PY))"
+
+# one paper's ids, once its grid (the generated fragment's <paper>-runs) is trained (not .PHONY: a pattern rule)
+render-%: %-runs
+	$(PY) -m rightfocus figures --profile $(PROFILE) --results $(RESULTS) --only '$*.*'
 
 figures: setup
 	$(PY) -m rightfocus figures --profile $(PROFILE) --results $(RESULTS)

@@ -147,6 +147,8 @@ def load_splits(config: RunConfig) -> tuple[Dataset, Dataset, Dataset, int]:
     if config.dataset not in DATASETS:
         raise ValueError(f"unknown AIM dataset {config.dataset!r}; use one of {list(DATASETS)}")
     name, _, options = DATASETS[config.dataset]
+    # decoded images stay in memory for the next epochs (as MG's; `BoxDataset.cache`, bounded per process)
+    options = {**options, "cache": True}
     full = load_dataset(name, config.data_root, "train", size=config.image_size, **options)
     test_split = "val" if name in ("imagefolder", "hardimagenet") else "test"  # ImageNet: val is the test
     test = load_dataset(name, config.data_root, test_split, size=config.image_size, **options)
@@ -260,7 +262,7 @@ def build_optimizer(model: nn.Module, config: RunConfig, steps: int
     groups = [{"params": backbone, "lr": config.lr}]
     if rest:
         groups.append({"params": rest, "lr": float(opts["topdown_lr"])})
-    optimizer = torch.optim.AdamW(groups, weight_decay=float(opts["weight_decay"]))
+    optimizer = torch.optim.AdamW(groups, weight_decay=float(opts["weight_decay"]), foreach=True)
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(1, steps))
     return optimizer, scheduler
 

@@ -440,7 +440,7 @@ class MgTask:
         self.pairs = eval_pairs(c, self.model.taps)
         self.loaders = {s: self._loader(eval_subset(self.data[s], c)) for s in ("val", "test")}
         self.loaders["train"] = self._loader(self.data["train"], self.generators["data"])
-        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=c.lr)  # fixed lr, no weight decay (D.1)
+        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=c.lr, foreach=True)  # fixed lr, no weight decay (D.1)
 
     def model_options(self) -> dict[str, Any]:
         return {}
