@@ -17,7 +17,7 @@ GRID_TARGETS :=
 GRID_FRAGMENTS :=
 GRID_GOALS :=
 
-.PHONY: help setup test test-slow test-browser demo demo-train data gallery figures bench clean
+.PHONY: help setup test test-slow test-browser demo demo-train data gallery draw-gallery figures bench clean
 help:
 	@echo "make demo      synthetic data, demo grids, every figure and table into figures/demo/"
 	@echo "make test      install (if needed) and run the fast test suite"
@@ -57,12 +57,16 @@ test-browser: setup $(CHROMIUM)
 data: setup
 	$(PY) -m rightfocus make-data all --out $(DATA_ROOT)/synthetic
 
+GALLERY = $(PY) -m rightfocus gallery --data $(DATA_ROOT)/synthetic --out figures/$(PROFILE)/data_gallery.png
 gallery: data
-	$(PY) -m rightfocus gallery --data $(DATA_ROOT)/synthetic --out figures/$(PROFILE)/data_gallery.png
+	$(GALLERY)
+# the gallery of existing synthetic data (`make demo` draws it beside the first training jobs)
+draw-gallery:
+	$(GALLERY)
 
 -include mk/*.mk
 
-demo: setup data gallery
+demo: setup data
 	$(MAKE) demo-train PROFILE=demo
 
 # Both papers' grids and renderings as one graph under one jobserver (DEMO_JOBS notebook executions or
@@ -73,7 +77,7 @@ demo: setup data gallery
 DEMO_JOBS ?= 2
 RENDER_GOALS = $(patsubst %-runs,render-%,$(GRID_GOALS))
 demo-train: $(GRID_TARGETS)
-	$(MAKE) -j$(DEMO_JOBS) -f Makefile $(addprefix -f ,$(GRID_FRAGMENTS)) $(RENDER_GOALS) PY="$(abspath $(PY))"
+	$(MAKE) -j$(DEMO_JOBS) -f Makefile $(addprefix -f ,$(GRID_FRAGMENTS)) draw-gallery $(RENDER_GOALS) PY="$(abspath $(PY))"
 
 # one paper's ids, once its grid (the generated fragment's <paper>-runs) is trained (not .PHONY: a pattern rule)
 render-%: %-runs

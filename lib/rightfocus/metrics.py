@@ -13,7 +13,6 @@ from typing import Sequence
 
 import torch
 from torch import Tensor
-from torchmetrics.functional.classification import multilabel_average_precision
 
 #: positive attribution sums below this make EPG degenerate: counted as 0 (reference code)
 EPG_EPS = 1e-7
@@ -122,6 +121,10 @@ def average_precision_per_class(scores: Tensor, labels: Tensor) -> Tensor:
     classes without a positive example."""
     if scores.shape != labels.shape or scores.dim() != 2:
         raise ValueError(f"scores and labels must both be [N, K], got {tuple(scores.shape)} and {tuple(labels.shape)}")
+    # imported here: torchmetrics costs ~2.4 s of imports (scipy.signal, its audio metrics), which AIM
+    # runs and other callers without AP need not pay
+    from torchmetrics.functional.classification import multilabel_average_precision
+
     target = (labels > 0).long()
     with warnings.catch_warnings():  # classes without positives are set to NaN below
         warnings.filterwarnings("ignore", message="No positive samples")

@@ -12,16 +12,21 @@ from typing import Iterable, Iterator, Sequence
 
 from rightfocus.experiments import store
 from rightfocus.experiments.config import RunConfig, load_config_file
-from rightfocus.training.aim_loop import AimTask
 from rightfocus.training.engine import StopRequested, Task, run
-from rightfocus.training.mg_task import MgTask
 
 __all__ = ["StopRequested", "task_for", "train_from_file", "train_run", "train_runs"]
 
 
 def task_for(config: RunConfig) -> Task:
-    """The paper's task for `config` (``config.paper``: "mg" or "aim")."""
-    return AimTask(config) if config.paper == "aim" else MgTask(config)
+    """The paper's task for `config` (``config.paper``: "mg" or "aim"); each paper's module is imported
+    when its first run starts."""
+    if config.paper == "aim":
+        from rightfocus.training.aim_loop import AimTask
+
+        return AimTask(config)
+    from rightfocus.training.mg_task import MgTask
+
+    return MgTask(config)
 
 
 def train_run(config: RunConfig, results: str | Path = "results", *, stop_after_epochs: int | None = None,
