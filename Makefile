@@ -12,10 +12,12 @@ export PYTHONUNBUFFERED := 1
 export MPLBACKEND := Agg
 
 # Experiment parts add themselves here (mk/*.mk): the target that writes a paper's grid for $(PROFILE),
-# the Make fragment it generates and the goal in that fragment that trains every run.
+# the Make fragment it generates, the goal that renders its ids once that fragment's <paper>-runs are
+# trained (`render-<paper>`, in the order `make demo` should prefer them) and any target to start first.
 GRID_TARGETS :=
 GRID_FRAGMENTS :=
-GRID_GOALS :=
+RENDER_GOALS :=
+GRID_FIRST :=
 
 .PHONY: help setup test test-slow test-browser demo demo-train data gallery draw-gallery figures bench clean
 help:
@@ -70,14 +72,15 @@ demo: setup data
 	$(MAKE) demo-train PROFILE=demo
 
 # Both papers' grids and renderings as one graph under one jobserver (DEMO_JOBS notebook executions or
-# renderings at once, one torch thread each): while AIM's main group trains (the AIM groups that share
-# its runs wait for it), the other core trains MG's groups, and each paper's ids render as soon as its
-# own grid is trained, beside the other paper's training. Measured on 2 cores: one paper after the
-# other (each -j2, then one rendering of all ids) left a core idle for ~14 of the demo's 26 minutes.
+# renderings at once, one torch thread each). Make starts jobs in goal order: AIM's main group first
+# (GRID_FIRST: the other AIM groups share its runs and wait for it), beside it MG's groups, then MG's
+# rendering as soon as MG's grid is trained (beside AIM's other groups), and AIM's rendering last.
+# Measured on 2 cores: one paper after the other (each -j2, then one rendering of all ids) left a core
+# idle for ~14 of the demo's 26 minutes.
 DEMO_JOBS ?= 2
-RENDER_GOALS = $(patsubst %-runs,render-%,$(GRID_GOALS))
 demo-train: $(GRID_TARGETS)
-	$(MAKE) -j$(DEMO_JOBS) -f Makefile $(addprefix -f ,$(GRID_FRAGMENTS)) draw-gallery $(RENDER_GOALS) PY="$(abspath $(PY))"
+	$(MAKE) -j$(DEMO_JOBS) -f Makefile $(addprefix -f ,$(GRID_FRAGMENTS)) $(GRID_FIRST) draw-gallery $(RENDER_GOALS) \
+	  PY="$(abspath $(PY))"
 
 # one paper's ids, once its grid (the generated fragment's <paper>-runs) is trained (not .PHONY: a pattern rule)
 render-%: %-runs

@@ -45,4 +45,6 @@ aim-demo: data
 
 GRID_TARGETS += aim-grid
 GRID_FRAGMENTS += $(AIM_GRID_MK)
-GRID_GOALS += aim-runs
+RENDER_GOALS += render-aim
+# the group whose runs the other AIM groups share (its fragment makes them wait for it)
+GRID_FIRST += $(RESULTS)/$(PROFILE)/aim/stamps/aim-main

@@ -44,4 +44,5 @@ mg-demo: data
 
 GRID_TARGETS += mg-grid
 GRID_FRAGMENTS += $(MG_GRID_MK)
-GRID_GOALS += mg-runs
+# before AIM's: MG's groups and rendering go beside AIM's main group and the AIM groups after it
+RENDER_GOALS := render-mg $(RENDER_GOALS)

@@ -124,20 +124,24 @@ def test_aim_fragment_uses_the_same_writer(profile, tmp_path):
 
 @pytest.mark.skipif(shutil.which("make") is None, reason="GNU make not installed")
 def test_demo_trains_and_renders_both_papers_in_one_graph(tmp_path):
-    """`make demo-train` hands both generated fragments and the Makefile's `render-<paper>` rules to one
-    make under one jobserver: every group of both papers is one notebook execution, and each paper's ids
+    """`make demo-train` (dry run, on grids written beforehand) hands both generated fragments and the
+    Makefile's `render-<paper>` rules to one make under one jobserver: AIM's main group is started first,
+    every group of both papers is one notebook execution, the gallery is drawn once, and each paper's ids
     render after that paper's groups (and only its own ids)."""
+    import sys
+
     from rightfocus.experiments import aim_grids
 
-    repo = Path(__file__).resolve().parents[1]
-    mg_mk, aim_mk = (write_grid("demo", tmp_path, "data", paper=p) for p in ("mg", "aim"))
-    out = subprocess.run(["make", "-n", "-j2", "-f", "Makefile", "-f", str(aim_mk), "-f", str(mg_mk),
-                          "draw-gallery", "render-aim", "render-mg", "PY=python", f"RESULTS={tmp_path}"],
-                         cwd=repo, capture_output=True, text=True)
+    repo, venv = Path(__file__).resolve().parents[1], Path(sys.executable).parent.parent
+    for paper in ("mg", "aim"):
+        write_grid("demo", tmp_path, "data", paper=paper)
+    out = subprocess.run(["make", "-n", "-o", str(venv / ".stamp"), f"VENV={venv}", "demo-train",
+                          f"RESULTS={tmp_path}"], cwd=repo, capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     lines = out.stdout.splitlines()
     notebooks = [i for i, line in enumerate(lines) if "papermill" in line]
     assert len(notebooks) == len(grids.GROUPS) + len(aim_grids.GROUPS)
+    assert "aim_train-aim-main" in lines[notebooks[0]]
     for paper, nb in (("aim", "aim_train.ipynb"), ("mg", "mg_train.ipynb")):
         (render,) = [i for i, line in enumerate(lines) if "rightfocus figures" in line and f"'{paper}.*'" in line]
         assert f"--results {tmp_path}" in lines[render] and "--profile demo" in lines[render]
