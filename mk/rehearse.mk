@@ -36,13 +36,15 @@ rehearse-check: rehearse-data
 	$(PY) -m rightfocus check --paper mg --profile rehearsal --data-root $(REHEARSE_DATA) --weights-root "$(REHEARSE_WEIGHTS)" --results $(RESULTS) --no-measure
 	$(PY) -m rightfocus check --paper aim --profile rehearsal --data-root $(REHEARSE_DATA) --weights-root "$(REHEARSE_WEIGHTS)" --results $(RESULTS) --no-measure
 
+# CPU sample: both grids, then MG's ids through the CLI and AIM's through AIM's figures notebook (as
+# `make aim` renders them), each id once
 ifeq ($(FULL),)
 rehearse: rehearse-check
 	$(PY) -m rightfocus.experiments.rehearsal grid --paper mg --sample --results $(RESULTS) --data-root $(REHEARSE_DATA)
 	$(PY) -m rightfocus.experiments.rehearsal grid --paper aim --sample --results $(RESULTS) --data-root $(REHEARSE_DATA)
 	$(REHEARSE_ENV) OMP_NUM_THREADS=1 $(MAKE) -j$(REHEARSE_JOBS) -f $(RESULTS)/rehearsal/mg/grid.mk mg-runs PY="$(abspath $(PY))"
 	$(REHEARSE_ENV) OMP_NUM_THREADS=1 $(MAKE) -j$(REHEARSE_JOBS) -f $(RESULTS)/rehearsal/aim/grid.mk aim-runs PY="$(abspath $(PY))"
-	$(SUBMAKE) figures PROFILE=rehearsal RESULTS=$(RESULTS)
+	$(PY) -m rightfocus figures --profile rehearsal --results $(RESULTS) --only 'mg.*'
 	$(SUBMAKE) aim-figures PROFILE=rehearsal RESULTS=$(RESULTS)
 else
 rehearse: rehearse-check
