@@ -14,8 +14,8 @@
 # resnet50-0676ba61.pth, resnet101-63fe2227.pth (from https://download.pytorch.org/models/).
 #
 # Demo runs use one torch thread each (RunConfig.threads; measured: 2 threads on a busy 2-core machine
-# cost ~10x the CPU time); parallelism comes from `make -j`. Measured: `make -j2` of the AIM demo
-# grid (35 runs, 7 notebook executions) took 4 min 27 s wall / 4 min 21 s CPU on a loaded 2-core VM.
+# cost ~10x the CPU time); parallelism comes from `make -j`. Measured: `make aim-train PROFILE=demo -j2`
+# (35 runs, 7 notebook executions, 6 epochs) took 5 min 21 s wall / 7 min 11 s user on an idle 2-core VM.
 
 AIM_GRID_MK = $(RESULTS)/$(PROFILE)/aim/grid.mk
 # Paper profile: `rightfocus check --paper aim` runs first and writes nothing (see mk/mg.mk)
