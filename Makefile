@@ -73,8 +73,9 @@ demo: setup data
 
 # Both papers' grids and renderings as one graph under one jobserver (DEMO_JOBS notebook executions or
 # renderings at once, one torch thread each). Make starts jobs in goal order: AIM's main group first
-# (GRID_FIRST: the other AIM groups share its runs and wait for it), beside it MG's groups, then MG's
-# rendering as soon as MG's grid is trained (beside AIM's other groups), and AIM's rendering last.
+# (GRID_FIRST: the other AIM groups share its runs and wait for it) and MG's longest group beside it,
+# then MG's other groups, MG's rendering as soon as MG's grid is trained (beside AIM's other groups), and
+# AIM's rendering last.
 # Measured on 2 cores: one paper after the other (each -j2, then one rendering of all ids) left a core
 # idle for ~14 of the demo's 26 minutes.
 DEMO_JOBS ?= 2
@@ -82,9 +83,11 @@ demo-train: $(GRID_TARGETS)
 	$(MAKE) -j$(DEMO_JOBS) -f Makefile $(addprefix -f ,$(GRID_FRAGMENTS)) $(GRID_FIRST) draw-gallery $(RENDER_GOALS) \
 	  PY="$(abspath $(PY))"
 
-# one paper's ids, once its grid (the generated fragment's <paper>-runs) is trained (not .PHONY: a pattern rule)
-render-%: %-runs
-	$(PY) -m rightfocus figures --profile $(PROFILE) --results $(RESULTS) --only '$*.*'
+# half of a paper's ids (render-<paper>.<k>, k = 1, 2: two processes, so that the rendering left at the
+# end keeps both cores busy), once that paper's grid (the generated fragment's <paper>-runs) is trained
+.SECONDEXPANSION:
+render-%: $$(basename $$*)-runs
+	$(PY) -m rightfocus figures --profile $(PROFILE) --results $(RESULTS) --only '$(basename $*).*' --part $(subst .,,$(suffix $*))/2
 
 figures: setup
 	$(PY) -m rightfocus figures --profile $(PROFILE) --results $(RESULTS)

@@ -73,6 +73,22 @@ def test_unknown_only_id_is_a_clear_error(tmp_path):
         render_all("demo", tmp_path, only=["mg.nope"], out=tmp_path / "out")
 
 
+def test_parts_split_the_ids_and_share_one_report(tmp_path):
+    """Two `part`s (as `make demo` runs them side by side) render every selected id exactly once into one
+    shared render_report.json; a bad part is refused."""
+    only = ["mg.tab*", "mg.fig4"]  # no results here: each id renders as a placeholder (cheap)
+    first = render_all("demo", tmp_path / "empty", only=only, out=tmp_path / "out", part=(1, 2))
+    second = render_all("demo", tmp_path / "empty", only=only, out=tmp_path / "out", part=(2, 2))
+    stems = [{Path(p).name.split(".")[0] + "." + Path(p).name.split(".")[1] for p in part
+              if Path(p).name != "render_report.json"} for part in (first, second)]
+    assert stems[0].isdisjoint(stems[1]) and all(stems)
+    assert stems[0] | stems[1] == {"mg.tab1", "mg.tabC1", "mg.tabD1", "mg.tabD2", "mg.fig4"}
+    report = json.loads((tmp_path / "out" / "render_report.json").read_text())
+    assert set(report) == stems[0] | stems[1]
+    with pytest.raises(ValueError, match="part 3/2"):
+        render_all("demo", tmp_path, only=only, out=tmp_path / "out", part=(3, 2))
+
+
 # ---- Pareto regions and selection on hand-made points --------------------------------------------
 
 def test_regions_relative_to_the_baseline_are_strict():

@@ -127,7 +127,7 @@ def test_demo_trains_and_renders_both_papers_in_one_graph(tmp_path):
     """`make demo-train` (dry run, on grids written beforehand) hands both generated fragments and the
     Makefile's `render-<paper>` rules to one make under one jobserver: AIM's main group is started first,
     every group of both papers is one notebook execution, the gallery is drawn once, and each paper's ids
-    render after that paper's groups (and only its own ids)."""
+    render in two halves after that paper's groups (and only its own ids); MG's longest group starts second."""
     import sys
 
     from rightfocus.experiments import aim_grids
@@ -141,9 +141,10 @@ def test_demo_trains_and_renders_both_papers_in_one_graph(tmp_path):
     lines = out.stdout.splitlines()
     notebooks = [i for i, line in enumerate(lines) if "papermill" in line]
     assert len(notebooks) == len(grids.GROUPS) + len(aim_grids.GROUPS)
-    assert "aim_train-aim-main" in lines[notebooks[0]]
+    assert "aim_train-aim-main" in lines[notebooks[0]] and "mg_train-waterbirds" in lines[notebooks[1]]
     for paper, nb in (("aim", "aim_train.ipynb"), ("mg", "mg_train.ipynb")):
-        (render,) = [i for i, line in enumerate(lines) if "rightfocus figures" in line and f"'{paper}.*'" in line]
-        assert f"--results {tmp_path}" in lines[render] and "--profile demo" in lines[render]
-        assert all(i < render for i in notebooks if nb in lines[i])
+        renders = [i for i, line in enumerate(lines) if "rightfocus figures" in line and f"'{paper}.*'" in line]
+        assert [lines[i].split("--part ")[1].strip() for i in renders] == ["1/2", "2/2"]
+        assert all(f"--results {tmp_path}" in lines[i] and "--profile demo" in lines[i] for i in renders)
+        assert all(i < min(renders) for i in notebooks if nb in lines[i])
     assert sum("rightfocus gallery" in line for line in lines) == 1

@@ -78,7 +78,11 @@ def _check(args: argparse.Namespace) -> int:
 def _figures(args: argparse.Namespace) -> None:
     from rightfocus.figures import render_all
 
-    for path in render_all(args.profile, args.results, only=args.only or None, out=args.out):
+    try:
+        k, n = (int(v) for v in args.part.split("/"))
+    except ValueError:
+        raise SystemExit(f"--part {args.part!r}: write K/N, e.g. 1/2") from None
+    for path in render_all(args.profile, args.results, only=args.only or None, out=args.out, part=(k, n)):
         print(path)
 
 
@@ -201,6 +205,8 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("--results", default="results")
     p.add_argument("--out", default=None, help="default figures/<profile>")
     p.add_argument("--only", action="append", default=[], metavar="ID")
+    p.add_argument("--part", default="1/1", metavar="K/N",
+                   help="render the K-th of N interleaved slices of the ids (N processes at once)")
     p.set_defaults(func=_figures)
     return parser
 

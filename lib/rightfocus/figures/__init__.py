@@ -172,10 +172,13 @@ def render_all(
     results: str | Path = "results",
     only: Sequence[str] | None = None,
     out: str | Path | None = None,
+    part: tuple[int, int] = (1, 1),
 ) -> RenderedPaths:
     """Render every registered id (or those in `only`, glob patterns allowed) into `out`
     (default ``figures/<profile>``). Returns the written paths; ``.placeholders`` maps the ids that
     had no results to the reason. Also writes ``render_report.json`` (id -> status).
+    `part` = (k, n) renders the k-th of n interleaved slices of those ids (n processes at once;
+    ``render_report.json`` is shared, locked).
 
     Renderers that fail for another reason are written as placeholders naming the error and, after
     every id has been tried, a RuntimeError lists them."""
@@ -184,7 +187,10 @@ def render_all(
 
     if profile not in PROFILES:
         raise ValueError(f"unknown profile {profile!r}; known profiles: {list(PROFILES)}")
-    ids = _select_ids(only)
+    k, n = part
+    if not 1 <= k <= n:
+        raise ValueError(f"part {k}/{n}: use k/n with 1 <= k <= n")
+    ids = _select_ids(only)[k - 1::n]
     style.use_style()
     out = Path(out) if out is not None else Path("figures") / profile
     out.mkdir(parents=True, exist_ok=True)
