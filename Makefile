@@ -12,8 +12,8 @@ export PYTHONUNBUFFERED := 1
 export MPLBACKEND := Agg
 
 # Experiment parts add themselves here (mk/*.mk): the target that writes a paper's grid for $(PROFILE),
-# the Make fragment it generates, the goal that renders its ids once that fragment's <paper>-runs are
-# trained (`render-<paper>`, in the order `make demo` should prefer them) and any target to start first.
+# the Make fragment it generates, the goals that render its ids once that fragment's <paper>-runs are
+# trained (`render-<paper>.<k>`, in the order `make demo` should prefer them) and any target to start first.
 GRID_TARGETS :=
 GRID_FRAGMENTS :=
 RENDER_GOALS :=
@@ -72,10 +72,10 @@ demo: setup data
 	$(MAKE) demo-train PROFILE=demo
 
 # Both papers' grids and renderings as one graph under one jobserver (DEMO_JOBS notebook executions or
-# renderings at once, one torch thread each). Make starts jobs in goal order: AIM's main group first
-# (GRID_FIRST: the other AIM groups share its runs and wait for it) and MG's longest group beside it,
-# then MG's other groups, MG's rendering as soon as MG's grid is trained (beside AIM's other groups), and
-# AIM's rendering last.
+# renderings at once, one torch thread each), goals in the order Make should prefer: AIM's main group
+# (GRID_FIRST: the other AIM groups share its runs and wait for it) and MG's longest group first, then
+# MG's other groups and rendering, AIM's other groups and rendering (measured: Make still starts AIM's
+# remaining groups before MG's rendering, so both renderings come at the end, two processes each).
 # Measured on 2 cores: one paper after the other (each -j2, then one rendering of all ids) left a core
 # idle for ~14 of the demo's 26 minutes.
 DEMO_JOBS ?= 2
