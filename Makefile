@@ -18,6 +18,8 @@ GRID_TARGETS :=
 GRID_FRAGMENTS :=
 RENDER_GOALS :=
 GRID_FIRST :=
+# each paper's ids render in this many processes at once (render-<paper>.<k>, k in RENDER_PARTS)
+RENDER_PARTS := 1 2
 
 .PHONY: help setup test test-slow test-browser demo demo-train data gallery draw-gallery figures bench clean
 help:
@@ -83,11 +85,11 @@ demo-train: $(GRID_TARGETS)
 	$(MAKE) -j$(DEMO_JOBS) -f Makefile $(addprefix -f ,$(GRID_FRAGMENTS)) $(GRID_FIRST) draw-gallery $(RENDER_GOALS) \
 	  PY="$(abspath $(PY))"
 
-# half of a paper's ids (render-<paper>.<k>, k = 1, 2: two processes, so that the rendering left at the
-# end keeps both cores busy), once that paper's grid (the generated fragment's <paper>-runs) is trained
+# the k-th slice of a paper's ids (render-<paper>.<k>, k in RENDER_PARTS: several processes, so that the
+# rendering left at the end keeps both cores busy), once that paper's grid (<paper>-runs) is trained
 .SECONDEXPANSION:
 render-%: $$(basename $$*)-runs
-	$(PY) -m rightfocus figures --profile $(PROFILE) --results $(RESULTS) --only '$(basename $*).*' --part $(subst .,,$(suffix $*))/2
+	$(PY) -m rightfocus figures --profile $(PROFILE) --results $(RESULTS) --only '$(basename $*).*' --part $(subst .,,$(suffix $*))/$(words $(RENDER_PARTS))
 
 figures: setup
 	$(PY) -m rightfocus figures --profile $(PROFILE) --results $(RESULTS)

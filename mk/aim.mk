@@ -45,6 +45,6 @@ aim-demo: data
 
 GRID_TARGETS += aim-grid
 GRID_FRAGMENTS += $(AIM_GRID_MK)
-RENDER_GOALS += render-aim.1 render-aim.2
+RENDER_GOALS += $(addprefix render-aim.,$(RENDER_PARTS))
 # the group whose runs the other AIM groups share (its fragment makes them wait for it)
 GRID_FIRST += $(RESULTS)/$(PROFILE)/aim/stamps/aim-main

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import re
-import subprocess
 import sys
 from pathlib import Path
 
@@ -19,23 +18,15 @@ from rightfocus import project
 from rightfocus.cli import main
 from rightfocus.experiments import store
 from rightfocus.experiments.config import FIELD_HELP, RunConfig, load_config_file
+from readme_blocks import run_block, runnable_blocks
 
 REPO = Path(__file__).resolve().parents[1]
-RUNNABLE = "<!-- runnable: tests/test_first_hour.py executes this block -->"
-
-
-def _runnable_blocks() -> list[str]:
-    text = (REPO / "README.md").read_text()
-    return re.findall(re.escape(RUNNABLE) + r"\n```python\n(.*?)```", text, flags=re.S)
 
 
 def test_readme_block_runs_and_trains(tmp_path):
-    blocks = _runnable_blocks()
-    assert len(blocks) == 1, "README marks exactly one runnable python block"
-    env = dict(os.environ, OMP_NUM_THREADS="1", TMPDIR=str(tmp_path),
-               PYTHONPATH=os.pathsep.join([str(REPO / "lib"), os.environ.get("PYTHONPATH", "")]))
-    out = subprocess.run([sys.executable, "-c", blocks[0]], cwd=tmp_path, env=env, capture_output=True, text=True,
-                         timeout=600)
+    blocks = runnable_blocks("tests/test_first_hour.py")
+    assert len(blocks) == 1, "README marks exactly one runnable python block for this test"
+    out = run_block(blocks[0], tmp_path)
     assert out.returncode == 0, out.stderr[-3000:]
     run_dirs = [Path(line) for line in out.stdout.splitlines() if "/runs/" in line]
     assert len(run_dirs) == 2 and all(store.is_done(d) for d in run_dirs)

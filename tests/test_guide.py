@@ -271,19 +271,12 @@ def test_skipped_targets_and_the_model_left_clean(resnet):
 def test_readme_guide_block_runs_and_lowers_its_loss(tmp_path):
     """The README's "Guide your own model" block, executed as a user would paste it: it runs, and its
     energy loss falls on its fixed batch (the guidance gradient points the right way)."""
-    import os
     import re
-    import subprocess
-    import sys
-    from pathlib import Path
 
-    repo = Path(__file__).resolve().parents[1]
-    marker = "<!-- runnable: tests/test_guide.py executes this block -->"
-    (block,) = re.findall(re.escape(marker) + r"\n```python\n(.*?)```", (repo / "README.md").read_text(), flags=re.S)
-    env = dict(os.environ, OMP_NUM_THREADS="1",
-               PYTHONPATH=os.pathsep.join([str(repo / "lib"), os.environ.get("PYTHONPATH", "")]))
-    out = subprocess.run([sys.executable, "-c", block], cwd=tmp_path, env=env, capture_output=True, text=True,
-                         timeout=300)
+    from readme_blocks import run_block, runnable_blocks
+
+    (block,) = runnable_blocks("tests/test_guide.py")
+    out = run_block(block, tmp_path, timeout=300)
     assert out.returncode == 0, out.stderr[-3000:]
     losses = [float(v) for v in re.findall(r"energy loss ([0-9.]+)", out.stdout)]
     assert len(losses) == 8 and losses[-1] < 0.5 * losses[0], out.stdout
