@@ -145,10 +145,16 @@ def save_figure(fig: Figure, stem: Path, notes: Sequence[str] = (), flags: Seque
     if lines:
         text = "\n".join(textwrap.fill(line, 120) for line in lines)
         fig.text(0.0, 0.0, text, ha="left", va="top", fontsize=6, color="#444444", transform=fig.transFigure)
+    # One layout pass and one tight bounding box (inches) for both files, then one draw per file:
+    # `bbox_inches="tight"` (or the layout engine `tight_layout()` leaves behind) makes savefig add a
+    # draw without output to every file.
+    fig.draw_without_rendering()
+    bbox = fig.get_tightbbox(fig.canvas.get_renderer()).padded(plt.rcParams["savefig.pad_inches"])
+    fig.set_layout_engine(None)  # the layout is done (rc figure.autolayout is off: no engine)
     paths = []
     for ext in ("png", "pdf"):
         path = stem.with_name(f"{stem.name}.{ext}")
-        fig.savefig(path, bbox_inches="tight")
+        fig.savefig(path, bbox_inches=bbox)
         paths.append(path)
     plt.close(fig)
     return paths
