@@ -46,5 +46,5 @@ GRID_TARGETS += mg-grid
 GRID_FRAGMENTS += $(MG_GRID_MK)
 # before AIM's: MG's groups and rendering go beside AIM's main group and the AIM groups after it
 RENDER_GOALS := $(addprefix render-mg.,$(RENDER_PARTS)) $(RENDER_GOALS)
-# the longest MG group (8 guided epochs), started beside AIM's main group (longest first)
+# the longest MG group (5 guided epochs of 8 runs), started beside AIM's main group (longest first)
 GRID_FIRST += $(RESULTS)/$(PROFILE)/mg/stamps/waterbirds

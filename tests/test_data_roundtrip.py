@@ -254,9 +254,26 @@ def test_gallery_draws_every_kind(data, tmp_path):
         render_gallery(tmp_path / "empty", tmp_path / "x.png")
 
 
+SIZES_EXTRA = {"voc2007": {"min_size": 20, "max_size": 24}, "coco2014": {"min_size": 20, "max_size": 24}}
+
+
 def test_cli_make_data_writes_a_loadable_dataset(tmp_path):
     from rightfocus.cli import main
 
     assert main(["make-data", "coco", "--out", str(tmp_path / "c"), "--seed", "2"]) == 0
-    assert len(load_dataset("coco2014", tmp_path / "c", "test")) == 100
+    assert len(load_dataset("coco2014", tmp_path / "c", "test")) == 60  # the demo's test split
     assert main(["make-data", "mnist", "--out", str(tmp_path / "m")]) == 2
+
+
+@pytest.mark.parametrize("kind", ["voc2007", "coco2014"])
+def test_the_test_split_size_changes_no_train_or_val_image(tmp_path, kind):
+    """The demo's test splits were cut (VOC 120 -> 60, COCO 100 -> 60) on the promise that train and val
+    stay the same images (so do the trained models) and test keeps its first images."""
+    small, large = (make(kind, tmp_path / str(n), seed=3, n_train=6, n_val=3, n_test=n, **SIZES_EXTRA[kind])
+                    for n in (2, 5))
+    for split in ("train", "val", "test"):
+        a, b = load_dataset(kind, small, split), load_dataset(kind, large, split)
+        assert len(a) == (2 if split == "test" else len(b))
+        for i in range(len(a)):
+            x, y = a[i], b[i]
+            assert torch.equal(x["image"], y["image"]) and torch.equal(x["boxes"], y["boxes"])

@@ -14,10 +14,12 @@ from rightfocus.data.synthetic.scenes import class_looks, draw_scene, sample_cla
 DEFAULT_CATEGORIES = ((1, "person"), (2, "bicycle"), (3, "car"), (16, "bird"), (18, "dog"), (44, "bottle"))
 
 
-def make_coco(out: Path, rng: np.random.Generator, n_train: int = 150, n_val: int = 50, n_test: int = 100,
+def make_coco(out: Path, rng: np.random.Generator, n_train: int = 150, n_val: int = 50, n_test: int = 60,
               categories: tuple[tuple[int, str], ...] = DEFAULT_CATEGORIES, min_size: int = 56,
               max_size: int = 72, p_pair: float = 0.9, p_empty: float = 0.03) -> list[dict]:
-    """Write train2014/, val2014/, annotations/ and splits/ under `out`; returns manifest records."""
+    """Write train2014/, val2014/, annotations/ and splits/ under `out`; returns manifest records.
+    train2014 (train, then val) is drawn before val2014 (test) from one generator, so `n_test` changes
+    no train or val image (the demo's 60; 100 before, cut for its time budget)."""
     names = [n for _, n in categories]
     looks = class_looks(len(categories))
     pairs = [(names.index("bicycle"), names.index("person"))] if {"bicycle", "person"} <= set(names) else []
