@@ -48,7 +48,7 @@ def notebook_durations(results: Path) -> dict[str, float]:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", default="benchmarks/out", help="folder for demo_timing.json")
     ap.add_argument("--venv", default=str(ROOT / ".venv"), help="virtual environment to run in (made by `make setup`)")
     ap.add_argument("--keep", action="store_true", help="keep the clone (its results/ and figures/)")
