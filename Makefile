@@ -80,6 +80,7 @@ demo: setup data
 # remaining groups before MG's rendering, so both renderings come at the end, two processes each).
 # Measured on 2 cores: one paper after the other (each -j2, then one rendering of all ids) left a core
 # idle for ~14 of the demo's 26 minutes.
+# measured: 3 on 2 cores was no better (18.1 min and 1,827 s user on a busy host)
 DEMO_JOBS ?= 2
 demo-train: $(GRID_TARGETS)
 	$(MAKE) -j$(DEMO_JOBS) -f Makefile $(addprefix -f ,$(GRID_FRAGMENTS)) $(GRID_FIRST) draw-gallery $(RENDER_GOALS) \

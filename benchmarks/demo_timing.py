@@ -5,8 +5,9 @@ Clones the checkout into a temporary folder (committed files only: what a new us
 `make demo` there with this checkout's virtual environment (its stamp touched first, so nothing is
 reinstalled), and writes one JSON: wall, user and system CPU seconds of the whole tree of processes,
 the hypervisor's steal time over the run (/proc/stat: CPU time the VM wanted but did not get; on a
-shared host it can take a third of two cores), the wall time that steal cost at most (steal core-seconds
-/ cores), each executed notebook's duration, and whether `git status` is clean afterwards.
+shared host it can take a third of two cores), the wall time without it at most (wall - steal
+core-seconds / cores: steal costs at least that much wall time, exactly that while every core is busy),
+each executed notebook's duration, and whether `git status` is clean afterwards.
 
     python benchmarks/demo_timing.py --out benchmarks/out        # ~15-20 min, the machine to itself
 
@@ -81,7 +82,7 @@ def main() -> None:
         "cores": cores,
         "steal_core_s": round(steal, 1),
         "steal_share": round(steal / (wall * cores), 3) if wall else None,
-        # the wall time steal cost at most: its core-seconds spread over the cores (both were busy)
+        # steal costs at least its core-seconds spread over the cores (exactly that while all are busy)
         "wall_without_steal_s": round(wall - steal / cores, 1),
         "budget_s": 15 * 60,
         "ids_rendered": sum(v == "rendered" for v in report.values()),
