@@ -21,6 +21,7 @@ import json
 import os
 import platform
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -71,8 +72,8 @@ def main() -> None:
     rusage1, after = resource.getrusage(resource.RUSAGE_CHILDREN), cpu_times()
     steal = (after.get("steal", 0) - before.get("steal", 0)) / hz
     status = subprocess.run(["git", "status", "--short"], cwd=clone, capture_output=True, text=True).stdout
-    report = json.loads((clone / "figures" / "demo" / "render_report.json").read_text()) \
-        if (clone / "figures" / "demo" / "render_report.json").exists() else {}
+    report_path = clone / "figures" / "demo" / "render_report.json"
+    report = json.loads(report_path.read_text()) if report_path.exists() else {}
     record = {
         "commit": subprocess.run(["git", "rev-parse", "HEAD"], cwd=clone, capture_output=True, text=True).stdout.strip(),
         "exit_status": proc.returncode,
@@ -97,7 +98,7 @@ def main() -> None:
     (out / "demo_timing.json").write_text(json.dumps(record, indent=1) + "\n")
     print(json.dumps({k: v for k, v in record.items() if k not in ("notebooks_s", "stderr_tail")}, indent=1))
     if not args.keep:
-        subprocess.run(["rm", "-rf", str(work)], check=False)
+        shutil.rmtree(work, ignore_errors=True)
     sys.exit(proc.returncode)
 
 

@@ -254,9 +254,6 @@ def test_gallery_draws_every_kind(data, tmp_path):
         render_gallery(tmp_path / "empty", tmp_path / "x.png")
 
 
-SIZES_EXTRA = {"voc2007": {"min_size": 20, "max_size": 24}, "coco2014": {"min_size": 20, "max_size": 24}}
-
-
 def test_cli_make_data_writes_a_loadable_dataset(tmp_path):
     from rightfocus.cli import main
 
@@ -269,7 +266,7 @@ def test_cli_make_data_writes_a_loadable_dataset(tmp_path):
 def test_the_test_split_size_changes_no_train_or_val_image(tmp_path, kind):
     """The demo's test splits were cut (VOC 120 -> 60, COCO 100 -> 60) on the promise that train and val
     stay the same images (so do the trained models) and test keeps its first images."""
-    small, large = (make(kind, tmp_path / str(n), seed=3, n_train=6, n_val=3, n_test=n, **SIZES_EXTRA[kind])
+    small, large = (make(kind, tmp_path / str(n), seed=3, n_train=6, n_val=3, n_test=n, min_size=20, max_size=24)
                     for n in (2, 5))
     for split in ("train", "val", "test"):
         a, b = load_dataset(kind, small, split), load_dataset(kind, large, split)
