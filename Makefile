@@ -21,7 +21,7 @@ GRID_FIRST :=
 # each paper's ids render in this many processes at once (render-<paper>.<k>, k in RENDER_PARTS)
 RENDER_PARTS := 1 2
 
-.PHONY: help setup test test-slow test-browser demo demo-train data gallery draw-gallery figures bench clean
+.PHONY: help setup test test-slow test-browser site site-check demo demo-train data gallery draw-gallery figures bench clean
 help:
 	@echo "make demo      synthetic data, demo grids, every figure and table into figures/demo/"
 	@echo "make test      install (if needed) and run the fast test suite"
@@ -29,6 +29,7 @@ help:
 	@echo "make test-browser the interactive notebooks in JupyterLab + headless Chromium (~2 min)"
 	@echo "make mg|aim    paper grids (PROFILE=paper DATA_ROOT=... WEIGHTS_ROOT=...)"
 	@echo "make figures   render every inventory id from existing results"
+	@echo "make site      static HTML site (docs/ + one page per paper) -> site/index.html; make site-check opens it in Chromium"
 	@echo "make bench     speed/memory benchmarks -> benchmarks/out/*.json"
 
 # Idempotent: reinstalls only when constraints.txt or pyproject.toml change.
@@ -57,6 +58,16 @@ $(CHROMIUM):
 
 test-browser: setup $(CHROMIUM)
 	CHROMIUM=$(CHROMIUM) $(PY) -m pytest -q -m browser
+
+# The results site, offline: docs/, CHANGELOG.md, benchmarks/recorded/ and one page per paper from
+# figures/$(PROFILE)/ (+ the executed notebooks under $(RESULTS)/$(PROFILE)/notebooks/ when they exist)
+site: setup
+	$(PY) -m rightfocus.site --profile $(PROFILE) --results $(RESULTS) --out site
+
+# the site in headless Chromium: pages load without console errors, images and internal links resolve
+# (tests/test_site.py, also part of test-browser)
+site-check: setup $(CHROMIUM)
+	CHROMIUM=$(CHROMIUM) $(PY) -m pytest -q -m browser tests/test_site.py
 
 data: setup
 	$(PY) -m rightfocus make-data all --out $(DATA_ROOT)/synthetic

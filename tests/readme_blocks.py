@@ -1,6 +1,6 @@
-"""The README's runnable python blocks: each is marked with ``<!-- runnable: <test file> executes this
-block -->`` and executed as a user would paste it (a fresh interpreter, one torch thread, the checkout's
-`lib/` importable)."""
+"""The runnable python blocks of the README and the docs/ pages: each is marked with ``<!-- runnable:
+<test file> executes this block -->`` and executed as a user would paste it (a fresh interpreter, one
+torch thread, the checkout's `lib/` importable)."""
 
 from __future__ import annotations
 
@@ -13,10 +13,16 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 
 
+#: the Markdown files whose marked blocks are executed: the README and every page of docs/
+def documents() -> list[Path]:
+    return [REPO / "README.md", *sorted((REPO / "docs").rglob("*.md"))]
+
+
 def runnable_blocks(test_file: str) -> list[str]:
-    """The python blocks the README marks as executed by `test_file` (e.g. "tests/test_guide.py")."""
+    """The python blocks the README and docs/ mark as executed by `test_file` (e.g. "tests/test_guide.py")."""
     marker = f"<!-- runnable: {test_file} executes this block -->"
-    return re.findall(re.escape(marker) + r"\n```python\n(.*?)```", (REPO / "README.md").read_text(), flags=re.S)
+    pattern = re.escape(marker) + r"\n```python\n(.*?)```"
+    return [b for doc in documents() for b in re.findall(pattern, doc.read_text(), flags=re.S)]
 
 
 def run_block(block: str, cwd: Path, timeout: int = 600) -> subprocess.CompletedProcess:
