@@ -13,7 +13,8 @@
   group without one says so and names the command that writes it.
 
 `build` stages and runs ``mkdocs build --strict`` with the project's ``mkdocs.yml`` (material theme
-without web fonts, the offline plugin so that search and links work from ``file://``), its folders
+without web fonts or search, so that nothing loads from another host and pages work from ``file://``),
+its folders
 made absolute (``docs_dir``: the staging folder; ``site_dir``; the API reference's ``lib/``).
 """
 
@@ -99,7 +100,7 @@ def id_section(fig_id: str, kind: str, groups: tuple[str, ...], figures: Path,
     elif md.exists():
         lines += [table_markdown(md.read_text()), ""]
     else:
-        lines += [f"*Not rendered in `{figures}`: run `make figures` (after `make demo`).*", ""]
+        lines += [f"*Not rendered in `{project.portable(figures)}`: run `make figures` (after `make demo`).*", ""]
     if card is not None:
         lines += [card(fig_id).strip(), ""]
     return "\n".join(lines)
@@ -119,7 +120,8 @@ def notebook_html(notebook: Path) -> str:
 
     exporter = HTMLExporter(template_name="lab")
     body, _ = exporter.from_notebook_node(nbformat.read(notebook, as_version=4))
-    return _REMOTE_ASSET.sub("", body)
+    # no favicon request to the server either (a 404 there is a console error)
+    return _REMOTE_ASSET.sub("", body).replace("<head>", '<head>\n<link rel="icon" href="data:,">', 1)
 
 
 def notebooks_section(paper: str, groups: list[str], found: dict[str, Path], results: Path, profile: str) -> str:
@@ -127,7 +129,7 @@ def notebooks_section(paper: str, groups: list[str], found: dict[str, Path], res
     command = PAPERS[paper][1]
     lines = ["## Executed training notebooks {#notebooks}", ""]
     if not found:
-        lines += [f"No executed notebooks under `{results / profile / 'notebooks'}`: `make demo` (or "
+        lines += [f"No executed notebooks under `{project.portable(results / profile / 'notebooks')}`: `make demo` (or "
                   f"`{command}`) writes one per group, `{paper}_train-<group>.ipynb`, and this page links "
                   "them rendered to HTML.", ""]
     lines += ["| group | executed notebook |", "|---|---|"]
@@ -148,7 +150,7 @@ def paper_page(paper: str, figures: Path, results: Path, profile: str,
     groups = list(dict.fromkeys(g for _, gs in ids.values() for g in gs))
     found = executed_notebooks(results, profile, paper)
     parts = [f"# {title}", "",
-             f"Every id of the paper as rendered in `{figures}` (profile `{profile}`), in the inventory's "
+             f"Every id of the paper as rendered in `{project.portable(figures)}` (profile `{profile}`), in the inventory's "
              "order: figures as images, tables with the paper's numbers beside ours where the table has "
              "them. [Claims](#claims) first; [executed notebooks](#notebooks) at the end.", ""]
     index = [f"[{i}](#{anchor(i)})" for i in ids if i != claims]
