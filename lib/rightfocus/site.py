@@ -120,8 +120,10 @@ def notebook_html(notebook: Path) -> str:
 
     exporter = HTMLExporter(template_name="lab")
     body, _ = exporter.from_notebook_node(nbformat.read(notebook, as_version=4))
-    # no favicon request to the server either (a 404 there is a console error)
-    return _REMOTE_ASSET.sub("", body).replace("<head>", '<head>\n<link rel="icon" href="data:,">', 1)
+    # no favicon request to the server either (a 404 there is a console error); a way back to the site
+    body = _REMOTE_ASSET.sub("", body).replace("<head>", '<head>\n<link rel="icon" href="data:,">', 1)
+    return re.sub(r"(<body[^>]*>)", r'\1\n<p style="margin:1em"><a href="../index.html">rightfocus: results site</a></p>',
+                  body, count=1)
 
 
 def notebooks_section(paper: str, groups: list[str], found: dict[str, Path], results: Path, profile: str) -> str:
