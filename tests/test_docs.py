@@ -159,3 +159,28 @@ def test_docs_links_point_at_staged_copies(staged):
     demo = (out / "demo.md").read_text()
     assert "](papers/mg.md#claims)" in demo and "../figures/demo" not in demo
     assert (out / "records" / "index.md").exists() and (out / "changelog.md").exists()
+
+
+def _verdicts(claims_md: Path) -> dict[str, int]:
+    rows = [ln for ln in claims_md.read_text().splitlines() if ln.startswith("|")]
+    split = lambda ln: [c.strip() for c in re.split(r"(?<!\\)\|", ln.strip().strip("|"))]  # noqa: E731
+    col = split(rows[0]).index("verdict")
+    counts = {"hold": 0, "part": 0, "not": 0}
+    for ln in rows[2:]:
+        v = split(ln)[col]
+        counts["not" if v.startswith("does not") else "part" if v.startswith("partly") else "hold"] += 1
+    return counts
+
+
+@pytest.mark.parametrize("paper", ["mg", "aim"])
+def test_readme_claim_counts_match_the_rendered_claims_tables(paper):
+    """The README's "what is reproduced" row says how many of each paper's claims hold on the demo: it
+    must say what the tracked claims table says (re-rendering changes the table: update the README)."""
+    c = _verdicts(REPO / "figures" / "demo" / f"{paper}.claims.md")
+    n = sum(c.values())
+    text = " ".join(README.read_text().split())
+    expected = f"of {n}: {c['hold']} hold"
+    assert expected in text, f"README should say '{expected}' for {paper} (figures/demo/{paper}.claims.md)"
+    if c["part"]:
+        assert f"{c['part']} in part" in text
+    assert f"{c['not']} do not" in text or f"{c['not']} does not" in text
