@@ -101,8 +101,8 @@ def id_section(fig_id: str, kind: str, groups: tuple[str, ...], figures: Path,
         lines += [table_markdown(md.read_text()), ""]
     else:
         lines += [f"*Not rendered in `{project.portable(figures)}`: run `make figures` (after `make demo`).*", ""]
-    if card is not None:
-        lines += [card(fig_id).strip(), ""]
+    if card is not None:  # its headings nest under the id's (level 4 and below)
+        lines += [re.sub(r"^#{1,3} ", "#### ", card(fig_id).strip(), flags=re.M), ""]
     return "\n".join(lines)
 
 
