@@ -15,7 +15,7 @@ from sklearn.metrics import f1_score
 from rightfocus.data import collate, encode, load_dataset
 from rightfocus.data.synthetic import make
 from rightfocus.experiments import store
-from rightfocus.experiments.config import RunConfig, load_config_file
+from rightfocus.experiments.config import FROM_INIT, RunConfig, load_config_file
 from rightfocus.pareto import pareto_front
 from rightfocus.training.runner import StopRequested, train_run
 
@@ -131,6 +131,37 @@ def test_guided_run_without_finished_baseline_names_it(voc, tmp_path):
     cfg = _guided(voc, _base(voc))
     with pytest.raises(FileNotFoundError, match="not finished"):
         train_run(cfg, tmp_path, progress=False)
+
+
+def _params(rdir: Path) -> dict[str, torch.Tensor]:
+    model, _ = store.load_checkpoint(rdir, "selected")
+    return {k: v.detach().clone() for k, v in model.named_parameters()}
+
+
+def test_guided_run_from_the_initialisation_starts_where_its_baseline_starts(voc, tmp_path):
+    """init_from = FROM_INIT (Waterbirds, MG D.1.2): no baseline run is needed; with lr 0 (Adam leaves
+    the parameters where they are) the guided run's checkpoint holds its starting parameters, which
+    equal an untrained baseline's (the same seeded fresh initialisation), or the file in extra.weights."""
+    base = _base(voc, epochs=1, lr=0.0)
+    guided = replace(_guided(voc, base), epochs=1, lr=0.0, init_from=FROM_INIT)
+    gdir = train_run(guided, tmp_path / "a", progress=False)  # no baseline trained in this results root
+    rows = _rows(gdir)
+    assert {(r["epoch"], r["split"]) for r in rows if r["epoch"] == 0} == {(0, "val"), (0, "test")}
+    assert store.read_done(gdir)["init_from_resolved"] == FROM_INIT
+    start = _params(train_run(base, tmp_path / "a", progress=False))
+    got = _params(gdir)
+    assert got.keys() == start.keys() and all(torch.equal(got[k], start[k]) for k in start)
+    # with a weights file: the run starts from it (head included: the class counts agree)
+    from rightfocus.models import build_model
+
+    torch.manual_seed(123)
+    other = build_model("vanilla", "tiny", load_dataset("voc2007", voc, "train").num_classes)
+    torch.save(other.state_dict(), tmp_path / "w.pth")
+    pretrained = replace(guided, extra={"weights": str(tmp_path / "w.pth")})
+    got = _params(train_run(pretrained, tmp_path / "b", progress=False))
+    want = dict(other.named_parameters())
+    assert all(torch.equal(got[k], want[k].detach()) for k in want)
+    assert any(not torch.equal(got[k], start[k]) for k in start)  # the file, not the seeded init
 
 
 # ---- configs ------------------------------------------------------------------------------------

@@ -1,7 +1,7 @@
 """Model guidance's task for the run engine (Rao et al. 2023, Eq. (1), Sec. 3.3-3.5, 4 and D.1).
 
 What differs from AIM: the model (`models.build_model`; guided runs start from a baseline's selected
-checkpoint and record it as epoch 0), one training epoch (BCE + lambda * the localisation loss of
+checkpoint, or from the baselines' initialisation (`FROM_INIT`), and record it as epoch 0), one training epoch (BCE + lambda * the localisation loss of
 `localisation_step`), one evaluation pass (classification + EPG / IoU / on-object EPG per (tap, method)),
 and the selection: baselines keep the best validation F1 (Waterbirds: accuracy), guided runs their
 own validation Pareto front in (F1, EPG, IoU) and its representative model, evaluated on test.
@@ -25,7 +25,7 @@ from rightfocus.data.boxes import boxes_to_masks
 from rightfocus.data.collate import SEG_VOID
 from rightfocus.data.encoding import encode
 from rightfocus.experiments import store
-from rightfocus.experiments.config import NATIVE_METHOD, RunConfig
+from rightfocus.experiments.config import FROM_INIT, NATIVE_METHOD, RunConfig
 from rightfocus.guide import Guide
 from rightfocus.metrics import MetricAccumulator, onobject_epg
 from rightfocus.pareto import front_rows, representative
@@ -333,8 +333,12 @@ def build_datasets(config: RunConfig) -> dict[str, Any]:
 
 
 def resolve_init(config: RunConfig, results: str | Path) -> tuple[str, Path]:
-    """The baseline run a guided run starts from; for a list, the best on validation (D.1.1)."""
-    ids = [config.init_from] if isinstance(config.init_from, str) else list(config.init_from or [])
+    """The baseline run a guided run starts from; for a list, the best on validation (D.1.1). A run
+    that starts from the initialisation (`FROM_INIT`) has none: a ValueError says so."""
+    ids = config.init_run_ids
+    if config.init_from == FROM_INIT:
+        raise ValueError(f"run {config.run_id} starts from the initialisation (init_from: {FROM_INIT!r}), "
+                         "not from a baseline run")
     if not ids:
         raise ValueError(
             f"guided run {config.run_id} needs init_from: the run id of the baseline it starts from. Train the "
@@ -430,7 +434,9 @@ class MgTask:
         if getattr(self, "runtime", None) is None or self.runtime.device != device:
             self.runtime = Runtime(device)
         self.shards: ShardedBatchSampler | None = None
-        weights = c.extra.get("weights") if c.is_baseline else None
+        # baselines and runs from the initialisation start from the pretrained weights (if any); other
+        # guided runs load their baseline's checkpoint in `start`
+        weights = c.extra.get("weights") if c.is_baseline or c.init_from == FROM_INIT else None
         self.model = self.runtime.prepare(build_model(c.model_kind, c.arch, self.num_classes, weights=weights))
         #: what the training step runs: the model, or its DDP view (gradient all-reduce) under torchrun
         self.train_model = DistributedTapped(self.model, device) if self.runtime.distributed else self.model
@@ -460,9 +466,16 @@ class MgTask:
     def start(self, rdir: Path, results: Path) -> tuple[list[dict[str, Any]], dict[str, Any]]:
         """Guided runs: load the baseline's selected checkpoint; epoch 0 = that baseline (the figures'
         reference). The baseline evaluated it with the same code on val and test, so its rows are
-        copied when it has every pair needed."""
+        copied when it has every pair needed. A run from the initialisation (`FROM_INIT`, built from it
+        in `build`): epoch 0 = that initialisation, evaluated on val and test."""
         if self.config.is_baseline:
             return [], {}
+        if self.config.init_from == FROM_INIT:
+            rows = [metrics_row(self._evaluate(split, True, False)[p], epoch=0, split=split, tap=p[0],
+                                method=p[1], epoch_time_s=None, checkpoint=None)
+                    for split in ("val", "test") for p in self.pairs]
+            return rows, {"init_from_resolved": FROM_INIT,
+                          "init_weights": self.config.extra.get("weights")}
         init_id, init_dir = resolve_init(self.config, results)
         init = ckpt.load(store.checkpoint_path(init_dir, "selected"), self.device)
         self.model.load_state_dict(init["model"])
