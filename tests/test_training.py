@@ -16,6 +16,7 @@ from rightfocus.data import collate, encode, load_dataset
 from rightfocus.data.synthetic import make
 from rightfocus.experiments import store
 from rightfocus.experiments.config import FROM_INIT, RunConfig, load_config_file
+from rightfocus.metrics import IOU_THRESHOLDS
 from rightfocus.pareto import pareto_front
 from rightfocus.training.runner import StopRequested, train_run
 
@@ -116,6 +117,27 @@ def test_resume_equals_uninterrupted(voc, results, tmp_path):
     assert strip(_rows(rdir)) == strip(_rows(straight))
     a, b = store.read_done(rdir), store.read_done(straight)
     assert (a["selected_epoch"], a["front_epochs"]) == (b["selected_epoch"], b["front_epochs"])
+
+
+def test_iou_threshold_is_selected_on_val_and_applied_on_test(voc, results):
+    """MG Sec. 3.3: the IoU threshold is selected on held-out data. Candidates from the config (0.5 is
+    not one): every val row carries one of them, and every test row carries the threshold that its
+    checkpoint's validation selected for the same pair; the baseline's test rows too."""
+    candidates = [0.1, 0.3, 0.7]
+    base = _base(voc)
+    cfg = _guided(voc, base, extra={"iou_thresholds": candidates})
+    rows = _rows(train_run(cfg, results, progress=False))
+    val = {(r["epoch"], r["tap"], r["method"]): r["iou_threshold"] for r in rows
+           if r["split"] == "val" and r["epoch"] >= 1}
+    assert val and set(val.values()) <= set(candidates)
+    test = [r for r in rows if r["split"] == "test" and r["epoch"] >= 1]
+    assert test and all(r["iou_threshold"] == val[(r["epoch"], r["tap"], r["method"])] for r in test)
+    brows = _rows(store.run_dir(results, "demo", base.run_id))
+    bval = {(r["epoch"], r["tap"], r["method"]): r["iou_threshold"] for r in brows
+            if r["split"] == "val" and r["tap"] is not None}
+    btest = [r for r in brows if r["split"] == "test" and r["tap"] is not None]
+    assert btest and all(r["iou_threshold"] == bval[(r["epoch"], r["tap"], r["method"])] for r in btest)
+    assert set(bval.values()) <= set(IOU_THRESHOLDS)
 
 
 def test_load_metrics_joins_configs(voc, results):

@@ -71,7 +71,8 @@ FIELD_HELP: dict[str, str] = {
                  "first; `rightfocus train` prints its run_id); a list: the best of them on validation; "
                  f"{FROM_INIT!r}: start where a baseline starts (extra.weights, else the seeded fresh "
                  "initialisation), as Waterbirds guided runs do (D.1.2)",
-    "extra": "paper-specific settings, e.g. weights: <file> (pretrained weights, under weights_root)",
+    "extra": "paper-specific settings, e.g. weights: <file> (pretrained weights, under weights_root); MG: "
+             "iou_thresholds: [...] (the IoU thresholds validation selects from; default 0.05 .. 0.95)",
     "profile": "results folder the run goes to: <results>/<profile>/runs/<run id>",
     "device": "auto | cpu | cuda | cuda:<k>",
     "num_workers": "DataLoader workers (None: 0 on CPU, up to 8 per process on CUDA)",
