@@ -11,8 +11,9 @@ Profiles:
   (plus Mid1-3), four losses, three lambdas each from Table D1 (limited annotations: Table D2), VOC 50
   epochs, COCO 10 epochs, lr 1e-4, batch 64, 224 px, from baselines swept over lr {1e-3, 1e-4, 1e-5}
   (VOC 300 / COCO 60 epochs, best val F1); Waterbirds-100: 2 seeds x 2 annotation subsets (1 %), lr
-  1e-5, lambda 5e-2, 350 epochs, baselines and guided runs both fine-tuned from ImageNet (D.1.2). Data under ``<data_root>/<dataset>``; ImageNet weights as local files
-  named in `PAPER_WEIGHTS` (relative to WEIGHTS_ROOT).
+  1e-5, lambda 5e-2, 350 epochs, baselines and guided runs both fine-tuned from ImageNet (D.1.2); COCO
+  dilated boxes (supplement A.2): B-cos input, Energy / L1. Data under ``<data_root>/<dataset>``;
+  ImageNet weights as local files named in `PAPER_WEIGHTS` (relative to WEIGHTS_ROOT).
 - ``demo``: synthetic data (``<data_root>/synthetic/<dataset>``, written by `make data`), ``tiny``
   models at 32 px, short training; every deviation is listed in `DEMO_DEVIATIONS` with the figures
   it affects.
