@@ -54,9 +54,11 @@ def test_committed_id_list_agrees_with_the_shared_inventory():
     parsed = parse_inventory(SHARED_INVENTORY.read_text())
     mg = {k: v for k, v in parsed.items() if k.startswith("mg.")}
     assert set(mg) == set(MG_IDS)
+    # groups we read beyond the inventory's row, each for a reason stated in the paper
+    beyond = {"mg.figA4": ("coco-dilation",)}  # MG supp. A.2: dilated boxes shown for COCO as well as VOC
     for fig_id, runs in mg.items():
         groups = tuple(g.strip() for g in runs.split(",") if g.strip() not in ("none", "config"))
-        assert groups == MG_IDS[fig_id][1], fig_id
+        assert groups + beyond.get(fig_id, ()) == MG_IDS[fig_id][1], fig_id
     # the parser expands ranges such as `aim.fig13 .. aim.fig24`
     assert {"aim.fig13", "aim.fig24", "aim.fig31", "aim.fig32"} <= set(parsed)
 
