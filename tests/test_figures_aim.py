@@ -161,7 +161,7 @@ def test_fast_subset_renders(rendered):
     ids = [i for i in AIM_IDS if any(__import__("fnmatch").fnmatch(i, p) for p in FAST_IDS)]
     _check_rendered(out, paths, ids)
     t6 = pd.read_csv(out / "aim.tab6.csv")
-    # parameter counts of our models beside Table 6's: within 0.5 M of the paper's (FACTS.md check)
+    # parameter counts of our models beside Table 6's: within 0.5 M of the paper's (a check that needs no data)
     assert (t6["params diff"].abs() < 0.5).all(), t6
 
 

@@ -49,7 +49,7 @@ def test_every_mg_inventory_id_is_registered_with_its_kind_and_groups():
     assert registered_mg == set(MG_IDS) | set(MG_EXTRA_IDS)
 
 
-@pytest.mark.skipif(not SHARED_INVENTORY.exists(), reason="../shared/INVENTORY.md not beside the clone")
+@pytest.mark.skipif(not SHARED_INVENTORY.exists(), reason="the design inventory of paper ids is not beside the clone")
 def test_committed_id_list_agrees_with_the_shared_inventory():
     parsed = parse_inventory(SHARED_INVENTORY.read_text())
     mg = {k: v for k, v in parsed.items() if k.startswith("mg.")}

@@ -147,3 +147,15 @@ def test_project_root_and_resolution_from_a_subfolder(tmp_path, monkeypatch):
     assert project.portable("../results") == "results"
     monkeypatch.setenv(project.ROOT_ENV, str(tmp_path))
     assert project.project_root() == tmp_path.resolve()
+
+
+# ---- what a user reads names no file outside the repository ----------------------------------------------
+def test_no_user_facing_text_cites_files_outside_the_repository():
+    """Messages, docstrings, notebooks and Make targets state facts, not the design notes' file names."""
+    outside = re.compile(r"FACTS(\.md)?\b|\.\./shared|/work/shared")
+    files = [p for d in ("lib", "notebooks", "mk", "configs") for p in (REPO / d).rglob("*")
+             if p.is_file() and p.suffix in (".py", ".ipynb", ".mk", ".yaml") and "egg-info" not in str(p)]
+    files.append(REPO / "Makefile")
+    hits = [f"{p.relative_to(REPO)}:{i}" for p in files for i, line in enumerate(p.read_text().splitlines(), 1)
+            if outside.search(line)]
+    assert not hits, hits

@@ -160,7 +160,7 @@ def train_one_epoch(
             (rt.world_size * (share * bce + lam * loc)).backward()
             step = torch.stack([share * bce + lam * loc, share * bce, loc]).detach()
         else:
-            loss.backward()  # outside the explanation mode (FACTS.md: exact guidance gradient)
+            loss.backward()  # outside the explanation mode: the exact guidance gradient (scales in the graph)
             step = torch.stack([loss, bce, loc]).detach()
         optimizer.step()
         totals += step.double()
