@@ -159,3 +159,31 @@ def test_no_user_facing_text_cites_files_outside_the_repository():
     hits = [f"{p.relative_to(REPO)}:{i}" for p in files for i, line in enumerate(p.read_text().splitlines(), 1)
             if outside.search(line)]
     assert not hits, hits
+
+
+def test_missing_baseline_names_a_config_that_exists(tmp_path):
+    """A guided run whose baseline is not trained names a command whose config file exists."""
+    from dataclasses import replace as dc_replace
+
+    from rightfocus.training.mg_task import resolve_init
+
+    guided = load_config_file(REPO / "configs" / "example_guided.yaml")
+    with pytest.raises(FileNotFoundError) as exc:  # nothing written yet: say what to write
+        resolve_init(guided, tmp_path)
+    assert "configs/example_baseline.yaml" in str(exc.value) and "config.yaml" not in str(exc.value)
+    base = load_config_file(REPO / "configs" / "example_baseline.yaml")
+    written = tmp_path / base.profile / "mg" / "configs" / f"{base.run_id}.yaml"
+    written.parent.mkdir(parents=True)
+    written.write_text("# the grid's config\n")
+    with pytest.raises(FileNotFoundError, match=re.escape(f"`.venv/bin/rightfocus train {written}`")):
+        resolve_init(dc_replace(guided, init_from=base.run_id), tmp_path)
+
+
+def test_random_bytes_are_not_a_checkpoint(tmp_path):
+    from rightfocus.models.weights import read_state_dict
+
+    path = tmp_path / "resnet50-0676ba61.pth"
+    path.write_bytes(bytes(range(7, 256)) * 16)  # neither a zip nor a pickle
+    with pytest.raises(ValueError, match="not a torch checkpoint.*corrupt or partial download") as exc:
+        read_state_dict(path)
+    assert "pickle to load" not in str(exc.value) and "re-save" not in str(exc.value)
