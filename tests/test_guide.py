@@ -332,11 +332,11 @@ def test_vit_zero_head_warns_until_the_head_is_trained():
 
 
 def test_torchvision_vit_b_16_docstring_layer():
-    """The layer the docstring names for torchvision's vit_b_16 is its second-to-last block."""
+    """The layer the docstring names for torchvision's vit_b_16 (12 blocks) is its second-to-last block."""
     from rightfocus.attributions.layer_choice import vit_layer
 
-    model = torchvision.models.vit_b_16(image_size=64)
-    assert vit_layer(model) == "encoder.layers.encoder_layer_10"
+    model = VisionTransformer(image_size=64, patch_size=16, num_layers=12, num_heads=1, hidden_dim=4, mlp_dim=4)
+    assert vit_layer(model) == "encoder.layers.encoder_layer_10"  # vit_b_16's 12 blocks, tiny widths
     import rightfocus.guide as guide_module
 
     assert "encoder.layers.encoder_layer_10" in guide_module.__doc__
