@@ -187,3 +187,30 @@ def test_random_bytes_are_not_a_checkpoint(tmp_path):
     with pytest.raises(ValueError, match="not a torch checkpoint.*corrupt or partial download") as exc:
         read_state_dict(path)
     assert "pickle to load" not in str(exc.value) and "re-save" not in str(exc.value)
+
+
+# ---- run ids: the readable prefix tells a grid's runs apart ------------------------------------------------
+@pytest.mark.parametrize("paper,profile", [("mg", "paper"), ("mg", "demo"), ("aim", "paper"), ("aim", "demo")])
+def test_runs_of_a_grid_differ_in_their_readable_prefix(paper, profile):
+    from rightfocus.experiments.makefile import PAPERS
+
+    module = PAPERS[paper].grids
+    ids = {c.run_id for g in module.GROUPS for c in module.group_configs(g, profile, "data")}
+    prefixes = [rid.rsplit("-", 1)[0] for rid in ids]
+    shared = sorted(p for p in set(prefixes) if prefixes.count(p) > 1)
+    assert not shared, f"{len(shared)} prefixes name several runs, e.g. {shared[:3]}"
+
+
+def test_id_tags_default_to_the_grids_defaults():
+    """A setting at its default adds nothing to the prefix (existing ids stay), so the tag defaults must be
+    the grids' own."""
+    from rightfocus.experiments.aim_grids import AIM_EXTRA_DEFAULTS
+    from rightfocus.experiments.config import ID_TAGS
+
+    for key, (default, _) in ID_TAGS.items():
+        if key in AIM_EXTRA_DEFAULTS:
+            assert AIM_EXTRA_DEFAULTS[key] == default, key
+    base = RunConfig(method="ixg", tap="input", loss="energy", lam=0.05, extra={"annotation_seed": 0})
+    assert base.run_id.rsplit("-", 1)[0] == RunConfig(method="ixg", tap="input", loss="energy", lam=0.05).run_id.rsplit("-", 1)[0]
+    other = RunConfig(method="ixg", tap="input", loss="energy", lam=0.05, extra={"annotation_seed": 1})
+    assert "-as1-s0-" in other.run_id
