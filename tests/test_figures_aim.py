@@ -203,6 +203,11 @@ def test_sparsity_and_shifted_columns(rendered):
 def test_claims_and_study_are_labelled(rendered):
     out, _ = rendered
     claims = pd.read_csv(out / "aim.claims.csv")
+    from rightfocus.figures.operating_point import CLAIM_COLUMNS
+
+    # both claims tables: their columns in one shared order (MG's test checks its own)
+    assert list(claims.columns) == [c for c in CLAIM_COLUMNS if c in claims.columns]
+    assert list(claims.columns[:4]) == ["claim", "verdict", "ours", "paper"]
     verdict = dict(zip(claims["claim"].str.rstrip(MARK), claims["verdict"]))
     assert verdict["A lower active-area threshold gives higher EPG"] == "holds"
     assert verdict["Top-down masks are sparser than bottom-up ones (>= 10 points fewer active elements)"] == "holds"

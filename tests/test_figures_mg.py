@@ -311,5 +311,10 @@ def test_renders_from_a_real_tiny_training_run(tmp_path):
     out = tmp_path / "out"
     paths = render_all("demo", results, only=["mg.fig4", "mg.fig5a", "mg.fig9", "mg.claims"], out=out)
     assert paths.placeholders == {}
-    claims = pd.read_csv(out / "mg.claims.csv").set_index("claim")["verdict"]
+    frame = pd.read_csv(out / "mg.claims.csv")
+    from rightfocus.figures.operating_point import CLAIM_COLUMNS
+
+    assert list(frame.columns) == [c for c in CLAIM_COLUMNS if c in frame.columns]  # the order AIM's table shares
+    assert {"claim", "verdict", "ours", "paper", "operating point", "measured reason (if it does not hold)"} <= set(frame)
+    claims = frame.set_index("claim")["verdict"]
     assert claims["R7"] == "no results" and claims["R1"] == "no results"  # one loss: nothing to compare

@@ -214,3 +214,35 @@ def test_id_tags_default_to_the_grids_defaults():
     assert base.run_id.rsplit("-", 1)[0] == RunConfig(method="ixg", tap="input", loss="energy", lam=0.05).run_id.rsplit("-", 1)[0]
     other = RunConfig(method="ixg", tap="input", loss="energy", lam=0.05, extra={"annotation_seed": 1})
     assert "-as1-s0-" in other.run_id
+
+
+# ---- make help and the CLI's help name everything a user runs ---------------------------------------------
+#: Make targets that other targets call (not run by hand)
+INTERNAL_TARGETS = {"help", "demo-train", "draw-gallery", "mg-grid", "mg-train", "aim-grid", "aim-train", "aim-figures",
+                    "rehearse-data", "rehearse-check"}
+
+
+def test_make_help_lists_every_user_target():
+    import subprocess
+
+    phony = set()
+    for path in [REPO / "Makefile", *sorted((REPO / "mk").glob("*.mk"))]:
+        for line in path.read_text().splitlines():
+            if line.startswith(".PHONY:"):
+                phony |= set(line.split(":", 1)[1].split())
+    out = subprocess.run(["make", "-s", "--no-print-directory", "help"], cwd=REPO, capture_output=True, text=True,
+                         check=True).stdout
+    listed = {t for m in re.finditer(r"make ([a-z|-]+)", out) for t in m.group(1).split("|")}
+    assert {"setup", "data", "rehearse", "mg-demo", "aim-demo"} <= listed
+    assert phony - INTERNAL_TARGETS <= listed, sorted(phony - INTERNAL_TARGETS - listed)
+
+
+def test_every_cli_argument_has_a_help_text():
+    import argparse
+
+    from rightfocus.cli import _build_parser
+
+    sub = next(a for a in _build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    missing = [f"{name} {a.option_strings or a.dest}" for name, p in sub.choices.items() for a in p._actions
+               if a.help is None and not isinstance(a, argparse._HelpAction)]
+    assert not missing, missing

@@ -139,7 +139,7 @@ def _launch(args: argparse.Namespace) -> int:
         return 0
     if errors:
         print("\n".join(p.line() for p in problems), file=sys.stderr)
-        print(f"rightfocus launch: {len(errors)} problem(s) with the data or weights (as `rightfocus check "
+        print(f"rightfocus launch: {len(errors)} problem(s) with the data or weights (as `.venv/bin/rightfocus check "
               f"--paper {args.paper} --profile {args.profile}` reports them); nothing was submitted or written",
               file=sys.stderr)
         return 1

@@ -63,7 +63,7 @@ FIELD_HELP: dict[str, str] = {
     "batch_size": "global batch size",
     "image_size": "training and evaluation resolution (pixels)",
     "init_from": "GUIDED MG RUNS NEED IT: the run id of the baseline they start from (train the baseline "
-                 "first; `rightfocus train` prints its run_id); a list: the best of them on validation",
+                 "first; `.venv/bin/rightfocus train` prints its run_id); a list: the best of them on validation",
     "extra": "paper-specific settings, e.g. weights: <file> (pretrained weights, under weights_root)",
     "profile": "results folder the run goes to: <results>/<profile>/runs/<run id>",
     "device": "auto | cpu | cuda | cuda:<k>",
