@@ -133,11 +133,13 @@ class Guide:
         elif problem in self._warned:
             return
         self._warned.add(problem)
-        try:
-            suggestion = suggest_layer(self.model, images, t.to(images.device), self.layer, self.method,
-                                       self.tap.prefix_tokens)
-        except Exception:  # noqa: BLE001 - the suggestion is a courtesy; the warning goes out regardless
-            suggestion = None
+        suggestion = None
+        if problem != ZERO_HEAD:  # a zero head: every layer's map is zero, no layer to suggest
+            try:
+                suggestion = suggest_layer(self.model, images, t.to(images.device), self.layer, self.method,
+                                           self.tap.prefix_tokens)
+            except Exception:  # noqa: BLE001 - the suggestion is a courtesy; the warning goes out regardless
+                suggestion = None
         warnings.warn(explain(problem, self.model, self.layer, self.method, suggestion), UserWarning, stacklevel=4)
 
     def __call__(self, images: Tensor, targets: Tensor | Sequence[int], masks: Tensor,
