@@ -363,3 +363,13 @@ def test_masks_of_another_size_all_zero_masks_and_grayscale_input(resnet):
                                 guided=torch.tensor([True, False]))
     with pytest.raises(ValueError, match=r"takes 3-channel images, got 1 channel.*expand\(-1, 3, -1, -1\)"):
         Guide(resnet, "layer3")(x[:, :1], targets, masks)
+
+
+def test_a_one_by_one_tap_of_a_rightfocus_model_names_the_tap_before_it():
+    from rightfocus.models import build_model
+
+    torch.manual_seed(0)
+    model = build_model("vanilla", "tiny", 3).eval()
+    x, targets, masks = _batch(size=8)  # the tiny ResNet's final tap is 1x1 at 8 px, mid3 is 2x2
+    with pytest.warns(UserWarning, match=r"layer 'final' of VanillaResNet has one spatial position.*guide at 'mid3'"):
+        Guide(model, "final", "gradcam")(x, targets, masks)

@@ -25,6 +25,7 @@ import torch
 from torch import Tensor, nn
 
 from rightfocus.attributions.layer import method_context, spatial, token_grid
+from rightfocus.models.taps import TappedModel
 
 FLAT, PREFIX_ONLY, ZERO_HEAD, CONSTANT = "flat", "prefix-only", "zero-head", "constant"
 
@@ -82,14 +83,15 @@ def suggest_layer(model: nn.Module, images: Tensor, targets: Tensor, layer: str,
     Class-token ViTs: the second-to-last block. Otherwise one forward pass with every module hooked:
     among the modules that run once and output a spatial map (more than one position) before `layer`,
     the last one at which the target logits' gradient is non-zero at some position, preferring
-    top-level modules and the entries of ``nn.Sequential`` / ``nn.ModuleList`` containers (blocks)
-    over their insides; by output shape alone when every gradient is zero (a zero head)."""
+    top-level modules and the entries of ``nn.Sequential`` / ``nn.ModuleList`` / ``nn.ModuleDict``
+    containers (blocks) over their insides (rightfocus models: the tap name); by output shape alone when every gradient is zero (a zero head)."""
     vit = vit_layer(model)
     if vit is not None:
         return vit if vit != layer else None
     modules = dict(model.named_modules())
-    blocks = {f"{p}.{c}" if p else c for p, m in modules.items() if isinstance(m, (nn.Sequential, nn.ModuleList))
-              or not p for c, _ in m.named_children()}
+    containers = (nn.Sequential, nn.ModuleList, nn.ModuleDict)
+    blocks = {f"{p}.{c}" if p else c for p, m in modules.items() if isinstance(m, containers) or not p
+              for c, _ in m.named_children()}
     outputs: list[tuple[str, Tensor]] = []
     runs: Counter[str] = Counter()
 
@@ -122,7 +124,10 @@ def suggest_layer(model: nn.Module, images: Tensor, targets: Tensor, layer: str,
                if g is not None and bool(spatial(g, size, prefix_tokens).ne(0).any())]
     pool = varying or [n for n, _ in cands]  # every gradient zero: by shape alone
     preferred = [n for n in pool if n in blocks]
-    return (preferred or pool)[-1]
+    best = (preferred or pool)[-1]
+    if isinstance(model, TappedModel) and best.startswith("stages.") and best[len("stages."):] in model.taps:
+        return best[len("stages."):]  # a rightfocus model: its tap name (mid1 .. final)
+    return best
 
 
 def map_problem(model: nn.Module, layer: str, maps: Tensor, valid: Tensor) -> str | None:
