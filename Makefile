@@ -23,14 +23,28 @@ RENDER_PARTS := 1 2
 
 .PHONY: help setup test test-slow test-browser site site-check demo demo-train data gallery draw-gallery figures bench clean
 help:
-	@echo "make demo      synthetic data, demo grids, every figure and table into figures/demo/"
-	@echo "make test      install (if needed) and run the fast test suite"
-	@echo "make test-slow also the slow checks (full gradchecks, bigger models)"
-	@echo "make test-browser the interactive notebooks in JupyterLab + headless Chromium (~2 min)"
-	@echo "make mg|aim    paper grids (PROFILE=paper DATA_ROOT=... WEIGHTS_ROOT=...)"
-	@echo "make figures   render every inventory id from existing results"
-	@echo "make site      static HTML site (docs/ + one page per paper) -> site/index.html; make site-check opens it in Chromium"
-	@echo "make bench     speed/memory benchmarks -> benchmarks/out/*.json"
+	@echo "Set up and try it (CPU, synthetic data):"
+	@echo "  make setup        create .venv with the pinned packages (then run .venv/bin/rightfocus ...)"
+	@echo "  make data         write the synthetic datasets into DATA_ROOT/synthetic (default data/)"
+	@echo "  make gallery      data, then a picture of samples with boxes and masks"
+	@echo "  make demo         synthetic data, both demo grids, every figure and table into figures/demo/"
+	@echo "  make mg-demo      model guidance's demo grid alone"
+	@echo "  make aim-demo     AIM's demo grid alone"
+	@echo "  make figures      render every inventory id from existing results (PROFILE=demo|paper)"
+	@echo "Paper profile (PROFILE=paper DATA_ROOT=... WEIGHTS_ROOT=...):"
+	@echo "  make mg-check     rightfocus check for model guidance's grid (data, weights, disk, device, time)"
+	@echo "  make aim-check    the same for AIM's grid"
+	@echo "  make mg|aim       check, then train the paper grid [-j N] and render its figures"
+	@echo "  make rehearse     both paper grids on stand-in data and weights, every run capped (FULL=1: all runs)"
+	@echo "Tests and measurements:"
+	@echo "  make test         the fast test suite"
+	@echo "  make test-slow    also the slow checks (full gradchecks, bigger models)"
+	@echo "  make test-browser the interactive notebooks in JupyterLab + headless Chromium (~2 min)"
+	@echo "  make bench        speed/memory benchmarks -> benchmarks/out/*.json"
+	@echo "  make site         static HTML site (docs/ + one page per paper) -> site/index.html"
+	@echo "  make site-check   open that site in headless Chromium (every page, image and link)"
+	@echo "  make clean        remove the demo results, figures/demo and the synthetic data"
+	@echo "Cluster: .venv/bin/rightfocus launch --help (SLURM through submitit)"
 
 # Idempotent: reinstalls only when constraints.txt or pyproject.toml change.
 $(VENV)/.stamp: constraints.txt pyproject.toml

@@ -2,7 +2,7 @@
 here chose (B-cos: contributions sum to the logit minus the fixed bias; X-DNN: single-pass IntGrad sums
 to f(x) - f(0) and equals captum's IntegratedGradients), captum on the vanilla model, all-classes vs
 the per-pair loop, and the guidance gradient (double backprop) vs finite differences on FIRST-layer
-weights, the check FACTS.md asks for B-cos."""
+weights, the completeness check of B-cos explanations."""
 
 from __future__ import annotations
 

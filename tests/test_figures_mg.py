@@ -49,7 +49,7 @@ def test_every_mg_inventory_id_is_registered_with_its_kind_and_groups():
     assert registered_mg == set(MG_IDS) | set(MG_EXTRA_IDS)
 
 
-@pytest.mark.skipif(not SHARED_INVENTORY.exists(), reason="../shared/INVENTORY.md not beside the clone")
+@pytest.mark.skipif(not SHARED_INVENTORY.exists(), reason="the design inventory of paper ids is not beside the clone")
 def test_committed_id_list_agrees_with_the_shared_inventory():
     parsed = parse_inventory(SHARED_INVENTORY.read_text())
     mg = {k: v for k, v in parsed.items() if k.startswith("mg.")}
@@ -313,7 +313,12 @@ def test_renders_from_a_real_tiny_training_run(tmp_path):
     out = tmp_path / "out"
     paths = render_all("demo", results, only=["mg.fig4", "mg.fig5a", "mg.fig9", "mg.claims"], out=out)
     assert paths.placeholders == {}
-    claims = pd.read_csv(out / "mg.claims.csv").set_index("claim")["verdict"]
+    frame = pd.read_csv(out / "mg.claims.csv")
+    from rightfocus.figures.operating_point import CLAIM_COLUMNS
+
+    assert list(frame.columns) == [c for c in CLAIM_COLUMNS if c in frame.columns]  # the order AIM's table shares
+    assert {"claim", "verdict", "ours", "paper", "operating point", "measured reason (if it does not hold)"} <= set(frame)
+    claims = frame.set_index("claim")["verdict"]
     assert claims["R7"] == "no results" and claims["R1"] == "no results"  # one loss: nothing to compare
 
 

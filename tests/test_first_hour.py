@@ -147,3 +147,102 @@ def test_project_root_and_resolution_from_a_subfolder(tmp_path, monkeypatch):
     assert project.portable("../results") == "results"
     monkeypatch.setenv(project.ROOT_ENV, str(tmp_path))
     assert project.project_root() == tmp_path.resolve()
+
+
+# ---- what a user reads names no file outside the repository ----------------------------------------------
+def test_no_user_facing_text_cites_files_outside_the_repository():
+    """Messages, docstrings, notebooks and Make targets state facts, not the design notes' file names."""
+    outside = re.compile(r"FACTS(\.md)?\b|\.\./shared|/work/shared")
+    files = [p for d in ("lib", "notebooks", "mk", "configs") for p in (REPO / d).rglob("*")
+             if p.is_file() and p.suffix in (".py", ".ipynb", ".mk", ".yaml") and "egg-info" not in str(p)]
+    files.append(REPO / "Makefile")
+    hits = [f"{p.relative_to(REPO)}:{i}" for p in files for i, line in enumerate(p.read_text().splitlines(), 1)
+            if outside.search(line)]
+    assert not hits, hits
+
+
+def test_missing_baseline_names_a_config_that_exists(tmp_path):
+    """A guided run whose baseline is not trained names a command whose config file exists."""
+    from dataclasses import replace as dc_replace
+
+    from rightfocus.training.mg_task import resolve_init
+
+    guided = load_config_file(REPO / "configs" / "example_guided.yaml")
+    with pytest.raises(FileNotFoundError) as exc:  # nothing written yet: say what to write
+        resolve_init(guided, tmp_path)
+    assert "configs/example_baseline.yaml" in str(exc.value) and "config.yaml" not in str(exc.value)
+    base = load_config_file(REPO / "configs" / "example_baseline.yaml")
+    written = tmp_path / base.profile / "mg" / "configs" / f"{base.run_id}.yaml"
+    written.parent.mkdir(parents=True)
+    written.write_text("# the grid's config\n")
+    with pytest.raises(FileNotFoundError, match=re.escape(f"`.venv/bin/rightfocus train {written}`")):
+        resolve_init(dc_replace(guided, init_from=base.run_id), tmp_path)
+
+
+def test_random_bytes_are_not_a_checkpoint(tmp_path):
+    from rightfocus.models.weights import read_state_dict
+
+    path = tmp_path / "resnet50-0676ba61.pth"
+    path.write_bytes(bytes(range(7, 256)) * 16)  # neither a zip nor a pickle
+    with pytest.raises(ValueError, match="not a torch checkpoint.*corrupt or partial download") as exc:
+        read_state_dict(path)
+    assert "pickle to load" not in str(exc.value) and "re-save" not in str(exc.value)
+
+
+# ---- run ids: the readable prefix tells a grid's runs apart ------------------------------------------------
+@pytest.mark.parametrize("paper,profile", [("mg", "paper"), ("mg", "demo"), ("aim", "paper"), ("aim", "demo")])
+def test_runs_of_a_grid_differ_in_their_readable_prefix(paper, profile):
+    from rightfocus.experiments.makefile import PAPERS
+
+    module = PAPERS[paper].grids
+    ids = {c.run_id for g in module.GROUPS for c in module.group_configs(g, profile, "data")}
+    prefixes = [rid.rsplit("-", 1)[0] for rid in ids]
+    shared = sorted(p for p in set(prefixes) if prefixes.count(p) > 1)
+    assert not shared, f"{len(shared)} prefixes name several runs, e.g. {shared[:3]}"
+
+
+def test_id_tags_default_to_the_grids_defaults():
+    """A setting at its default adds nothing to the prefix (existing ids stay), so the tag defaults must be
+    the grids' own."""
+    from rightfocus.experiments.aim_grids import AIM_EXTRA_DEFAULTS
+    from rightfocus.experiments.config import ID_TAGS
+
+    for key, (default, _) in ID_TAGS.items():
+        if key in AIM_EXTRA_DEFAULTS:
+            assert AIM_EXTRA_DEFAULTS[key] == default, key
+    base = RunConfig(method="ixg", tap="input", loss="energy", lam=0.05, extra={"annotation_seed": 0})
+    assert base.run_id.rsplit("-", 1)[0] == RunConfig(method="ixg", tap="input", loss="energy", lam=0.05).run_id.rsplit("-", 1)[0]
+    other = RunConfig(method="ixg", tap="input", loss="energy", lam=0.05, extra={"annotation_seed": 1})
+    assert "-as1-s0-" in other.run_id
+
+
+# ---- make help and the CLI's help name everything a user runs ---------------------------------------------
+#: Make targets that other targets call (not run by hand)
+INTERNAL_TARGETS = {"help", "demo-train", "draw-gallery", "mg-grid", "mg-train", "aim-grid", "aim-train", "aim-figures",
+                    "rehearse-data", "rehearse-check"}
+
+
+def test_make_help_lists_every_user_target():
+    import subprocess
+
+    phony = set()
+    for path in [REPO / "Makefile", *sorted((REPO / "mk").glob("*.mk"))]:
+        for line in path.read_text().splitlines():
+            if line.startswith(".PHONY:"):
+                phony |= set(line.split(":", 1)[1].split())
+    out = subprocess.run(["make", "-s", "--no-print-directory", "help"], cwd=REPO, capture_output=True, text=True,
+                         check=True).stdout
+    listed = {t for m in re.finditer(r"make ([a-z|-]+)", out) for t in m.group(1).split("|")}
+    assert {"setup", "data", "rehearse", "mg-demo", "aim-demo"} <= listed
+    assert phony - INTERNAL_TARGETS <= listed, sorted(phony - INTERNAL_TARGETS - listed)
+
+
+def test_every_cli_argument_has_a_help_text():
+    import argparse
+
+    from rightfocus.cli import _build_parser
+
+    sub = next(a for a in _build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    missing = [f"{name} {a.option_strings or a.dest}" for name, p in sub.choices.items() for a in p._actions
+               if a.help is None and not isinstance(a, argparse._HelpAction)]
+    assert not missing, missing

@@ -190,7 +190,7 @@ def test_finite_differences_timm_vit_with_fused_attention(layer, method, loss):
 
 def test_finite_differences_rightfocus_bcos_through_a_hooked_module():
     """Our B-cos model guided at a module name (hook path, not its tap) in explanation mode: exact
-    guidance gradient on the FIRST layer's weights (FACTS.md: where truncated paths would show)."""
+    guidance gradient on the FIRST layer's weights (where truncated paths would show)."""
     from rightfocus.models import build_model
 
     torch.manual_seed(0)
@@ -281,3 +281,95 @@ def test_readme_guide_block_runs_and_lowers_its_loss(tmp_path):
     losses = [float(v) for v in re.findall(r"energy loss ([0-9.]+)", out.stdout)]
     assert len(losses) == 8 and losses[-1] < 0.5 * losses[0], out.stdout
     assert 0.0 <= float(re.search(r"EPG ([0-9.]+)", out.stdout).group(1)) <= 1.0
+
+
+# ---------------------------------------------------------------- layers whose maps cannot localise: one warning each
+
+
+def _small_vit(layers: int = 3, head_std: float | None = 0.5) -> VisionTransformer:
+    torch.manual_seed(0)
+    model = VisionTransformer(image_size=32, patch_size=8, num_layers=layers, num_heads=2, hidden_dim=16, mlp_dim=32,
+                              num_classes=3)
+    if head_std is not None:
+        nn.init.normal_(model.heads.head.weight, std=head_std)  # a trained head (torchvision starts it at zero)
+    return model
+
+
+def test_vit_last_block_warns_and_names_the_second_to_last_block():
+    """torchvision's ViT reads only the class token after its last block: autograd (the oracle) gives
+    zero gradient at every patch token there, and Guide says so and names the block before it."""
+    model = _small_vit()
+    x, targets, masks = _batch()
+    last = "encoder.layers.encoder_layer_2"
+    with pytest.warns(UserWarning, match="only the class token.*guide at 'encoder.layers.encoder_layer_1'"):
+        _, loc = Guide(model, last, "ixg", "energy")(x, targets, masks)
+    assert torch.equal(loc.detach(), torch.ones(2))  # energy loss at its maximum: no patch attribution at all
+    tokens = {}
+    hook = model.encoder.layers[2].register_forward_hook(lambda m, a, o: tokens.update(t=o))
+    logits = model(x)
+    hook.remove()
+    (grad,) = torch.autograd.grad(logits.gather(1, targets[:, None]).sum(), tokens["t"])
+    assert grad[:, 1:].abs().max() == 0 and grad[:, 0].abs().max() > 0  # the fact the warning states
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the suggested layer: no warning, and the loss moves
+        guide = Guide(model, "encoder.layers.encoder_layer_1", "ixg", "energy")
+        opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+        first = None
+        for _ in range(5):
+            _, loc = guide(x, targets, masks)
+            first = float(loc.detach().sum()) if first is None else first
+            opt.zero_grad()
+            loc.sum().backward()
+            opt.step()
+    assert float(loc.detach().sum()) < first < 2.0
+
+
+def test_vit_zero_head_warns_until_the_head_is_trained():
+    model = _small_vit(head_std=None)  # torchvision's own init: head weights all zero
+    x, targets, masks = _batch()
+    with pytest.warns(UserWarning, match="'heads.head' is all zeros"):
+        Guide(model, "encoder.layers.encoder_layer_1", "ixg", "energy")(x, targets, masks)
+
+
+def test_torchvision_vit_b_16_docstring_layer():
+    """The layer the docstring names for torchvision's vit_b_16 (12 blocks) is its second-to-last block."""
+    from rightfocus.attributions.layer_choice import vit_layer
+
+    model = VisionTransformer(image_size=64, patch_size=16, num_layers=12, num_heads=1, hidden_dim=4, mlp_dim=4)
+    assert vit_layer(model) == "encoder.layers.encoder_layer_10"  # vit_b_16's 12 blocks, tiny widths
+    import rightfocus.guide as guide_module
+
+    assert "encoder.layers.encoder_layer_10" in guide_module.__doc__
+
+
+def test_one_by_one_layer_warns_and_names_the_last_spatial_block():
+    torch.manual_seed(0)
+    model = torchvision.models.resnet18(num_classes=4).eval()
+    x, targets, masks = _batch(size=64)
+    with pytest.warns(UserWarning, match=r"'avgpool' of ResNet has one spatial position \(1x1\).*guide at 'layer4'"):
+        Guide(model, "avgpool", "gradcam")(x, targets, masks)
+
+
+def test_masks_of_another_size_all_zero_masks_and_grayscale_input(resnet):
+    x, targets, masks = _batch()
+    big = F.interpolate(masks[:, None], size=(50, 50))[:, 0]
+    with pytest.raises(ValueError, match=r"masks are \(50, 50\) but the images are \(32, 32\)"):
+        Guide(resnet, "layer3")(x, targets, big)
+    with pytest.warns(UserWarning, match=r"masks of image\(s\) \[1\] are all zero"):
+        Guide(resnet, "layer3")(x, targets, torch.stack([masks[0], torch.zeros_like(masks[1])]))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # an empty mask of an image that is not guided is never read
+        Guide(resnet, "layer3")(x, targets, torch.stack([masks[0], torch.zeros_like(masks[1])]),
+                                guided=torch.tensor([True, False]))
+    with pytest.raises(ValueError, match=r"takes 3-channel images, got 1 channel.*expand\(-1, 3, -1, -1\)"):
+        Guide(resnet, "layer3")(x[:, :1], targets, masks)
+
+
+def test_a_one_by_one_tap_of_a_rightfocus_model_names_the_tap_before_it():
+    from rightfocus.models import build_model
+
+    torch.manual_seed(0)
+    model = build_model("vanilla", "tiny", 3).eval()
+    x, targets, masks = _batch(size=8)  # the tiny ResNet's final tap is 1x1 at 8 px, mid3 is 2x2
+    with pytest.warns(UserWarning, match=r"layer 'final' of VanillaResNet has one spatial position.*guide at 'mid3'"):
+        Guide(model, "final", "gradcam")(x, targets, masks)

@@ -231,8 +231,9 @@ def test_slurm_scripts_carry_dependencies_requeue_and_resources(tmp_path, monkey
 def test_cli_launch_dry_run_and_status(tmp_path, capsys, monkeypatch):
     assert main(["launch", "--paper", "aim", "--profile", "demo", "--group", "aim-edgeinit",
                  "--results", str(tmp_path), "--dry-run", "--executor", "local"]) == 0
-    out = capsys.readouterr().out.splitlines()
-    assert len(out) == 2 and all(line.startswith("wave 0\t") for line in out)  # AIM runs are independent
+    out = capsys.readouterr().out
+    assert "2 of 2 runs to submit" in out and "wave 0: 2 runs" in out and "wave 1" not in out  # AIM runs: independent
+    assert not any(tmp_path.iterdir()), "a dry run writes nothing"
     assert main(["launch", "--status", "--paper", "aim", "--profile", "demo", "--group", "aim-edgeinit",
                  "--results", str(tmp_path)]) == 0
     assert "2 not launched" in capsys.readouterr().out
@@ -240,3 +241,39 @@ def test_cli_launch_dry_run_and_status(tmp_path, capsys, monkeypatch):
     assert main(["launch", "--paper", "mg", "--group", "voc-main", "--executor", "slurm",
                  "--results", str(tmp_path)]) == 2
     assert "needs `srun`" in capsys.readouterr().err
+
+
+def test_dry_run_summarises_warns_on_defaults_and_writes_nothing(tmp_path, capsys, monkeypatch):
+    monkeypatch.delenv("WEIGHTS_ROOT", raising=False)
+    results = tmp_path / "results"
+    assert main(["launch", "--paper", "mg", "--profile", "paper", "--group", "voc-main", "--group", "voc-limited",
+                 "--results", str(results), "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    ids = {c.run_id for g in ("voc-main", "voc-limited") for c in group_configs(g, "paper", "data")}
+    base = {c.run_id for g in ("voc-main", "voc-limited") for c in group_configs(g, "paper", "data") if c.is_baseline}
+    assert f"{len(ids)} of {len(ids)} runs to submit" in out
+    assert f"wave 0: {len(base)} runs" in out and f"wave 1: {len(ids) - len(base)} runs" in out
+    assert re.search(r"voc-main\s+81 to submit of 81", out) and "voc-limited" in out
+    assert "WARNING --data-root is the default 'data'" in out and "weights read from: (not set" in out
+    assert "[weights] WEIGHTS_ROOT is not set" in out and "a launch would stop" in out
+    assert len(out.splitlines()) < 30 and not results.exists()
+
+
+def test_launch_runs_the_preflight_first_and_writes_nothing_on_a_problem(tmp_path, capsys):
+    results = tmp_path / "results"
+    assert main(["launch", "--paper", "mg", "--profile", "paper", "--group", "voc-main", "--executor", "debug",
+                 "--data-root", str(tmp_path / "nowhere"), "--weights-root", str(tmp_path), "--results",
+                 str(results)]) == 1
+    err = capsys.readouterr().err
+    assert "[data voc2007] dataset folder" in err and "nothing was submitted or written" in err
+    assert not results.exists()
+
+
+def test_debug_executor_records_a_user_error_without_a_debugger(voc, tmp_path):
+    """A run whose data is gone: the debug executor's job records the error; no post-mortem debugger
+    (pdb would read pytest's captured stdin and raise)."""
+    base = replace(_group(voc)[1], data_root=str(tmp_path / "gone"))
+    lines: list[str] = []
+    (rec,) = L.launch([base], "debug", tmp_path, OPTS, log=lines.append)
+    assert any("failed: FileNotFoundError" in line for line in lines), lines
+    assert L.launch_status("mg", "demo", tmp_path, [rec.run_id])[0].state == "failed"

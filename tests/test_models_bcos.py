@@ -231,7 +231,7 @@ def test_guidance_gradient_wrt_first_layer_matches_central_differences(clamp):
 
 
 def test_backward_inside_explanation_mode_gives_a_wrong_guidance_gradient():
-    # the shortcut "scales always constant" (FACTS.md) must be detectably wrong, so the test above can fail
+    # the shortcut "scales always constant" (a tempting, wrong one) must be detectably wrong, so the test above can fail
     model, x, mask = _setup(width=4)
     name = "stages.mid1.0.linear.weight"
     loss, w0 = _guidance_loss(model, name, x, mask)

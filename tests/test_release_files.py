@@ -39,7 +39,7 @@ def _serve_from(monkeypatch, module, directory: Path) -> None:
 
 
 def _xfixup_resnet50(sd: dict, x: torch.Tensor) -> torch.Tensor:
-    """X-Fixup ResNet-50 from FACTS.md, straight from the state dict: torchvision's ResNet-50 layout,
+    """X-Fixup ResNet-50 as released, straight from the state dict: torchvision's ResNet-50 layout,
     no batch norm, no bias, no scale; downsample a bare 1x1 conv; stem 7x7/2, ReLU, max pool."""
     h = F.max_pool2d(F.relu(F.conv2d(x, sd["conv1.weight"], stride=2, padding=3)), 3, 2, 1)
     for layer, blocks in enumerate((3, 4, 6, 3), start=1):

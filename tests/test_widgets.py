@@ -10,6 +10,7 @@ writers.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -402,15 +403,21 @@ def test_notebook_runs_headless_under_papermill(tree, tmp_path, name, monkeypatc
     nb = json.loads(src.read_text())
     assert all(not c.get("outputs") for c in nb["cells"] if c["cell_type"] == "code"), "commit without outputs"
     params = {"results": str(tree["results"]), "profile": "demo", "interactive": False,
-              "runs": [tree["baseline"], tree["aim"]], "out_dir": str(tmp_path)}
+              "runs": [tree["baseline"], tree["aim"]]}  # default out_dir: under the results, never the tracked tree
     if name == "perception_study":
         params["n_subsets"] = 2
+    tracked = {p for p in (REPO / "figures").rglob("*")}
     pm.execute_notebook(str(src), str(tmp_path / f"{name}.out.ipynb"), parameters=params, kernel_name="python3",
                         progress_bar=False, cwd=str(REPO / "notebooks"))  # where JupyterLab starts kernels
-    pngs = list(tmp_path.glob("*.png"))
-    assert pngs, "the notebook exports its view / study figure"
+    out = tree["results"] / "demo" / ("inspector" if name == "inspect_heatmaps" else "study")
+    pngs = list(out.glob("*.png"))
+    assert pngs, "the notebook exports its view / study figure under <results>/<profile>/"
+    assert {p for p in (REPO / "figures").rglob("*")} == tracked, "nothing written into figures/"
+    if name == "inspect_heatmaps":
+        text = json.dumps(json.loads((tmp_path / f"{name}.out.ipynb").read_text())["cells"])
+        assert re.search(r"EPG \d+\.\d %  IoU \d+\.\d %", text), "scores shown as percentages"
     if name == "perception_study":
-        s = summarize(load_responses(tmp_path / "responses_simulated.csv"))
+        s = summarize(load_responses(out / "responses_simulated.csv"))
         assert s["simulated"] is True and s["n"] == 3  # 6 test images in 2 subsets: one participant's 3
 
 
@@ -457,3 +464,12 @@ def test_relative_data_roots_resolve_next_to_the_results(tree, tmp_path, monkeyp
     lost = InspectorState(clone / "results", "demo", [tree["baseline"]], data_root="gone/voc")
     with pytest.raises(FileNotFoundError, match=r"data_root is none of .*gone/voc.*pass data_root=<folder>"):
         lost.num_images
+
+
+def test_panel_titles_show_scores_as_percentages():
+    """EPG / IoU / on-object EPG read as percentages, as in the tables (fractions stay in code and files)."""
+    from rightfocus.widgets.state import Panel
+
+    panel = Panel("r", "guided", torch.zeros(2, 2), 1, "bird", 0.9, 0.9,
+                  {"epg": 0.6926156282424927, "iou": 0.25, "onobj_epg": 0.5, "mask": "boxes"}, "final")
+    assert panel.title().splitlines()[-1] == "EPG 69.3 % IoU 25.0 % on-obj 50.0 %"

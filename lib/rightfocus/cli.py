@@ -8,6 +8,14 @@ import sys
 from typing import Callable, Sequence
 
 
+PAPER_HELP = "mg: model guidance (Rao et al. 2023); aim: AIM (Alshami et al. 2025)"
+PROFILE_HELP = "demo: synthetic data, CPU minutes; paper: the papers' datasets and schedules"
+RESULTS_HELP = "results root (runs go to <results>/<profile>/runs/<run id>/)"
+DATA_ROOT_HELP = ("folder holding the datasets (paper: <root>/voc2007, <root>/coco2014, ...; demo: "
+                  "<root>/synthetic/...); a relative path is taken from the project root")
+WEIGHTS_ROOT_HELP = "folder of the release weights files (default: $WEIGHTS_ROOT; nothing is downloaded)"
+
+
 def _make_data(args: argparse.Namespace) -> None:
     from rightfocus.data import synthetic
 
@@ -86,27 +94,61 @@ def _figures(args: argparse.Namespace) -> None:
         print(path)
 
 
-def _launch(args: argparse.Namespace) -> None:
-    """Either paper's grid through submitit (`--executor slurm|local|debug`), or `--status`."""
-    from rightfocus import launch
+def _launch(args: argparse.Namespace) -> int:
+    """Either paper's grid through submitit (`--executor slurm|local|debug`), or `--status`. Before
+    submitting: the executor's tools and `rightfocus check`'s data and weights part (a problem stops
+    the launch before anything is written); `--dry-run` prints a summary and writes nothing."""
+    import os
+    from dataclasses import replace
 
-    configs = launch.grid_configs(args.paper, args.profile, args.data_root, args.group or None)
+    from rightfocus import launch
+    from rightfocus.check import ERROR, Problem, grid_groups, preflight
+    from rightfocus.experiments.makefile import PAPERS
+
+    weights_root = args.weights_root if args.weights_root is not None else os.environ.get("WEIGHTS_ROOT") or None
+    by_group = grid_groups(args.paper, args.profile, args.data_root, args.group or None)
+    configs = launch.grid_configs(args.paper, args.profile, args.data_root, list(by_group))
     if args.status:
         ids = [c.run_id for c in configs]
         recorded = [s.run_id for s in launch.launch_status(args.paper, args.profile, args.results)]
         print(launch.format_status(launch.launch_status(args.paper, args.profile, args.results,
                                                         ids + [r for r in recorded if r not in ids])))
-        return
+        return 0
+    if weights_root:  # where the jobs read the weights (not part of a run's id)
+        configs = [replace(c, weights_root=weights_root) for c in configs]
+    if not args.dry_run:
+        launch.check_executor(args.executor)
+    if args.profile == "demo":
+        try:
+            _demo_data_exists(PAPERS[args.paper].grids, list(by_group), args.data_root)
+            problems: list[Problem] = []
+        except FileNotFoundError as exc:
+            problems = [Problem(ERROR, "data", str(exc), f"make data DATA_ROOT={args.data_root}")]
+    else:
+        problems = preflight(args.paper, args.profile, args.data_root, weights_root, list(by_group))
+    errors = [p for p in problems if p.level == ERROR]
     options = launch.JobOptions(
         partition=args.partition, gpus_per_node=args.gpus_per_node, cpus_per_task=args.cpus_per_task,
         mem_gb=args.mem_gb, timeout_min=args.time, account=args.account, qos=args.qos,
         array_parallelism=args.array_parallelism, sbatch=launch.parse_sbatch(args.sbatch),
         setup=tuple(args.setup), max_requeues=args.max_requeues)
-    launch.launch(configs, args.executor, args.results, options, dry_run=args.dry_run,
-                  simulate_preemption=args.simulate_preemption)
-    if not args.dry_run:
-        print(f"status: rightfocus launch --status --paper {args.paper} --profile {args.profile} "
-              f"--results {args.results}")
+    if args.dry_run:
+        planned = launch.launch(configs, args.executor, args.results, options, dry_run=True)
+        print(launch.dry_run_summary(planned, by_group, args.executor, args.data_root, weights_root, args.results,
+                                     problems))
+        return 0
+    if errors:
+        print("\n".join(p.line() for p in problems), file=sys.stderr)
+        print(f"rightfocus launch: {len(errors)} problem(s) with the data or weights (as `.venv/bin/rightfocus check "
+              f"--paper {args.paper} --profile {args.profile}` reports them); nothing was submitted or written",
+              file=sys.stderr)
+        return 1
+    for p in problems:
+        print(p.line(), file=sys.stderr)
+    launch.launch(configs, args.executor, args.results, options, simulate_preemption=args.simulate_preemption)
+    print(f"status: .venv/bin/rightfocus launch --status --paper {args.paper} --profile {args.profile} "
+          f"--results {args.results}")
+    return 0
 
 
 def _train_epilog() -> str:
@@ -133,7 +175,7 @@ def _build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("make-data", help="write a synthetic dataset in a real dataset's on-disk format")
     p.add_argument("kind", help="voc2007|coco2014|waterbirds|cub|travelingbirds|imagefolder|hardimagenet|all (voc, coco: aliases)")
     p.add_argument("--out", required=True, help="output folder")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="random seed of the generator (same seed: same files)")
     p.set_defaults(func=_make_data)
 
     p = sub.add_parser("gallery", help="draw a few samples of every synthetic dataset with boxes and masks")
@@ -146,14 +188,14 @@ def _build_parser() -> argparse.ArgumentParser:
                        description="Train (or resume) one run; it goes to <results>/<profile>/runs/<run id>/.")
     p.add_argument("config", help="YAML run config")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config field")
-    p.add_argument("--results", default="results", help="results root")
+    p.add_argument("--results", default="results", help=RESULTS_HELP)
     p.set_defaults(func=_train)
 
     p = sub.add_parser("grid", help="list a profile's runs, write group manifests and a Make fragment")
-    p.add_argument("--paper", default="mg", choices=["mg", "aim"])
-    p.add_argument("--profile", default="demo", help="demo | paper")
-    p.add_argument("--results", default="results")
-    p.add_argument("--data-root", default="data")
+    p.add_argument("--paper", default="mg", choices=["mg", "aim"], help=PAPER_HELP)
+    p.add_argument("--profile", default="demo", help=PROFILE_HELP)
+    p.add_argument("--results", default="results", help=RESULTS_HELP)
+    p.add_argument("--data-root", default="data", help=DATA_ROOT_HELP)
     p.add_argument("--group", action="append", default=[], help="restrict to these groups (repeatable)")
     p.add_argument("--gpus", type=int, default=0, help="round-robin CUDA_VISIBLE_DEVICES over this many GPUs")
     p.add_argument("--list", action="store_true", help="only print group and run id per run")
@@ -161,10 +203,10 @@ def _build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("check", help="check data, weights, disk, device and time of a paper grid before running it",
                        epilog="exit status: 0 ready (warnings allowed), 1 a problem to fix, 2 bad arguments")
-    p.add_argument("--paper", default="mg", choices=["mg", "aim"])
-    p.add_argument("--profile", default="paper", help="paper | demo")
-    p.add_argument("--data-root", default="data")
-    p.add_argument("--weights-root", default=None, help="folder of the release weights files (default: $WEIGHTS_ROOT)")
+    p.add_argument("--paper", default="mg", choices=["mg", "aim"], help=PAPER_HELP)
+    p.add_argument("--profile", default="paper", help=PROFILE_HELP)
+    p.add_argument("--data-root", default="data", help=DATA_ROOT_HELP)
+    p.add_argument("--weights-root", default=None, help=WEIGHTS_ROOT_HELP)
     p.add_argument("--group", action="append", default=[], help="restrict to these groups (repeatable)")
     p.add_argument("--results", default="results", help="where the grid will write (for the free-disk check)")
     p.add_argument("--no-measure", action="store_true", help="skip timing training steps")
@@ -173,24 +215,29 @@ def _build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_check)
 
     p = sub.add_parser("launch", help="run a paper grid through submitit (SLURM, local, debug); --status")
-    p.add_argument("--paper", default="mg", choices=["mg", "aim"])
-    p.add_argument("--profile", default="demo", help="demo | paper")
+    p.add_argument("--paper", default="mg", choices=["mg", "aim"], help=PAPER_HELP)
+    p.add_argument("--profile", default="demo", help=PROFILE_HELP)
     p.add_argument("--group", action="append", default=[], help="restrict to these groups (repeatable)")
-    p.add_argument("--executor", default="slurm", choices=["slurm", "local", "debug"])
-    p.add_argument("--results", default="results")
-    p.add_argument("--data-root", default="data")
+    p.add_argument("--executor", default="slurm", choices=["slurm", "local", "debug"],
+                   help="slurm: one job per run (arrays, dependencies, requeue); local: processes on this "
+                        "machine; debug: in this process, one run after the other")
+    p.add_argument("--results", default="results", help=RESULTS_HELP)
+    p.add_argument("--data-root", default="data", help=DATA_ROOT_HELP)
+    p.add_argument("--weights-root", default=None, help=WEIGHTS_ROOT_HELP + "; written into every run's config")
     p.add_argument("--status", action="store_true", help="only show each run's state, job id and log")
-    p.add_argument("--dry-run", action="store_true", help="only print the runs to submit, in dependency waves")
+    p.add_argument("--dry-run", action="store_true",
+                   help="write nothing; print the runs per dependency wave and group, where data and weights "
+                        "are read, and what the launch's preflight finds")
     p.add_argument("--simulate-preemption", action="store_true",
                    help="check the requeue set-up: each job signals itself after its run's first checkpoint")
     s = p.add_argument_group("job resources (SLURM; --time and --gpus-per-node also local)")
-    s.add_argument("--partition")
-    s.add_argument("--gpus-per-node", type=int, default=1)
-    s.add_argument("--cpus-per-task", type=int, default=8)
-    s.add_argument("--mem-gb", type=float, default=None)
+    s.add_argument("--partition", help="SLURM partition (default: the cluster's)")
+    s.add_argument("--gpus-per-node", type=int, default=1, help="GPUs per job")
+    s.add_argument("--cpus-per-task", type=int, default=8, help="CPU cores per job (data loading)")
+    s.add_argument("--mem-gb", type=float, default=None, help="memory per job in GB (default: the cluster's)")
     s.add_argument("--time", type=int, default=24 * 60, help="minutes per job; longer runs are requeued and resume")
-    s.add_argument("--account")
-    s.add_argument("--qos")
+    s.add_argument("--account", help="SLURM account to charge")
+    s.add_argument("--qos", help="SLURM quality of service")
     s.add_argument("--array-parallelism", type=int, default=None,
                    help="array tasks at once (default 64); local: jobs at once (default: one per visible GPU)")
     s.add_argument("--sbatch", action="append", default=[], metavar="KEY[=VALUE]",
@@ -202,9 +249,10 @@ def _build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("figures", help="render inventory figures and tables from results")
     p.add_argument("--profile", default="demo", choices=PROFILES, help="results profile to render")
-    p.add_argument("--results", default="results")
-    p.add_argument("--out", default=None, help="default figures/<profile>")
-    p.add_argument("--only", action="append", default=[], metavar="ID")
+    p.add_argument("--results", default="results", help=RESULTS_HELP)
+    p.add_argument("--out", default=None, help="output folder (default figures/<profile>)")
+    p.add_argument("--only", action="append", default=[], metavar="ID",
+                   help="render only this inventory id, or a glob such as 'mg.*' (repeatable)")
     p.add_argument("--part", default="1/1", metavar="K/N",
                    help="render the K-th of N interleaved slices of the ids (N processes at once)")
     p.set_defaults(func=_figures)

@@ -19,11 +19,21 @@ ground-truth class per image as the target.
 
 Attention models: the forward runs with the math scaled-dot-product kernel, whose double backward
 exists (the fused ones have none), so torchvision and timm ViTs are guided as they are.
+
+Choosing the layer: its maps must vary over the image. A ViT that classifies from its class token
+(torchvision's ``VisionTransformer``, timm's ``global_pool="token"``) reads only that token after
+its last block, so every patch's attribution there is exactly zero: guide at the SECOND-TO-LAST block
+(torchvision ``vit_b_16``: ``"encoder.layers.encoder_layer_10"``; timm: ``"blocks.10"``), whose patch
+tokens reach the class token through the last block's attention. A 1x1 layer (``"avgpool"``) gives
+one value per image. torchvision's ViT also starts with its head at zero, so every map is zero until
+the classification loss has trained the head. `Guide` checks the maps of its first calls and warns
+with the reason and a layer that works (`rightfocus.attributions.layer_choice`).
 """
 
 from __future__ import annotations
 
 import warnings
+import weakref
 from typing import Sequence
 
 import torch
@@ -33,7 +43,12 @@ from rightfocus.attributions import TAP_METHODS, upsample_maps
 from rightfocus.attributions.layer import (
     INPUT, LayerTap, as_targets, bcos_mode, layer_maps, method_context, warn_if_not_exact,
 )
+from rightfocus.attributions.layer_choice import ZERO_HEAD, explain, map_problem, suggest_layer
 from rightfocus.losses import LOSSES
+
+#: per model: the (layer, method) pairs whose maps were seen to vary, or were warned about for good
+#: (a `Guide` built anew each training step checks only its first step)
+_SETTLED: "weakref.WeakKeyDictionary[nn.Module, set[tuple[str, str]]]" = weakref.WeakKeyDictionary()
 
 #: attribution methods a `Guide` can train through
 GUIDE_METHODS: tuple[str, ...] = TAP_METHODS
@@ -48,7 +63,11 @@ class Guide:
         `TappedModel` too; its tap names ``mid1`` .. ``final`` are accepted as layers). Images must be
         encoded the way the model expects (e.g. ImageNet-normalised).
     layer : ``"input"`` or a name from ``model.named_modules()`` (e.g. ``"layer4"``, ``"features"``,
-        ``"blocks.5"``). Its output must be [N, C, h, w] or ViT tokens [N, L, D].
+        ``"blocks.5"``). Its output must be [N, C, h, w] or ViT tokens [N, L, D], with more than one
+        spatial position. ViTs with a class token: the second-to-last block (e.g.
+        ``"encoder.layers.encoder_layer_10"`` of torchvision's ``vit_b_16``), never the last one, where
+        every patch's attribution is zero (see the module docstring). `Guide` warns when the maps of
+        its first call are all constant over the image, with the reason and a layer that works.
     method : ixg | gradcam | intgrad | bcos (see the module docstring).
     loss : energy | l1 | ppce | rrr.
     prefix_tokens : ViT layers only: class / register tokens before the patch tokens (default: timm's
@@ -66,6 +85,7 @@ class Guide:
         if loss not in LOSSES:
             raise ValueError(f"unknown localisation loss {loss!r}; choose one of {list(LOSSES)}")
         self.tap = LayerTap(model, layer, prefix_tokens)
+        self._warned: set[str] = set()
         self.model, self.layer, self.method, self.loss = model, layer, method, loss
         #: whether the guidance gradient is the exact derivative (False: bcos-package explanation mode)
         self.exact = bcos_mode(model)[1] if method == "bcos" else True
@@ -93,7 +113,34 @@ class Guide:
             logits, act = self.tap.forward(images)
             maps = layer_maps(logits, act, targets, self.method, images.shape[-2:], create_graph,
                               self.tap.prefix_tokens, f"layer {self.layer!r}")
+        self._check_maps(images, targets, maps)
         return logits, maps
+
+    def _check_maps(self, images: Tensor, targets: Tensor | Sequence[int], maps: Tensor) -> None:
+        """Warn (once per reason) when every attributed image's map is constant over the image; checked
+        until a call's maps vary (one device synchronisation per checked call)."""
+        key = (self.layer, self.method)
+        settled = _SETTLED.setdefault(self.model, set())
+        if key in settled:
+            return
+        t = as_targets(targets, maps.shape[0])
+        problem = map_problem(self.model, self.layer, maps.detach(), t >= 0)
+        if problem is None:
+            settled.add(key)
+            return
+        if problem != ZERO_HEAD:
+            settled.add(key)  # the layer itself: say it once
+        elif problem in self._warned:
+            return
+        self._warned.add(problem)
+        suggestion = None
+        if problem != ZERO_HEAD:  # a zero head: every layer's map is zero, no layer to suggest
+            try:
+                suggestion = suggest_layer(self.model, images, t.to(images.device), self.layer, self.method,
+                                           self.tap.prefix_tokens)
+            except Exception:  # noqa: BLE001 - the suggestion is a courtesy; the warning goes out regardless
+                suggestion = None
+        warnings.warn(explain(problem, self.model, self.layer, self.method, suggestion), UserWarning, stacklevel=4)
 
     def __call__(self, images: Tensor, targets: Tensor | Sequence[int], masks: Tensor,
                  guided: Tensor | Sequence[bool] | None = None) -> tuple[Tensor, Tensor]:
@@ -122,6 +169,13 @@ class Guide:
                 f"batch sizes differ: {n} images, {t.numel()} targets, {masks.shape[0]} masks; pass one target "
                 "(class index) and one mask [H, W] per image"
             )
+        if tuple(masks.shape[-2:]) != tuple(images.shape[-2:]):
+            raise ValueError(
+                f"masks are {tuple(masks.shape[-2:])} but the images are {tuple(images.shape[-2:])} (H, W); build the "
+                "masks at the images' size, after any resize or crop: rightfocus.data.boxes_to_masks(boxes, targets, "
+                "images.shape[-2:]) with boxes in the resized images' pixels"
+            )
+        first = (self.layer, self.method) not in _SETTLED.get(self.model, ())
         logits, maps = self.maps(images, targets, create_graph=True)
         if maps.dtype in (torch.bfloat16, torch.float16):
             maps = maps.float()  # losses in fp32 under autocast (fp32 / fp64 maps stay as they are)
@@ -132,6 +186,8 @@ class Guide:
                 raise ValueError(f"guided must be a bool tensor [N={n}] (which images the loss counts), got "
                                  f"dtype {use.dtype} shape {tuple(use.shape)}")
             valid = valid & use
+        if masks.device.type == "cpu" or first:
+            _warn_empty_masks(masks, valid)  # host masks: free; device masks: first calls only (one sync)
         masks = masks.to(device=maps.device, dtype=maps.dtype)
         if bool(valid.all()):
             return logits, LOSSES[self.loss](maps, masks)
@@ -149,3 +205,16 @@ class Guide:
         _, maps = self.maps(images, targets, create_graph=False)
         maps = maps.detach()
         return upsample_maps(maps, images.shape[-2:]) if upsample else maps
+
+
+def _warn_empty_masks(masks: Tensor, valid: Tensor) -> None:
+    """Warn when a guided image's mask is all zero (the energy loss would push all of its attribution
+    off the image, the other losses towards zero everywhere)."""
+    empty = (masks.flatten(1).amax(1) <= 0).to(valid.device) & valid
+    if bool(empty.any()):
+        idx = empty.nonzero().flatten().tolist()
+        warnings.warn(
+            f"the masks of image(s) {idx[:10]}{' ...' if len(idx) > 10 else ''} are all zero, so their localisation "
+            "loss pushes attribution off the whole image; give such images target -1 or guided=False (no box: no "
+            "loss), or check the boxes (rightfocus.data.boxes_to_masks wants [class, x1, y1, x2, y2] rows in pixels)",
+            UserWarning, stacklevel=3)

@@ -44,6 +44,9 @@ from rightfocus.experiments import store
 from rightfocus.experiments.config import RunConfig, dump_config
 
 EXECUTORS = ("slurm", "local", "debug")
+#: a user's errors (missing data, a bad config): `rightfocus` reports them in one line, and the debug
+#: executor records them as the run's failure instead of opening its post-mortem debugger
+USER_ERRORS: tuple[type[Exception], ...] = (FileNotFoundError, ValueError, KeyError, FloatingPointError)
 #: what `launch_status` reports per run
 STATES = ("done", "running", "pending", "failed", "not launched")
 
@@ -123,14 +126,15 @@ def _needs(config: RunConfig) -> tuple[str, ...]:
     return tuple(config.init_run_ids)
 
 
-def plan(configs: Sequence[RunConfig], results: str | Path = "results") -> list[PlannedRun]:
+def plan(configs: Sequence[RunConfig], results: str | Path = "results", write: bool = True) -> list[PlannedRun]:
     """Write each run's config where `write_grid` puts it (``<results>/<profile>/<paper>/configs``,
-    same text, so `make mg` and a launch share them) and return the runs with their dependencies."""
+    same text, so `make mg` and a launch share them; `write=False`: only say where) and return the
+    runs with their dependencies."""
     out = []
     for c in configs:
         path = store.profile_dir(results, c.profile) / c.paper / "configs" / f"{c.run_id}.yaml"
         text = dump_config(c)
-        if not path.exists() or path.read_text() != text:
+        if write and (not path.exists() or path.read_text() != text):
             store.atomic_write_text(path, text)
         out.append(PlannedRun(c.run_id, path, _needs(c)))
     return out
@@ -199,17 +203,21 @@ class RunJob(Checkpointable):
     calls `checkpoint`, which returns a ``DelayedSubmission`` of the same run, and requeues the job;
     the requeued job resumes from the run's ``ckpt/latest.pt``.
 
+    `raise_user_errors=False` (the debug executor): a user error (`USER_ERRORS`) is recorded as the
+    run's failure and not raised, so that submitit's debug executor opens no debugger for it.
+
     `simulate_preemption` (tests, and a check of a cluster's requeue set-up): when the run has no
     checkpoint yet, the job sends itself the preemption signal as soon as the run writes its first
     ``ckpt/latest.pt``; the requeued job (built by `checkpoint`) runs without it.
     """
 
     def __init__(self, config: str | Path, results: str | Path, record_dir: str | Path,
-                 simulate_preemption: bool = False) -> None:
+                 simulate_preemption: bool = False, raise_user_errors: bool = True) -> None:
         self.config = str(config)
         self.results = str(results)
         self.record_dir = str(record_dir)
         self.simulate_preemption = simulate_preemption
+        self.raise_user_errors = raise_user_errors
 
     def _run_dir(self) -> Path:
         from rightfocus.experiments.config import load_config_file
@@ -238,7 +246,9 @@ class RunJob(Checkpointable):
             train_from_file(self.config, results=self.results)
         except Exception as exc:
             self._note("failed", error=f"{type(exc).__name__}: {exc}")
-            raise
+            if self.raise_user_errors or not isinstance(exc, USER_ERRORS):
+                raise
+            return {"run_id": rdir.name, "dir": str(rdir), "done": False, "error": str(exc)}
         done = store.is_done(rdir)
         self._note("finished" if done else "failed", **({} if done else {"error": "ended without `done`"}))
         return {"run_id": rdir.name, "dir": str(rdir), "done": done}
@@ -246,7 +256,8 @@ class RunJob(Checkpointable):
     def checkpoint(self, *args: Any, **kwargs: Any) -> DelayedSubmission:
         """Requeue the same run (submitit calls this on USR2: preemption or time limit)."""
         self._note("requeued")
-        return DelayedSubmission(RunJob(self.config, self.results, self.record_dir))
+        return DelayedSubmission(RunJob(self.config, self.results, self.record_dir,
+                                        raise_user_errors=self.raise_user_errors))
 
 
 def _preempt_after_first_checkpoint(latest: Path, poll_s: float = 0.01) -> None:
@@ -278,12 +289,11 @@ class Submitted:
     config: str
     submitted_at: str | None = None
     blocked_by: list[str] | None = None
+    wave: int | None = None  # dependency wave (0: needs nothing that is not done)
 
 
-def make_executor(kind: str, folder: str | Path, options: JobOptions) -> Any:
-    """A submitit executor for `kind` with `options` (SLURM needs ``srun`` on PATH)."""
-    import submitit
-
+def check_executor(kind: str) -> None:
+    """Raise ValueError when `kind` is unknown or its tools are missing (SLURM: ``srun``)."""
     if kind not in EXECUTORS:
         raise ValueError(f"unknown executor {kind!r}; use one of {list(EXECUTORS)}")
     if kind == "slurm":
@@ -292,6 +302,50 @@ def make_executor(kind: str, folder: str | Path, options: JobOptions) -> Any:
         if shutil.which("srun") is None:
             raise ValueError("the slurm executor needs `srun` and `sbatch` on PATH (run on a SLURM login "
                              "node), or use --executor local")
+
+
+def dry_run_summary(planned: Sequence[Submitted], groups: dict[str, list[RunConfig]], executor: str,
+                    data_root: str, weights_root: str | None, results: str | Path,
+                    problems: Sequence[Any] = ()) -> str:
+    """What `rightfocus launch --dry-run` prints: runs per wave and per group, where the data and the
+    weights will be read, where configs and runs would go, warnings on defaults and the preflight's
+    problems (`rightfocus.check.Problem`)."""
+    from rightfocus import project
+
+    ids = {s.run_id for s in planned}
+    every = {c.run_id for cs in groups.values() for c in cs}
+    paper, profile = next(((c.paper, c.profile) for cs in groups.values() for c in cs), ("?", "?"))
+    lines = [f"dry run (nothing written): {paper}/{profile}, {len(ids)} of {len(every)} runs to submit with the "
+             f"{executor} executor ({len(every) - len(ids)} done or in flight)"]
+    n_waves = max((s.wave for s in planned if s.wave is not None), default=-1) + 1
+    for k in range(n_waves):
+        lines.append(f"  wave {k}: {sum(s.wave == k for s in planned)} runs"
+                     + (" (start from baselines of earlier waves)" if k else ""))
+    lines.append("  runs per group (a run shared by groups counts in each):")
+    lines += [f"    {g:<24} {sum(c.run_id in ids for c in cs)} to submit of {len(cs)}" for g, cs in groups.items()]
+    roots = sorted({c.data_root for cs in groups.values() for c in cs})
+    lines.append(f"  data read from: {', '.join(str(project.resolve(r)) for r in roots)}")
+    lines.append(f"  weights read from: {weights_root or '(not set: the jobs read $WEIGHTS_ROOT of their environment)'}")
+    lines.append(f"  configs to {store.profile_dir(results, profile) / paper / 'configs'}, runs to "
+                 f"{store.profile_dir(results, profile) / 'runs'}")
+    warn = []
+    if data_root == "data":
+        warn.append(f"--data-root is the default 'data' ({project.resolve('data')}); pass the folder that "
+                    "holds the datasets")
+    lines += [f"  WARNING {w}" for w in warn]
+    if problems:
+        lines.append(f"  preflight (rightfocus check's data and weights part): a launch would "
+                     f"{'stop' if any(p.level == 'error' for p in problems) else 'go ahead'}:")
+        lines += ["    " + p.line() for p in problems]
+    lines.append(f"  every run id: .venv/bin/rightfocus grid --list --paper {paper} --profile {profile}")
+    return "\n".join(lines)
+
+
+def make_executor(kind: str, folder: str | Path, options: JobOptions) -> Any:
+    """A submitit executor for `kind` with `options` (SLURM needs ``srun`` on PATH)."""
+    import submitit
+
+    check_executor(kind)
     if kind == "debug":
         return submitit.DebugExecutor(folder)
     if kind == "local":
@@ -331,7 +385,8 @@ def launch(
     """Submit every run of `configs` that is not done (one paper and profile per call).
 
     SLURM: returns once every job is queued. Local / debug: submits wave by wave and returns when
-    every job has ended. Runs that are running or pending under an earlier job of the same executor
+    every job has ended. `dry_run`: writes nothing and returns the runs it would submit (job id None,
+    with their wave). Runs that are running or pending under an earlier job of the same executor
     are not submitted again; their dependents wait for that job.
     """
     options = options or JobOptions()
@@ -343,7 +398,7 @@ def launch(
         raise ValueError(f"one launch takes one paper and profile; got {sorted(keys)}")
     ((paper, profile),) = keys
     rec_dir = launch_dir(results, profile, paper)
-    runs = plan(configs, results)
+    runs = plan(configs, results, write=not dry_run)
     by_id = {r.run_id: r for r in runs}
     # what is settled: done, or in flight under an earlier job of this executor (reuse its job id)
     current = {s.run_id: s for s in launch_status(paper, profile, results, [r.run_id for r in runs]
@@ -355,11 +410,9 @@ def launch(
     for rid in sorted(set(by_id) & set(in_flight)):
         log(f"{rid}: already {current[rid].state} as job {in_flight[rid]}, not resubmitted")
     order = waves(todo, done | set(in_flight))
-    if dry_run:
-        for k, wave in enumerate(order):
-            for r in wave:
-                log(f"wave {k}\t{r.run_id}\tneeds {', '.join(r.needs) or '-'}")
-        return []
+    if dry_run:  # nothing written: the runs that would be submitted, by wave
+        return [Submitted(r.run_id, executor, None, None, list(r.needs), str(r.config), wave=k)
+                for k, wave in enumerate(order) for r in wave]
 
     folder = rec_dir / "jobs"
     ex = make_executor(executor, folder, options)
@@ -371,7 +424,8 @@ def launch(
     job_of: dict[str, str] = dict(in_flight)
 
     def job_for(r: PlannedRun) -> RunJob:
-        return RunJob(r.config, results, rec_dir, simulate_preemption=simulate_preemption)
+        return RunJob(r.config, results, rec_dir, simulate_preemption=simulate_preemption,
+                      raise_user_errors=executor != "debug")  # debug: no post-mortem debugger for them
 
     def record(r: PlannedRun, job: Any) -> None:
         rec = records[r.run_id]

@@ -3,7 +3,7 @@
 Every localisation loss takes attributions at the TAP's resolution [N, h, w] and masks at the input
 resolution [N, H, W] (1 inside the union of the class's boxes), applies its post-processing at the
 tap's resolution, then bilinearly upsamples to the mask's size (``F.interpolate``, default
-align_corners), in the reference code's order (FACTS.md):
+align_corners), in the reference code's order:
 
 - Energy: raw attributions; loss = 1 - EPG (EPG on the positive part). Eq. (6) writes -EPG; the two
   differ by a constant (same gradients). When the positive sum is < 1e-7 it is 1 - numerator.
@@ -123,7 +123,7 @@ def active_area_loss(masks: Sequence[Tensor], tau: float | Sequence[float]) -> T
     """AIM Eq. (6): sum over stages i of (r_i - tau_i)^2.
 
     r_i is the active-area ratio of stage i's binary mask computed per image and averaged over the batch
-    (the paper leaves the batch reduction open; this is the choice recorded in FACTS.md). The masks are
+    (the paper leaves the batch reduction open; fixed here so that runs are comparable). The masks are
     straight-through binary masks, so the gradient reaches the mask estimators. `tau` is one threshold
     for every stage or one per stage.
     """

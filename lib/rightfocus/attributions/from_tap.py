@@ -14,7 +14,7 @@ Methods computed from a tap:
 - ``bcos``: IxG computed while the B-cos explanation mode is on (dynamic weights as constants for the
   explanation's own derivative). Both the forward and the gradient must run inside
   `attribution_context(model, "bcos")`; the loss's ``backward()`` must run OUTSIDE it (the B-cos layers
-  read the switch at backward time, see FACTS.md "Exactness of the guidance gradient").
+  read the switch at backward time: scales constant for the explanation's own input derivative, in the graph for the loss's backward).
 """
 
 from __future__ import annotations

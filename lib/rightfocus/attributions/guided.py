@@ -3,7 +3,7 @@
 The guided rule: at every nonlinearity only positive gradients pass back, i.e. the gradient leaving a
 nonlinearity towards its input is replaced by its positive part, ``relu(df/dx * g)``. For ReLU this is
 captum's `GuidedBackprop`. captum overrides ``nn.ReLU`` modules only, so on ConvNeXt (``nn.GELU``) it
-silently returns the plain gradient (FACTS.md, AIM); here the same rule is applied to both module types.
+silently returns the plain gradient (captum overrides nn.ReLU modules only); here the same rule is applied to both module types.
 Functional calls (``F.relu`` / ``F.gelu`` in a forward) are not seen: models must use modules, and
 `guided_rule` refuses a model that has none.
 """

@@ -60,7 +60,7 @@ def bcos_mode(model: nn.Module) -> tuple[Callable[[], ContextManager], bool]:
     """(a factory of the model's B-cos explanation-mode context, whether guidance through it is exact).
 
     rightfocus B-cos models (`rightfocus.models.explanation_mode`) read the switch at backward time,
-    so the guidance gradient is exact (FACTS.md). Other models whose modules have
+    so the guidance gradient is exact (checked against finite differences on the first layer's weights). Other models whose modules have
     ``set_explanation_mode`` (the ``bcos`` package, B-cos-v2) detach the dynamic scales in the
     FORWARD pass: maps are exact, gradients through that forward treat the scales as constants.
     """
@@ -221,6 +221,18 @@ class LayerTap:
         """(logits [N, K], activation at the layer) from one forward pass."""
         if not torch.is_tensor(images) or images.dim() != 4:
             raise ValueError(f"images must be a tensor [N, C, H, W], got {getattr(images, 'shape', type(images))}")
+        try:
+            return self._forward(images)
+        except RuntimeError as exc:
+            expected = _input_channels(self.model)
+            if expected is None or expected == images.shape[1]:
+                raise
+            fix = (f"repeat the channel: images.expand(-1, {expected}, -1, -1)" if images.shape[1] == 1 else
+                   f"pass {expected}-channel images")
+            raise ValueError(f"{type(self.model).__name__} takes {expected}-channel images, got {images.shape[1]} "
+                             f"channel(s) (grayscale?); {fix}, normalised as the model expects") from exc
+
+    def _forward(self, images: Tensor) -> tuple[Tensor, Tensor]:
         n = images.shape[0]
         if self.layer == INPUT:
             x = images if images.requires_grad else images.detach().requires_grad_(True)
@@ -255,6 +267,12 @@ class LayerTap:
             raise TypeError(f"{name} returns {type(captured[0]).__name__}, not a tensor; choose a module whose "
                             "output is the activation tensor (e.g. its parent block)")
         return _check_logits(logits, n), captured[0]
+
+
+def _input_channels(model: nn.Module) -> int | None:
+    """The input channels of the model's first convolution (None without one)."""
+    conv = next((m for m in model.modules() if isinstance(m, nn.modules.conv._ConvNd)), None)
+    return None if conv is None else int(conv.in_channels)
 
 
 def layer_maps(

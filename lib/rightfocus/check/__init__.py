@@ -24,7 +24,7 @@ from rightfocus.check.resources import (DeviceInfo, StepTime, device_info, devic
 from rightfocus.check.weights import WeightsNeed, check_weights, weights_needs
 from rightfocus.experiments.config import RunConfig
 
-__all__ = ["CheckReport", "KNOWN", "KnownCounts", "Problem", "run_check", "ERROR", "WARNING"]
+__all__ = ["CheckReport", "KNOWN", "KnownCounts", "Problem", "preflight", "run_check", "ERROR", "WARNING"]
 
 
 @dataclass
@@ -133,14 +133,12 @@ def _train_images(specs: list[DataSpec], rows: list[SplitRow]) -> dict[str, int 
     return out
 
 
-def run_check(paper: str = "mg", profile: str = "paper", data_root: str = "data", weights_root: str | None = None,
-              groups: Iterable[str] | None = None, results: str = "results", measure: bool = True,
-              sample: int = 16, steps: int = 2, log: Callable[[str], None] | None = None) -> CheckReport:
-    """Check everything the grid of `paper` in `profile` needs (see the module docstring); writes
-    nothing. Progress goes to `log` (default: stderr)."""
+def grid_groups(paper: str, profile: str, data_root: str, groups: Iterable[str] | None = None
+                ) -> dict[str, list[RunConfig]]:
+    """The run configs of each of `groups` (default: all) of the paper's grid; clear errors for an
+    unknown paper or group."""
     from rightfocus.experiments.makefile import PAPERS
 
-    log = log or (lambda s: print(s, file=sys.stderr, flush=True))
     if paper not in PAPERS:
         raise ValueError(f"unknown paper {paper!r}; use one of {sorted(PAPERS)}")
     module = PAPERS[paper].grids
@@ -148,7 +146,16 @@ def run_check(paper: str = "mg", profile: str = "paper", data_root: str = "data"
     unknown = [g for g in names if g not in module.GROUPS]
     if unknown:
         raise ValueError(f"unknown {paper} group(s) {unknown}; use one of {list(module.GROUPS)}")
-    by_group = {g: module.group_configs(g, profile, data_root) for g in names}
+    return {g: module.group_configs(g, profile, data_root) for g in names}
+
+
+def run_check(paper: str = "mg", profile: str = "paper", data_root: str = "data", weights_root: str | None = None,
+              groups: Iterable[str] | None = None, results: str = "results", measure: bool = True,
+              sample: int = 16, steps: int = 2, log: Callable[[str], None] | None = None) -> CheckReport:
+    """Check everything the grid of `paper` in `profile` needs (see the module docstring); writes
+    nothing. Progress goes to `log` (default: stderr)."""
+    log = log or (lambda s: print(s, file=sys.stderr, flush=True))
+    by_group = grid_groups(paper, profile, data_root, groups)
     report = CheckReport(paper, profile, data_root, weights_root, results, by_group)
     every = list({c.run_id: c for cs in by_group.values() for c in cs}.values())
 
@@ -186,3 +193,16 @@ def run_check(paper: str = "mg", profile: str = "paper", data_root: str = "data"
         vals = list(per_run.values())
         report.hours["__total__"] = math.nan if any(v is None for v in vals) else sum(vals)  # type: ignore[arg-type]
     return report
+
+
+def preflight(paper: str, profile: str, data_root: str = "data", weights_root: str | None = None,
+              groups: Iterable[str] | None = None, sample: int = 4,
+              log: Callable[[str], None] | None = None) -> list[Problem]:
+    """The data and weights part of `run_check` (what `rightfocus launch` runs before submitting):
+    every dataset the groups read (layout, counts, `sample` images decoded per split) and every
+    weights file they load. Device, disk and time are left out (a login node has no GPU). Writes
+    nothing."""
+    log = log or (lambda s: print(s, file=sys.stderr, flush=True))
+    by_group = grid_groups(paper, profile, data_root, groups)
+    _, problems = check_datasets(data_specs(paper, by_group), sample=sample, log=log)
+    return problems + check_weights(weights_needs(paper, by_group), weights_root, log=log)

@@ -53,7 +53,7 @@ KNOWN: dict[str, KnownCounts] = {
     ),
     "waterbirds-95": KnownCounts(
         release="Waterbirds (95 %, Sagawa et al. 2020)",
-        source="FACTS.md (waterbird_complete95_forest2water2 metadata.csv); groups 2*y+place",
+        source="the Waterbirds release (waterbird_complete95_forest2water2 metadata.csv); groups 2*y+place",
         images={"train": 4795, "val": 1199, "test": 5794},
         groups={"train": (3498, 184, 56, 1057), "val": (467, 466, 133, 133), "test": (2255, 2255, 642, 642)},
         classes=2,
@@ -63,7 +63,7 @@ KNOWN: dict[str, KnownCounts] = {
     "waterbirds-100": KnownCounts(
         release="Waterbirds-100 (Petryk et al. 2022)",
         source="split sizes as Waterbirds-95 (both split CUB's 5,994 train images into train/val and "
-               "keep its 5,794 test images; FACTS.md: they differ only in the train confounder); "
+               "keep its 5,794 test images; they differ only in the train confounder); "
                "groups 1 and 2 are empty in train by definition of 100 %",
         images={"train": 4795, "val": 1199, "test": 5794},
         groups={"train": (None, 0, 0, None)},
@@ -83,7 +83,7 @@ KNOWN: dict[str, KnownCounts] = {
     ),
     "travelingbirds": KnownCounts(
         release="TravelingBirds (Koh et al. 2020)",
-        source="FACTS.md: CUB_fixed/{train,test} hold every CUB image; CUB train images are read from "
+        source="the TravelingBirds release: CUB_fixed/{train,test} hold every CUB image; CUB train images are read from "
                "the train tree, CUB test images from the test tree (CUB: 5,994 / 5,794)",
         images={"train": 5994, "test": 5794},
         objects={"train": 5994, "test": 5794},

@@ -34,7 +34,7 @@ def render_gallery(data_dir: str | Path, out_png: str | Path, per_kind: int = 4,
     data_dir, out_png = Path(data_dir), Path(out_png)
     kinds = [k for k in _VIEWS if (data_dir / k).is_dir()]
     if not kinds:
-        raise FileNotFoundError(f"no synthetic datasets under {data_dir}; run `rightfocus make-data all "
+        raise FileNotFoundError(f"no synthetic datasets under {data_dir}; run `.venv/bin/rightfocus make-data all "
                                 f"--out {data_dir}` first (expected subfolders: {', '.join(_VIEWS)})")
     fig, axes = plt.subplots(len(kinds), per_kind, figsize=(2.0 * per_kind, 2.1 * len(kinds)), squeeze=False)
     for row, kind in zip(axes, kinds):

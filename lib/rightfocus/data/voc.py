@@ -113,7 +113,9 @@ def load_voc2007(root: str | Path, split: str, classes: str | Sequence[str] = "a
     seen = {name for _, objs in parsed.values() for name, *_ in objs}
     for name in sorted(seen):
         if name not in VOC_CLASSES:
-            raise ValueError(f"unknown class {name!r} in {voc / 'Annotations'}; known VOC classes: "
+            files = [voc / "Annotations" / f"{i}.xml" for i, (_, objs) in parsed.items() if any(o[0] == name for o in objs)]
+            more = f" (and {len(files) - 1} more file(s))" if len(files) > 1 else ""
+            raise ValueError(f"unknown class {name!r} in {files[0]}{more}; known VOC classes: "
                              f"{', '.join(VOC_CLASSES)}")
     if classes == "auto":
         for other in SPLITS:  # the class list must not depend on the split

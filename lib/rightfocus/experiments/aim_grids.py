@@ -38,7 +38,7 @@ AIM_EXTRA_DEFAULTS: dict[str, Any] = {
     "blocks": None,             # bottom-up: backbone blocks that are masked, e.g. [1, 2, 3]
     "edge_init": False,         # Table 16 / Fig. 30
     "topdown_lr": 0.01,         # Table 4
-    "noise_off_fraction": 0.8,  # Gumbel noise off for the last 20 % of the epochs (DynConv, FACTS.md)
+    "noise_off_fraction": 0.8,  # Gumbel noise off for the last 20 % of the epochs (DynConv's schedule)
     "weight_decay": 1e-3,       # Table 4
     "label_smoothing": 0.05,    # Table 4
     "randaugment": [3, 9],      # Table 4: (ops, magnitude); None = off
@@ -46,7 +46,7 @@ AIM_EXTRA_DEFAULTS: dict[str, Any] = {
     "drop_path": 0.3,           # Table 4
     "val_fraction": 0.2,        # Table 4: validation = 20 % of the training split (seeded)
     "shifted_offset": None,     # A.6: centre offset as a fraction of the image side (CUB runs only)
-    "gradcam_at": "classifier_input",  # or "backbone": where GradCAM for EPG is taken (FACTS.md)
+    "gradcam_at": "classifier_input",  # or "backbone": where GradCAM for EPG is taken (the paper does not say)
     "guided_eval": False,       # also Guided GradCAM / Guided Backprop EPG on test (Table 8)
     "fixed_images": 4,          # test images whose masks are stored every epoch (Fig. 7)
     "pretrained": True,         # ImageNet-1k weights for the backbone (paper); demo: False

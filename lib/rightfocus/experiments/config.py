@@ -12,7 +12,7 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any, Callable, Iterable, Mapping
 
 import yaml
 
@@ -68,7 +68,7 @@ FIELD_HELP: dict[str, str] = {
     "batch_size": "global batch size",
     "image_size": "training and evaluation resolution (pixels)",
     "init_from": "GUIDED MG RUNS NEED IT: the run id of the baseline they start from (train the baseline "
-                 "first; `rightfocus train` prints its run_id); a list: the best of them on validation; "
+                 "first; `.venv/bin/rightfocus train` prints its run_id); a list: the best of them on validation; "
                  f"{FROM_INIT!r}: start where a baseline starts (extra.weights, else the seeded fresh "
                  "initialisation), as Waterbirds guided runs do (D.1.2)",
     "extra": "paper-specific settings, e.g. weights: <file> (pretrained weights, under weights_root); MG: "
@@ -247,11 +247,37 @@ def _fmt(x: float) -> str:
     return f"{x:g}"
 
 
+def _blocks(value: Any) -> str:
+    return "b" + "".join(str(b) for b in value)
+
+
+#: extra settings that tell runs of one grid apart, shown in the readable prefix when set to anything
+#: but their default: key -> (default, tag of a value). MG: the seed of the annotated subset
+#: (Waterbirds, 2 subsets); AIM: the ablations of Tables 5, 13 and 16 (defaults as in
+#: `aim_grids.AIM_EXTRA_DEFAULTS`).
+ID_TAGS: dict[str, tuple[Any, Callable[[Any], str]]] = {
+    "annotation_seed": (0, lambda v: f"as{v}"),
+    "direction": ("top_down", lambda v: str(v).replace("_", "")),
+    "blocks": (None, _blocks),
+    "aux_losses": (True, lambda v: "aux" if v else "noaux"),
+    "single_mask": (False, lambda v: "single" if v else "allmasks"),
+    "edge_init": (False, lambda v: "edgeinit" if v else "noedgeinit"),
+}
+
+
+def _tags(extra: Mapping[str, Any] | None) -> list[str]:
+    """The `ID_TAGS` of the extra settings that differ from their default, in registry order."""
+    extra = extra or {}
+    return [tag(extra[k]) for k, (default, tag) in ID_TAGS.items() if k in extra and extra[k] != default]
+
+
 def run_id(config: RunConfig) -> str:
     """Readable prefix + "-" + 8 hex digits of a hash of `config.result_fields()`.
 
     E.g. ``voc2007-bcos-tiny-bcos-input-energy-l0.05-f1-d0-s0-1a2b3c4d``; baselines
-    ``voc2007-bcos-tiny-baseline-lr0.0001-s0-<hash>``.
+    ``voc2007-bcos-tiny-baseline-lr0.0001-s0-<hash>``. Extra settings in `ID_TAGS` that differ from
+    their default come before the seed (``...-f0.01-d0-as1-s0-<hash>``, ``...-T1-tau0.25-bottomup-b123-
+    lr7e-06-s0-<hash>``), so that the runs of a grid differ in their readable prefix.
     """
     c = config
     head = [c.dataset] + ([c.task] if c.task else []) + [c.model_kind, c.arch]
@@ -259,13 +285,13 @@ def run_id(config: RunConfig) -> str:
         e = c.extra or {}
         variant = [f"T{e['stage']}"] if e.get("stage") is not None else []
         variant += [f"tau{_fmt(e['tau'])}"] if e.get("tau") is not None else ["noanneal"]
-        parts = head + variant + [f"lr{_fmt(c.lr)}", f"s{c.seed}"]
+        parts = head + variant + _tags(e) + [f"lr{_fmt(c.lr)}", f"s{c.seed}"]
     elif c.is_baseline:
-        parts = head + ["baseline", f"lr{_fmt(c.lr)}", f"s{c.seed}"]
+        parts = head + ["baseline", f"lr{_fmt(c.lr)}"] + _tags(c.extra) + [f"s{c.seed}"]
     else:
         parts = head + [
             str(c.method), str(c.tap), str(c.loss), f"l{_fmt(c.lam)}",
-            f"f{_fmt(c.annotation_fraction)}", f"d{_fmt(c.dilation)}", f"s{c.seed}",
+            f"f{_fmt(c.annotation_fraction)}", f"d{_fmt(c.dilation)}", *_tags(c.extra), f"s{c.seed}",
         ]
     blob = json.dumps(c.result_fields(), sort_keys=True, default=str)
     digest = hashlib.sha256(blob.encode()).hexdigest()[:8]

@@ -1,6 +1,6 @@
 """The AIM paper's printed numbers (Alshami et al. 2025), per table, exactly as printed.
 
-The paper is not self-consistent (FACTS.md): the same configuration has different numbers in
+The paper is not self-consistent: the same configuration has different numbers in
 different tables. Each table keeps its own numbers here; claims cite the table they read.
 
 Every cell is ``(mean, std)`` in percent; ``std`` is ``None`` where the paper prints none (or "±"

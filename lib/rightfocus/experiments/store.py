@@ -268,11 +268,11 @@ def list_runs(results: str | Path, profile: str, group: str | None = None, *, un
         path = group_path(results, profile, group)
         if not path.exists():
             raise FileNotFoundError(
-                f"no manifest {path}; write it with `rightfocus grid --profile {profile}` or train the grid"
+                f"no manifest {path}; write it with `.venv/bin/rightfocus grid --profile {profile}` or train the grid"
             )
-        data = _json(path, f"rewrite it with `rightfocus grid --profile {profile}`")
+        data = _json(path, f"rewrite it with `.venv/bin/rightfocus grid --profile {profile}`")
         if not isinstance(data, dict) or not isinstance(data.get("runs"), list):
-            raise ValueError(f"{path}: no 'runs' list; rewrite it with `rightfocus grid --profile {profile}`")
+            raise ValueError(f"{path}: no 'runs' list; rewrite it with `.venv/bin/rightfocus grid --profile {profile}`")
         return list(data["runs"])
     runs = profile_dir(results, profile) / "runs"
     found = sorted(p for p in runs.iterdir() if p.is_dir()) if runs.exists() else []

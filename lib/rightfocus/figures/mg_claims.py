@@ -355,8 +355,8 @@ def claims(ctx: RenderContext) -> Table:
         mark = operating_point.MARK if op.startswith(operating_point.MARK) else ""
         rows.append({"claim": f"{cid}{mark}", "statement": info["text"], "criterion": crit, "verdict": verdict,
                      "ours": ours, "paper": info["paper"], "figures": ", ".join(info["figures"]),
-                     "operating point": op, "measured reason (if it does not fully hold)": reason})
-    return Table(pd.DataFrame(rows), title=f"mg.claims: the paper's findings on our results ({ctx.profile})", notes=[
+                     "operating point": op, operating_point.REASON_COLUMN: reason})
+    return Table(operating_point.claim_frame(rows), title=f"mg.claims: the paper's findings on our results ({ctx.profile})", notes=[
         "Verdicts use the fixed criteria in the 'criterion' column on TEST metrics of the checkpoints selected "
         "on validation; numbers in percent points. A claim that does not hold on these results is reported "
         "as such.",

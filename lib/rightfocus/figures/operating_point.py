@@ -27,6 +27,11 @@ AIM_TOLERANCE = 0.05
 MG_MIN_EPG_MOVE = 0.005
 #: the marker of a run that misses its operating point, in tables and figure labels
 MARK = "†"
+#: the column both claims tables give the measured reason a claim does not hold in
+REASON_COLUMN = "measured reason (if it does not hold)"
+#: the column order both claims tables share (each has the columns it fills, in this order)
+CLAIM_COLUMNS = ("claim", "statement", "criterion", "verdict", "ours", "paper", "figures", "operating point",
+                 REASON_COLUMN)
 
 AIM_CRITERION = (f"AIM: validation mean active share at the last epoch within {AIM_TOLERANCE * 100:g} "
                  "points of tau")
@@ -42,6 +47,15 @@ class Check:
     paper: str
     ok: bool
     measured: str
+
+
+def claim_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
+    """A claims table's rows as a frame with its columns in `CLAIM_COLUMNS` order."""
+    keys = list(dict.fromkeys(k for r in rows for k in r))
+    unknown = [k for k in keys if k not in CLAIM_COLUMNS]
+    if unknown:
+        raise ValueError(f"claims columns {unknown} are not in CLAIM_COLUMNS {list(CLAIM_COLUMNS)}")
+    return pd.DataFrame(rows, columns=[c for c in CLAIM_COLUMNS if c in keys])
 
 
 def _num(v: Any) -> float:

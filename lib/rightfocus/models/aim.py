@@ -31,7 +31,7 @@ Choices where the paper is silent (listed in the project report):
   make them dense again; the backbone's own classifier reads the last stage;
 - edge-emphasised init (``edge_init=True``, App. D.5): every 3x3 kernel of the mask estimators
   is multiplied by `edge_emphasis_filter` (rescaled to unit RMS); the paper gives no formula;
-- stage numbers: ConvNeXt S0-S3; ResNet stem = 0, layer i = i (FACTS.md), so ResNet-50+AIM[2]
+- stage numbers: ConvNeXt S0-S3; ResNet stem = 0, layer i = i (the paper does not number them; this choice), so ResNet-50+AIM[2]
   reads layer4, layer3, layer2 and ConvNeXt+AIM[1] reads S3, S2, S1 (Sec. 4).
 
 Taps: ``input, mid1, mid2, mid3, final`` are the backbone stages (taps.py) and ``aim`` is the map

@@ -1,6 +1,6 @@
 """Bottom-up backbones for AIM, from torchvision, cut into the paper's numbered stages.
 
-Stage numbering (FACTS.md): ConvNeXt S0..S3 (S0 includes the stem); ResNet stem = 0, layer i = i.
+Stage numbering (the paper does not number them; this choice): ConvNeXt S0..S3 (S0 includes the stem); ResNet stem = 0, layer i = i.
 Each backbone is returned as ``stages``: a ModuleDict keyed by the tap names ``mid1 .. final``
 (taps.py), each an ``nn.Sequential`` of numbered stage modules (ResNet's ``mid1`` holds the stem
 and layer1), plus the numbering, channels and strides the AIM pathway needs, and the backbone's own

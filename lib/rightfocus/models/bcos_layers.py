@@ -9,7 +9,7 @@ from the sum, as in B-cos v2). The layers compute what B-cos v2's own modules (t
 package) compute, operation for operation, so release checkpoints give the same numbers.
 
 Guidance differentiates that explanation w.r.t. the parameters, and there the scales must stay in the
-graph (FACTS.md "Exactness of the guidance gradient"). So the switch is read at BACKWARD time: the
+graph (checked with finite differences on a float64 B-cos MLP: both shortcuts miss the exact derivative). So the switch is read at BACKWARD time: the
 scale passes through `_ScaleGate`, an identity whose backward returns no gradient while its owner is
 explaining and the full gradient otherwise. Computing the explanation with
 ``autograd.grad(..., create_graph=True)`` inside the context and calling ``loss.backward()`` outside

@@ -9,7 +9,7 @@ statistics), built from our own models and torchvision only (the ``bcos`` packag
 a paper-shape rehearsal runs without the real downloads. `check_weights_file` says what, if
 anything, keeps a file from loading.
 
-Layouts (FACTS.md, "Release checkpoints"): B-cos-v2 files are plain state dicts of the ``bcos``
+Layouts (as the release files are published): B-cos-v2 files are plain state dicts of the ``bcos``
 package's models (uncentred batch norms carry ``running_mean`` beside ``running_var``; the logit bias
 is not stored); the ViT and model guidance's B-cos ResNet-50 were saved inside a sequential wrapper
 (every key prefixed ``0.``); X-DNN's file is ``{"epoch", "arch", "state_dict", "best_acc1",

@@ -81,9 +81,24 @@ def _strip_wrappers(state: dict[str, Tensor]) -> dict[str, Tensor]:
     return renamed
 
 
+def _looks_like_a_checkpoint(path: str | os.PathLike) -> bool:
+    """Whether the file starts like something torch.save writes: a zip archive (torch >= 1.6) or a
+    pickle (protocol 2+ opens with 0x80; the legacy format too). Missing files pass (torch.load says so)."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(4)
+    except OSError:
+        return True
+    return head[:2] == b"PK" or head[:1] == b"\x80"
+
+
 def read_state_dict(path: str | os.PathLike) -> dict[str, Tensor]:
     """A flat state dict from a checkpoint file (``torch.load(weights_only=True)``), with the release
     wrappers undone (see the module docstring)."""
+    if not _looks_like_a_checkpoint(path):
+        raise ValueError(
+            f"{path}: not a torch checkpoint (neither torch.save's zip format nor a pickle: a corrupt or partial "
+            "download, or another kind of file); download the release file again")
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as err:

@@ -4,7 +4,7 @@ with ``paper="aim"`` (settings in ``config.extra``, defaults `AIM_EXTRA_DEFAULTS
 Loss (Eq. 7): the classification losses of the final classifier and, unless ``aux_losses`` is off
 (Table 12), of every top-down stage's classifier (label smoothing, Table 4), plus ``lam`` (6) times the
 active-area losses of the stage masks (Eq. 6) with the threshold annealed from 1.0 to ``tau``
-(App. A.3, Fig. 9). ``tau = None`` ("no annealing") means no mask loss at all (Table 15, FACTS.md).
+(App. A.3, Fig. 9). ``tau = None`` ("no annealing") means no mask loss at all (Table 15: "without any sparsity loss").
 
 Optimiser: AdamW with two parameter groups, the (pretrained) backbone at ``config.lr`` (Table 5) and
 everything else (top-down pathway, mask estimators, classifiers) at ``topdown_lr`` (Table 4), weight

@@ -162,7 +162,7 @@ def train_one_epoch(
             (rt.world_size * (share * bce + lam * loc)).backward()
             step = torch.stack([share * bce + lam * loc, share * bce, loc]).detach()
         else:
-            loss.backward()  # outside the explanation mode (FACTS.md: exact guidance gradient)
+            loss.backward()  # outside the explanation mode: the exact guidance gradient (scales in the graph)
             step = torch.stack([loss, bce, loc]).detach()
         optimizer.step()
         totals += step.double()
@@ -362,6 +362,19 @@ def build_datasets(config: RunConfig) -> dict[str, Any]:
             "test": load_dataset(config.dataset, config.data_root, "test", **common)}
 
 
+def _how_to_train(run_id: str, results: str | Path, profile: str) -> str:
+    """A command that trains run `run_id`, with a config file that exists: the grid's (``rightfocus
+    grid`` / ``launch`` write them), the run folder's (a started run), else what to write."""
+    written = [store.profile_dir(results, profile) / paper / "configs" / f"{run_id}.yaml" for paper in ("mg", "aim")]
+    written.append(store.run_dir(results, profile, run_id) / "config.yaml")
+    found = next((p for p in written if p.is_file()), None)
+    if found is not None:
+        return f"`.venv/bin/rightfocus train {found}`, or `make mg`, which orders baselines first"
+    return ("no config of it was found; write the baseline's config (the guided config without method / tap / loss "
+            "/ lam / init_from, e.g. configs/example_baseline.yaml beside configs/example_guided.yaml), train it "
+            "with `.venv/bin/rightfocus train <that file>` and set init_from to the run id it prints")
+
+
 def resolve_init(config: RunConfig, results: str | Path) -> tuple[str, Path]:
     """The baseline run a guided run starts from; for a list, the best on validation (D.1.1). A run
     that starts from the initialisation (`FROM_INIT`) has none: a ValueError says so."""
@@ -372,16 +385,15 @@ def resolve_init(config: RunConfig, results: str | Path) -> tuple[str, Path]:
     if not ids:
         raise ValueError(
             f"guided run {config.run_id} needs init_from: the run id of the baseline it starts from. Train the "
-            "baseline first (the same config without method / tap / loss; `rightfocus train` prints its run_id) "
+            "baseline first (the same config without method / tap / loss; `.venv/bin/rightfocus train` prints its run_id) "
             "and set init_from: <that id> (see configs/example_guided.yaml)")
     metric = selection_metric(config)
     best: tuple[float, str] | None = None
     for rid in ids:
         rdir = store.run_dir(results, config.profile, rid)
         if not store.is_done(rdir):
-            raise FileNotFoundError(
-                f"baseline {rid} is not finished ({rdir}/done missing): train it first "
-                f"(`rightfocus train {rdir}/config.yaml`, or `make mg`, which orders baselines first)")
+            raise FileNotFoundError(f"baseline {rid} is not finished ({rdir}/done missing): train it first "
+                                    f"({_how_to_train(rid, results, config.profile)})")
         score = float(store.read_done(rdir)["selected_val"][metric])
         if best is None or score > best[0]:
             best = (score, rid)

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from rightfocus.models.taps import TAPS
+from rightfocus.units import points
 from rightfocus.widgets.render import png_width
 from rightfocus.widgets.state import CLASSIFIER_TAP, InspectorState, View
 
@@ -54,7 +55,7 @@ class HeatmapInspector:
         self.filter_class = W.Dropdown(options=[ANY], value=NONE, description="has class", style=style)
         self.filter_group = W.Dropdown(options=[ANY] + [(str(g), g) for g in range(4)], value=NONE,
                                        description="group", style=style)
-        self.filter_epg = W.FloatRangeSlider(value=(0.0, 1.0), min=0.0, max=1.0, step=0.05, description="EPG",
+        self.filter_epg = W.FloatRangeSlider(value=(0.0, 100.0), min=0.0, max=100.0, step=5.0, description="EPG (%)",
                                              style=style)
         self.use_epg = W.Checkbox(value=False, description="filter by EPG (first run)", indent=False,
                                   layout=W.Layout(width="auto"))
@@ -153,11 +154,12 @@ class HeatmapInspector:
 
         def compute() -> list[tuple[str, int]]:
             cls, group = (None if w.value == NONE else w.value for w in (self.filter_class, self.filter_group))
-            keep = s.filter_images(cls, group, tuple(self.filter_epg.value) if self.use_epg.value else None)
+            epg_range = tuple(v / 100.0 for v in self.filter_epg.value) if self.use_epg.value else None  # % -> fraction
+            keep = s.filter_images(cls, group, epg_range)
             if self.by_change.value and len(s.runs) > 1:
                 ranked = s.epg_change()
                 ranked = ranked[ranked["index"].isin(keep)]
-                return [(f"{int(i)} (ΔEPG {d:+.2f})", int(i)) for i, d in zip(ranked["index"], ranked["change"])]
+                return [(f"{int(i)} (ΔEPG {points(d)})", int(i)) for i, d in zip(ranked["index"], ranked["change"])]
             return [(str(i), i) for i in keep]
 
         options: list[tuple[str, int]] = []

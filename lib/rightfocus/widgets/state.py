@@ -29,11 +29,12 @@ from torch import Tensor
 from rightfocus import project
 from rightfocus.experiments import store
 from rightfocus.experiments.config import RunConfig
+from rightfocus.units import percent
 
 #: datasets whose labels are multi-hot (sigmoid scores, per-class segmentation ids)
 MULTI_LABEL_DATASETS = ("voc2007", "coco2014")
 #: a tap name resolved per model: the map the final classifier reads (AIM: ``aim``; others: ``final``),
-#: where GradCAM is taken for EPG in the AIM paper (FACTS: AIM protocol)
+#: where GradCAM is taken for EPG of AIM models (the paper does not name the layer; here: the map the final classifier reads)
 CLASSIFIER_TAP = "classifier"
 #: mask the EPG / IoU of a view is computed against
 MASK_SOURCES = ("auto", "boxes", "seg")
@@ -139,9 +140,9 @@ class Panel:
             return f"{self.label}\n{self.error}"
         m = self.metrics
         against = " (seg)" if m.get("mask") == "seg" else ""
-        parts = [f"EPG{against} {m['epg']:.2f}", f"IoU {m['iou']:.2f}"]
+        parts = [f"EPG{against} {percent(m['epg'])}", f"IoU {percent(m['iou'])}"]
         if m.get("onobj_epg") is not None:
-            parts.append(f"on-obj {m['onobj_epg']:.2f}")
+            parts.append(f"on-obj {percent(m['onobj_epg'])}")
         return f"{self.label}\npred {self.predicted_name} ({self.confidence:.2f})\n" + " ".join(parts)
 
 

@@ -67,7 +67,7 @@ def make(kind: str, out_dir: str | Path, seed: int = 0, **size_options: Any) -> 
     out = Path(out_dir)
     if out.exists() and any(out.iterdir()):
         if not (out / MANIFEST).is_file():
-            raise FileExistsError(f"{out} is not empty and was not written by `rightfocus make-data`; "
+            raise FileExistsError(f"{out} is not empty and was not written by `.venv/bin/rightfocus make-data`; "
                                   "choose an empty or new folder")
         for name in set(owned) | {MANIFEST} | {e for _, o in _WRITERS.values() for e in o}:
             p = out / name
