@@ -46,42 +46,101 @@ def tab3(ctx: RenderContext) -> Table:
                            "directions per image (A.6)"))
 
 
+def profile_configs(ctx: RenderContext, profile: str) -> tuple[list[Any], str]:
+    """The AIM run configs of `profile` and where they come from: the configs stored with the runs in
+    the results when `profile` is the rendered one and it has AIM runs, else the ones its grid
+    generates (`aim_grids.all_configs`, what `make aim PROFILE=<profile>` trains)."""
+    from rightfocus.experiments import aim_grids, store
+
+    if profile == ctx.profile:
+        cfgs = []
+        for group in aim_grids.GROUPS:
+            try:
+                ids = store.list_runs(ctx.results, profile, group)
+            except FileNotFoundError:
+                continue
+            for rid in ids:
+                try:
+                    cfgs.append(store.load_config(ctx.run_dir(rid)))
+                except FileNotFoundError:
+                    continue
+        cfgs = [c for c in cfgs if c.paper == "aim"]
+        if cfgs:
+            return list({c.run_id: c for c in cfgs}.values()), f"the {len(cfgs)} runs in {ctx.results / profile}"
+    cfgs = aim_grids.all_configs(profile)
+    return cfgs, f"the {len(cfgs)} runs the {profile} grid generates (experiments/aim_grids.py)"
+
+
+def _values(values: list[Any]) -> str:
+    """Distinct values in first-seen order, joined (lists and None printed as they are)."""
+    out: list[str] = []
+    for v in values:
+        text = f"{v:g}" if isinstance(v, float) else str(v)
+        if text not in out:
+            out.append(text)
+    return ", ".join(out) if out else "-"
+
+
+def _optimiser_names(config: Any) -> tuple[str, str]:
+    """(optimiser, schedule) class names that the AIM loop builds for `config` (`build_optimizer`)."""
+    import torch
+
+    from rightfocus.training.aim_loop import build_optimizer
+
+    opt, sched = build_optimizer(torch.nn.Linear(1, 1), config, steps=1)
+    return f"{type(opt).__name__} (torch.optim)", f"{type(sched).__name__} (per step)"
+
+
+def _table4_cells(configs: list[Any]) -> dict[str, str]:
+    """Table 4's rows read from run configs (AIM runs; baselines only where the row applies to them)."""
+    from rightfocus.training.aim_loop import aim_options
+
+    aims = [c for c in configs if c.model_kind == "aim"]
+    opts = [aim_options(c) for c in configs]
+    aim_opts = [aim_options(c) for c in aims]
+    names = _optimiser_names(aims[0] if aims else configs[0])
+    return {
+        "Validation dataset ratio": _values([f"{o['val_fraction']:.0%} of training split" for o in opts]),
+        "Batch Size": _values([c.batch_size for c in configs]),
+        "top-down pathway learning rate": _values([float(o["topdown_lr"]) for o in aim_opts]),
+        "Weight Decay": _values([float(o["weight_decay"]) for o in opts]),
+        "RandAugment": _values([o["randaugment"] for o in opts]),
+        "Label Smoothing": _values([float(o["label_smoothing"]) for o in opts]),
+        "Learning Rate Schedule": names[1],
+        "Optimizer": names[0],
+        "drop out rate": _values([float(o["dropout"]) for o in opts]),
+        "drop out path rate": _values([float(o["drop_path"]) for o in opts]),
+        "epochs / threshold annealing": _values([f"{c.epochs} / {aim_options(c)['anneal_epochs']}" for c in aims]),
+        "mask loss weight lambda": _values([float(c.lam) for c in aims]),
+    }
+
+
 @register("aim.tab4", kind="table", groups=["config"])
 def tab4(ctx: RenderContext) -> Table:
-    from rightfocus.experiments.aim_grids import AIM_EXTRA_DEFAULTS, PROFILES
-
-    ours = {
-        "Validation dataset ratio": lambda p: f"{AIM_EXTRA_DEFAULTS['val_fraction']:.0%} of training split",
-        "Batch Size": lambda p: PROFILES[p]["batch_size"],
-        "top-down pathway learning rate": lambda p: PROFILES[p]["extra"].get("topdown_lr", AIM_EXTRA_DEFAULTS["topdown_lr"]),
-        "Weight Decay": lambda p: PROFILES[p]["extra"].get("weight_decay", AIM_EXTRA_DEFAULTS["weight_decay"]),
-        "RandAugment": lambda p: str(PROFILES[p]["extra"].get("randaugment", AIM_EXTRA_DEFAULTS["randaugment"])),
-        "Label Smoothing": lambda p: AIM_EXTRA_DEFAULTS["label_smoothing"],
-        "Learning Rate Schedule": lambda p: "cosine (per step)",
-        "Optimizer": lambda p: "AdamW (torch.optim)",
-        "drop out rate": lambda p: PROFILES[p]["extra"].get("dropout", AIM_EXTRA_DEFAULTS["dropout"]),
-        "drop out path rate": lambda p: PROFILES[p]["extra"].get("drop_path", AIM_EXTRA_DEFAULTS["drop_path"]),
-    }
-    rows = [{"hyperparameter": k, "paper": str(v), "ours (paper profile)": str(ours[k]("paper")),
-             "ours (demo profile)": str(ours[k]("demo"))} for k, v in P.TABLE4.items()]
-    rows += [{"hyperparameter": "epochs / threshold annealing", "paper": "200 / 100 (A.3)",
-              "ours (paper profile)": f"{PROFILES['paper']['epochs']} / {PROFILES['paper']['extra']['anneal_epochs']}",
-              "ours (demo profile)": f"{PROFILES['demo']['epochs']} / {PROFILES['demo']['extra']['anneal_epochs']}"},
-             {"hyperparameter": "mask loss weight lambda", "paper": "6 (Eq. 7)", "ours (paper profile)": "6",
-              "ours (demo profile)": "6"}]
-    return Table(pd.DataFrame(rows), notes=["from the configs (experiments/aim_grids.py)"],
-                 title="AIM Table 4: hyperparameters")
+    """Table 4 beside the values of the runs of each profile (`profile_configs`)."""
+    paper_rows = {**{k: str(v) for k, v in P.TABLE4.items()}, "epochs / threshold annealing": "200 / 100 (A.3)",
+                  "mask loss weight lambda": "6 (Eq. 7)"}
+    cols, notes = {}, []
+    for profile in ("paper", "demo"):
+        cfgs, source = profile_configs(ctx, profile)
+        cols[profile] = _table4_cells(cfgs)
+        notes.append(f"ours ({profile} profile): {source}")
+    rows = [{"hyperparameter": k, "paper": v, "ours (paper profile)": cols["paper"][k],
+             "ours (demo profile)": cols["demo"][k]} for k, v in paper_rows.items()]
+    return Table(pd.DataFrame(rows), notes=notes, title="AIM Table 4: hyperparameters")
 
 
 @register("aim.tab5", kind="table", groups=["config"])
 def tab5(ctx: RenderContext) -> Table:
-    from rightfocus.experiments.aim_grids import PROFILES
-
-    rows = [{"backbone": a, "paper": lr, "ours (paper profile)": PROFILES["paper"]["backbone_lr"][a],
-             "ours (demo profile, tiny stand-in)": PROFILES["demo"]["backbone_lr"]["tiny"]}
-            for a, lr in P.TABLE5.items()]
-    return Table(pd.DataFrame(rows), notes=["from the configs (experiments/aim_grids.py)"],
-                 title="AIM Table 5: backbone learning rates")
+    """Table 5 beside the backbone learning rates of each profile's runs, per paper backbone."""
+    lrs, notes = {}, []
+    for profile in ("paper", "demo"):
+        cfgs, source = profile_configs(ctx, profile)
+        lrs[profile] = {a: _values([c.lr for c in cfgs if c.extra.get("paper_arch") == a]) for a in P.TABLE5}
+        notes.append(f"ours ({profile} profile): {source}")
+    rows = [{"backbone": a, "paper": lr, "ours (paper profile)": lrs["paper"][a],
+             "ours (demo profile, tiny stand-in)": lrs["demo"][a]} for a, lr in P.TABLE5.items()]
+    return Table(pd.DataFrame(rows), notes=notes, title="AIM Table 5: backbone learning rates")
 
 
 @register("aim.tab6", kind="table", groups=["none"])
@@ -134,34 +193,34 @@ def tab10(ctx: RenderContext) -> Table:
     bcos = _bcos_waterbirds(ctx)
     idx = frame.index[frame["model"].str.startswith("BCos")]
     if len(idx):
+        cell = "model guidance Table 1, B-cos, Energy, conventional task, worst group (G3, input layer)"
         if bcos is not None:
-            frame.loc[idx, "waterbirds100_wg ours"] = bcos
-            frame.loc[idx, "waterbirds100_wg diff"] = bcos - frame.loc[idx, "waterbirds100_wg paper"]
-            notes.append("B-cos row, ours: the model-guidance Waterbirds group's guided B-cos runs, bird task "
-                         "(test worst-group accuracy, minimum over the 4 groups, selected checkpoints, mean)")
+            mean, std, n = bcos
+            frame.loc[idx, "waterbirds100_wg ours"] = mean
+            frame.loc[idx, "waterbirds100_wg diff"] = mean - frame.loc[idx, "waterbirds100_wg paper"]
+            notes.append(f"B-cos row, ours: {cell}, as mg.tab1 computes it: mean {mean:.2f} "
+                         f"(population std {std:.2f}) over {n} run(s), test accuracy at each run's selected "
+                         "checkpoint")
         else:
-            notes.append("B-cos row, ours: no model-guidance Waterbirds B-cos runs in these results "
-                         f"(`make mg PROFILE={ctx.profile}`)")
+            frame["waterbirds100_wg ours"] = frame["waterbirds100_wg ours"].astype(object)
+            frame.loc[idx, "waterbirds100_wg ours"] = "\u2014"
+            notes.append(f"B-cos row, ours: \u2014 ({cell}): no such runs in {ctx.results / ctx.profile} "
+                         f"(`make mg PROFILE={ctx.profile}` trains the waterbirds group)")
     return Table(frame, notes=[*notes, *aim_notes(ctx)], title="AIM Table 10: comparison with other methods")
 
 
-def _bcos_waterbirds(ctx: RenderContext) -> float | None:
-    """Mean test worst-group accuracy (%) of the MG waterbirds group's guided B-cos runs, if any."""
+def _bcos_waterbirds(ctx: RenderContext) -> tuple[float, float, int] | None:
+    """The paper's B-cos row is model guidance's Table 1 cell "B-cos, Energy, conventional task,
+    worst group" (G3 = waterbird on land, guided at the input): (mean %, population std, runs) of that
+    cell exactly as `mg.tab1` computes it, or None when those runs are absent."""
+    from rightfocus.figures.mg_tables import cell_stats, waterbirds_runs
+
     try:
-        df = ctx.metrics("waterbirds")
-    except FileNotFoundError:
+        runs = waterbirds_runs(ctx)
+    except (FileNotFoundError, MissingResults):
         return None
-    if df.empty or "model_kind" not in df:
-        return None
-    sel = df[(df["model_kind"] == "bcos") & (df["split"] == "test") & df.get("selected", True)]
-    if "loss" in sel:  # guided runs (Rao et al.'s B-cos row is a guided model)
-        sel = sel[sel["loss"].notna()]
-    if "task" in sel:  # the conventional task (label = bird)
-        sel = sel[sel["task"].isin(["bird", None]) | sel["task"].isna()]
-    sel = sel[sel["worst_group_acc"].notna()] if "worst_group_acc" in sel else sel.iloc[0:0]
-    if not len(sel):
-        return None
-    return float(sel["worst_group_acc"].astype(float).mean() * 100)
+    mean, std, n = cell_stats(runs, "bcos", "input energy", "conventional", "g3")
+    return None if n == 0 else (mean, std, n)
 
 
 @register("aim.tab11", kind="table", groups=["aim-threshold"])

@@ -53,7 +53,9 @@ def waterbirds_runs(ctx: RenderContext) -> pd.DataFrame:
     return pd.DataFrame(out)
 
 
-def _stats(runs: pd.DataFrame, kind: str, row: str, setting: str, col: str) -> tuple[float, float, int]:
+def cell_stats(runs: pd.DataFrame, kind: str, row: str, setting: str, col: str) -> tuple[float, float, int]:
+    """(mean, population std, number of runs) of column `col` over the `waterbirds_runs` rows of one
+    Table 1 / C1 cell (model kind, row such as "input energy", setting); NaNs and 0 when there are none."""
     v = runs[(runs["model_kind"] == kind) & (runs["row"] == row) & (runs["setting"] == setting)][col]
     if v.empty:
         return np.nan, np.nan, 0
@@ -77,9 +79,9 @@ def tab1(ctx: RenderContext) -> Table:
             for metric, col in (("worst (G3)", "g3"), ("overall", "overall")):
                 ref = paper.TABLE_1[row][setting]["worst" if col == "g3" else "overall"]
                 lines.append(_line("B-cos", paper.LOSS_NAMES.get(row, "Baseline"), setting, metric,
-                                   _stats(runs, "bcos", key, setting, col), ref))
+                                   cell_stats(runs, "bcos", key, setting, col), ref))
             lines.append(_line("B-cos", paper.LOSS_NAMES.get(row, "Baseline"), setting, "worst (min over groups)",
-                               _stats(runs, "bcos", key, setting, "worst_min"), None))
+                               cell_stats(runs, "bcos", key, setting, "worst_min"), None))
     frame = pd.DataFrame(lines)
     if frame["runs"].sum() == 0:
         raise MissingResults("waterbirds has no B-cos runs (baseline or guided at the input)")
@@ -102,7 +104,7 @@ def tabC1(ctx: RenderContext) -> Table:
                 for col in paper.TABLE_C1_COLUMNS:
                     ref = paper.TABLE_C1[(kind, row)][setting][col]
                     lines.append(_line(kind, row, setting, col.upper() if col != "overall" else "overall",
-                                       _stats(runs, kind, row, setting, col), ref))
+                                       cell_stats(runs, kind, row, setting, col), ref))
     frame = pd.DataFrame(lines)
     return Table(frame, title="mg.tabC1: Waterbirds-100 test accuracy (%) per group, all models", notes=[
         "G1 landbird/land, G2 landbird/water, G3 waterbird/land, G4 waterbird/water; conventional = bird "
