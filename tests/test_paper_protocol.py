@@ -91,3 +91,27 @@ def test_table10_bcos_row_is_a_dash_without_those_runs(aim_and_waterbirds):
     assert t10[t10["model"].str.startswith("BCos")].iloc[0]["waterbirds100_wg ours"] == "\u2014"
     assert "no such runs" in (out / "aim.tab10.md").read_text()
 
+
+# ---- item 6: mg.fig2's GradCAM column reads voc-gradcam -----------------------------------------
+
+def test_fig2_gradcam_column_reads_voc_gradcam_runs_when_present(tmp_path, monkeypatch):
+    from rightfocus.figures import mg_qualitative
+
+    write_fake_results(tmp_path / "results", groups=["voc-main", "voc-gradcam"])
+    asked = []
+
+    def fake_guided_model(ctx, group, cell):
+        asked.append((group, dict(cell)))
+        return None
+
+    monkeypatch.setattr(mg_qualitative, "guided_model", fake_guided_model)
+    monkeypatch.setattr(mg_qualitative, "baseline_model", lambda ctx, group, fam: None)
+    ctx = RenderContext("demo", tmp_path / "results", "mg.fig2")
+    with pytest.raises(MissingResults):  # no checkpoints: nothing to draw, but the sources are asked for
+        mg_qualitative.fig2(ctx)
+    vanilla = [(g, c) for g, c in asked if c["model_kind"] == "vanilla"]
+    assert vanilla and all(g == "voc-gradcam" and c["config_method"] == "gradcam" and c["config_tap"] == "final"
+                           for g, c in vanilla)
+    # without voc-gradcam runs: the IxG-guided voc-main models (and the column says so)
+    assert mg_qualitative.gradcam_source(RenderContext("demo", tmp_path / "none")) [0] == "voc-main"
+
