@@ -11,6 +11,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
+from rightfocus.experiments.aim_grids import QUALITATIVE_TAUS
 from rightfocus.figures import MissingResults, RenderContext, register, style
 from rightfocus.figures.aim_common import (ARCH_LABELS, DATASET_LABELS, _isnan, examples_of, image_np, load_pt,
                                           mask_np, pick_run, runs_table, variant_label)
@@ -73,7 +74,7 @@ def _stage_mask(ax: Any, ex: dict[str, Any], k: int, i: int, title: str) -> None
 
 
 def _comparison(ctx: RenderContext, dataset: str, arch: str, stage: int | None, title: str,
-                n_images: int = 4, taus: Sequence[float | None] = (0.25, 0.35)) -> Any:
+                n_images: int = 4, taus: Sequence[float | None] = QUALITATIVE_TAUS) -> Any:
     """Rows: fixed test images; columns: image, baseline GradCAM, AIM[T, tau] GradCAM per tau,
     AIM merged mask (Figs. 11, 13-24)."""
     runs = runs_table(ctx, "aim-main")
@@ -86,10 +87,12 @@ def _comparison(ctx: RenderContext, dataset: str, arch: str, stage: int | None, 
         arch = "convnext_tiny"
     base = pick_run(runs, dataset, arch, aim=False)
     aims = []
+    absent = []
     for tau in taus:
         try:
             r = pick_run(runs, dataset, arch, aim=True, stage=stage, tau=tau)
         except MissingResults:
+            absent.append(tau)
             continue
         if r["run_id"] not in [a["run_id"] for a in aims]:
             aims.append(r)
@@ -107,6 +110,8 @@ def _comparison(ctx: RenderContext, dataset: str, arch: str, stage: int | None, 
         for k, (a, ex) in enumerate(zip(aims, exs[1:])):
             _cam(axes[i, 2 + k], ex, i, variant_label(a))
         _merged(axes[i, -1], exs[-1], i, f"merged mask\n{variant_label(aims[-1])}")
+    if absent and ctx.profile != "demo":
+        note += " (not trained: " + ", ".join("no annealing" if t is None else f"{t:.0%}" for t in absent) + ")"
     fig.suptitle(title + note, fontsize=7)
     fig.tight_layout()
     return fig
