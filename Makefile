@@ -21,7 +21,7 @@ GRID_FIRST :=
 # each paper's ids render in this many processes at once (render-<paper>.<k>, k in RENDER_PARTS)
 RENDER_PARTS := 1 2
 
-.PHONY: help setup test test-slow test-browser demo demo-train data gallery draw-gallery figures bench clean
+.PHONY: help setup test test-slow test-browser demo demo-train data gallery draw-gallery figures bench bench-layers clean
 help:
 	@echo "make demo      synthetic data, demo grids, every figure and table into figures/demo/"
 	@echo "make test      install (if needed) and run the fast test suite"
@@ -30,6 +30,7 @@ help:
 	@echo "make mg|aim    paper grids (PROFILE=paper DATA_ROOT=... WEIGHTS_ROOT=...)"
 	@echo "make figures   render every inventory id from existing results"
 	@echo "make bench     speed/memory benchmarks -> benchmarks/out/*.json"
+	@echo "make bench-layers  re-measure Fig. 8's speed-up per tap -> benchmarks/recorded/layer_speedup_*.json"
 
 # Idempotent: reinstalls only when constraints.txt or pyproject.toml change.
 $(VENV)/.stamp: constraints.txt pyproject.toml
@@ -98,6 +99,12 @@ figures: setup
 bench: setup
 	mkdir -p benchmarks/out
 	for b in benchmarks/bench_*.py; do $(PY) $$b --out benchmarks/out || exit 1; done
+
+# Fig. 8's speed-up panel (and claim R9) read the newest dated record this writes (tracked in git);
+# on a GPU: make bench-layers BENCH_LAYERS_ARGS="--device cuda --size 224 --batch 64" (the paper's step)
+BENCH_LAYERS_ARGS ?=
+bench-layers: setup
+	$(PY) benchmarks/bench_layers.py --record $(BENCH_LAYERS_ARGS)
 
 clean:
 	rm -rf $(RESULTS)/demo figures/demo $(DATA_ROOT)/synthetic

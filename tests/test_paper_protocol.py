@@ -134,3 +134,57 @@ def test_resnet_qualitative_figures_have_runs_at_every_threshold_the_paper_shows
              and c.dataset == "cub"}
     assert extra == {0.25}
 
+
+# ---- item 5: Fig. 8's speed-up panel and R9 --------------------------------------------------------
+
+def _record(root: Path, date: str, speed: dict[str, float], kind: str = "cpu") -> None:
+    rec = root / "benchmarks" / "recorded"
+    rec.mkdir(parents=True, exist_ok=True)
+    (rec / f"layer_speedup_{kind}_{date}.json").write_text(json.dumps({
+        "date": date, "device": f"test-{kind}", "device_kind": kind, "model": "B-cos tiny", "size": 32, "batch": 4,
+        "rounds": 3, "speedup_vs_input": speed}))
+
+
+def test_layer_speedup_record_is_the_newest(tmp_path):
+    from rightfocus.figures.mg_common import layer_speedup_record
+
+    assert layer_speedup_record(tmp_path) is None
+    _record(tmp_path, "2026-01-02", {"input": 1.0, "mid2": 1.5})
+    _record(tmp_path, "2026-03-04", {"input": 1.0, "mid2": 1.9})
+    rec = layer_speedup_record(tmp_path)
+    assert rec["date"] == "2026-03-04" and rec["speedup_vs_input"]["mid2"] == 1.9
+
+
+def test_fig8_draws_the_recorded_speedups_and_r9_judges_them(tmp_path, monkeypatch):
+    from rightfocus.figures import mg_claims, mg_common, mg_pareto
+
+    write_fake_results(tmp_path / "results", groups=["voc-layers"])
+    speed = {"input": 1.0, "mid1": 1.2, "mid2": 1.7, "mid3": 1.9, "final": 2.1}
+    _record(tmp_path / "root", "2026-05-06", speed)
+    rec = mg_common.layer_speedup_record(tmp_path / "root")
+    monkeypatch.setattr(mg_pareto, "layer_speedup_record", lambda: rec)
+    ctx = RenderContext("demo", tmp_path / "results", "mg.fig8")
+    fig = mg_pareto.fig8(ctx)
+    bars = [ax for ax in fig.axes if ax.get_ylabel().startswith("training speed-up")]
+    assert len(bars) == 1
+    heights = [p.get_height() for p in bars[0].patches]
+    assert heights == pytest.approx(list(speed.values()))
+    assert "test-cpu" in bars[0].get_title() and "2026-05-06" in bars[0].get_title()
+
+    monkeypatch.setattr(mg_claims, "layer_speedup_record", lambda: rec)
+    verdict_fast, detail, crit = mg_claims.claim_r9(RenderContext("demo", tmp_path / "results", "mg.claims"))
+    assert "speed-up 1.70x" in detail and "faster" in crit
+    slow = {**rec, "speedup_vs_input": {t: 0.5 for t in speed}}
+    monkeypatch.setattr(mg_claims, "layer_speedup_record", lambda: slow)
+    verdict_slow, _, _ = mg_claims.claim_r9(RenderContext("demo", tmp_path / "results", "mg.claims"))
+    assert verdict_fast != verdict_slow  # deeper guidance that is not cheaper fails R9
+
+
+def test_tracked_speedup_record_exists_and_names_its_device():
+    from rightfocus.figures.mg_common import layer_speedup_record
+
+    rec = layer_speedup_record()
+    assert rec is not None, "benchmarks/recorded/layer_speedup_*.json: run `make bench-layers`"
+    assert rec["device"] and rec["date"] and set(rec["speedup_vs_input"]) == {"input", "mid1", "mid2", "mid3", "final"}
+    assert rec["speedup_vs_input"]["input"] == 1.0
+    assert np.isclose(rec["step_s"]["input"] / rec["step_s"]["mid2"], rec["speedup_vs_input"]["mid2"], rtol=1e-2)

@@ -255,3 +255,26 @@ def tap_speedups(ctx: RenderContext, guided_rows: pd.DataFrame) -> dict[str, flo
     pd.DataFrame({"tap": list(out), "mean_epoch_time_s": [float(times[t]) for t in out],
                   "speedup_vs_input": list(out.values())}).to_csv(path, index=False)
     return out
+
+
+#: the dated step-time records `benchmarks/bench_layers.py --record` writes (tracked, under the project root)
+LAYER_SPEEDUP_RECORDS = "benchmarks/recorded/layer_speedup_*.json"
+
+
+def layer_speedup_record(root: str | Path | None = None) -> dict[str, Any] | None:
+    """The newest step-time record per tap (Fig. 8's speed-up, R9), with its ``path``; None when there is
+    none. Measured side by side in one process (`benchmarks/bench_layers.py`), not from the runs' wall
+    clocks, so tracked outputs drawn from it stay the same from one rendering to the next."""
+    import json
+
+    from rightfocus import project
+
+    base = Path(root) if root is not None else project.project_root()
+    records = []
+    for path in sorted(base.glob(LAYER_SPEEDUP_RECORDS)):
+        data = json.loads(path.read_text())
+        records.append((str(data.get("date", "")), data.get("device_kind") == "cuda", path.name, data))
+    if not records:
+        return None
+    *_, name, data = max(records, key=lambda r: r[:3])
+    return {**data, "path": f"benchmarks/recorded/{name}"}

@@ -14,7 +14,7 @@ from rightfocus import pareto
 from rightfocus.figures import MissingResults, RenderContext, register, style
 from rightfocus.figures.mg_common import (
     LOSSES, MODEL_KINDS, PCT, Filter, draw_pareto_panel, guided, match, model_columns, not_gradcam,
-    pareto_grid, require, tap_rows, tap_speedups, values_in,
+    pareto_grid, require, tap_rows, layer_speedup_record, tap_speedups, values_in,
 )
 
 MAIN_TAPS = ("input", "final")
@@ -162,30 +162,51 @@ def figB9(ctx: RenderContext) -> Any:
 
 @register("mg.fig8", kind="figure", groups=["voc-layers"])
 def fig8(ctx: RenderContext) -> Any:
-    """Input-level EPG of B-cos models guided at Mid1..Final vs at the input. The training speed-up
-    (epoch time at the input / at the tap) is a wall-clock measurement that changes with machine load
-    from one training to the next, so it is not drawn: `mg_common.tap_speedups` writes it to the
-    untracked ``<results>/<profile>/timings/mg.fig8.csv``."""
+    """Input-level EPG of B-cos models guided at Mid1..Final vs at the input, and the training speed-up
+    per tap (step time guided at the input / at the tap) from the tracked step-time record
+    (`mg_common.layer_speedup_record`, measured side by side by `benchmarks/bench_layers.py`; the device
+    is named on the panel). The runs' own epoch times vary with machine load: `mg_common.tap_speedups`
+    writes them to the untracked ``<results>/<profile>/timings/mg.fig8.csv`` only."""
     df = ctx.metrics("voc-layers")
     g = require(match(guided(df), {"model_kind": "bcos"}), "guided B-cos runs", ctx)
     taps = [t for t in (*MID_TAPS, "final") if (g["config_tap"] == t).any()]
     if not taps:
         raise MissingResults("voc-layers has no B-cos runs guided at mid1/mid2/mid3/final")
     losses = [l for l in LOSSES if (g["loss"] == l).any()]
-    fig, axes = style.subplots(len(losses), len(taps))
-    tap_speedups(ctx, g)  # measured values -> the untracked timings csv
+    fig, axes = style.subplots(len(losses), len(taps) + 1)
+    tap_speedups(ctx, g)  # the runs' wall clocks -> the untracked timings csv
     for i, loss in enumerate(losses):
         for j, tap in enumerate(taps):
             draw_pareto_panel(axes[i, j], df, {"model_kind": "bcos", "loss": loss, "config_tap": ["input", tap]},
                               hue="config_tap", hue_order=["input", tap], eval_tap="input")
             axes[i, j].set_title(f"{style.LOSS_STYLE[loss]['label']}: @{style.TAP_LABELS[tap]} vs @Input")
+        if i:
+            axes[i, -1].set_axis_off()
+    _speedup_panel(axes[0, -1], layer_speedup_record())
     style.add_legend(fig)
-    fig.suptitle("B-cos: input-level EPG vs F1 when guiding at deeper layers", y=1.06, fontsize=9)
-    fig.text(0.5, 1.0, f"training speed-ups (wall clock, vary with machine load) are not drawn: "
-             f"<results>/{ctx.profile}/timings/{ctx.fig_id}.csv", ha="center", fontsize=6, color="#444444",
-             transform=fig.transFigure)
-    fig.tight_layout(rect=(0, 0, 1, 0.95))
+    fig.suptitle("B-cos: input-level EPG vs F1 when guiding at deeper layers, and the training speed-up",
+                 y=1.02, fontsize=9)
+    fig.tight_layout()
     return fig
+
+
+def _speedup_panel(ax: Any, record: dict[str, Any] | None) -> None:
+    """Bars: speed-up of a training step guided at each tap over one guided at the input."""
+    if record is None:
+        ax.text(0.5, 0.5, "no step-time record:\n`make bench-layers`", ha="center", va="center", fontsize=6,
+                transform=ax.transAxes)
+        ax.set_axis_off()
+        return
+    sp = record["speedup_vs_input"]
+    taps = [t for t in ("input", *MID_TAPS, "final") if t in sp]
+    ax.bar([style.TAP_LABELS[t] for t in taps], [sp[t] for t in taps], color="#4c72b0")
+    ax.axhline(1.0, color="#444444", lw=0.6, ls="--")
+    for x, t in enumerate(taps):
+        ax.text(x, sp[t], f"{sp[t]:.2f}x", ha="center", va="bottom", fontsize=5)
+    ax.set_ylabel("training speed-up vs @Input")
+    ax.set_title(f"speed-up per step: {record['model']}, {record['size']} px, batch {record['batch']}\n"
+                 f"{record['device']}, {record['date']} (median of {record['rounds']} interleaved rounds; "
+                 f"{record['path']})", fontsize=5)
 
 
 def _layers(ctx: RenderContext, y: str) -> Any:
