@@ -21,7 +21,7 @@ GRID_FIRST :=
 # each paper's ids render in this many processes at once (render-<paper>.<k>, k in RENDER_PARTS)
 RENDER_PARTS := 1 2
 
-.PHONY: help setup test test-slow test-browser demo demo-train data gallery draw-gallery figures bench bench-layers clean
+.PHONY: help setup test test-slow test-browser demo demo-train data gallery draw-gallery figures bench bench-layers protocol-docs clean
 help:
 	@echo "make demo      synthetic data, demo grids, every figure and table into figures/demo/"
 	@echo "make test      install (if needed) and run the fast test suite"
@@ -31,6 +31,7 @@ help:
 	@echo "make figures   render every inventory id from existing results"
 	@echo "make bench     speed/memory benchmarks -> benchmarks/out/*.json"
 	@echo "make bench-layers  re-measure Fig. 8's speed-up per tap -> benchmarks/recorded/layer_speedup_*.json"
+	@echo "make protocol-docs regenerate docs/protocol.md (every id's protocol card)"
 
 # Idempotent: reinstalls only when constraints.txt or pyproject.toml change.
 $(VENV)/.stamp: constraints.txt pyproject.toml
@@ -105,6 +106,9 @@ bench: setup
 BENCH_LAYERS_ARGS ?=
 bench-layers: setup
 	$(PY) benchmarks/bench_layers.py --record $(BENCH_LAYERS_ARGS)
+
+protocol-docs: setup
+	$(PY) -m rightfocus protocol --all --format md > docs/protocol.md
 
 clean:
 	rm -rf $(RESULTS)/demo figures/demo $(DATA_ROOT)/synthetic

@@ -20,6 +20,7 @@ from rightfocus.figures.mg_common import (
     MODEL_KINDS, PCT, baseline_point, guided, match, not_gradcam, selected_test_rows,
     layer_speedup_record, tap_speedups,
 )
+from rightfocus.figures.mg_common import mg_protocol
 from rightfocus.figures.mg_tables import waterbirds_runs
 
 MAX_DROP = 0.05
@@ -347,7 +348,8 @@ def _reason_w(ctx: RenderContext) -> str:
 REASONS: dict[str, Callable[[RenderContext], str]] = {"W": _reason_w}
 
 
-@register("mg.claims", kind="table", groups=[])
+@register("mg.claims", kind="table", groups=[],
+          protocol=mg_protocol("Sec. 5 (R1-R9), Sec. 5.5", "For easier reference, we label our individual findings as R1-R9.", "voc-main", "coco-main", "voc-backbones", "voc-layers", "voc-limited", "voc-dilation", "waterbirds", notes=("R9 is judged on EPG (voc-layers) and the speed-up per tap (benchmarks/recorded/layer_speedup_*.json)",)))
 def claims(ctx: RenderContext) -> Table:
     rows: list[dict[str, Any]] = []
     for cid, check in CHECKS.items():

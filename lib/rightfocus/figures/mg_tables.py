@@ -12,6 +12,7 @@ import pandas as pd
 from rightfocus.experiments import paper_numbers_mg as paper
 from rightfocus.figures import MissingResults, RenderContext, Table, register
 from rightfocus.figures.mg_common import MODEL_KINDS, PCT
+from rightfocus.figures.mg_common import mg_protocol
 
 SETTINGS = {"bird": "conventional", "place": "reversed"}
 GROUP_COLUMNS = ("g1", "g2", "g3", "g4")
@@ -69,7 +70,8 @@ def _line(model: str, row: str, setting: str, metric: str, ours: tuple[float, fl
             "ours_std": ours[1], "runs": ours[2], "paper": pm, "paper_std": ps, "diff": ours[0] - pm}
 
 
-@register("mg.tab1", kind="table", groups=["waterbirds"])
+@register("mg.tab1", kind="table", groups=["waterbirds"],
+          protocol=mg_protocol("Table 1, Sec. 5.5, D.1.2", "To simulate a limited annotation budget, we only use bounding boxes for a random 1% of the training set, and report results averaged over four runs. (...) Note that Tab. 1 refers to G3 as the Worst Group.", "waterbirds"))
 def tab1(ctx: RenderContext) -> Table:
     """Table 1: B-cos (input layer) worst-group (G3, waterbird on land) and overall accuracy."""
     runs = waterbirds_runs(ctx)
@@ -93,7 +95,8 @@ def tab1(ctx: RenderContext) -> Table:
     ])
 
 
-@register("mg.tabC1", kind="table", groups=["waterbirds"])
+@register("mg.tabC1", kind="table", groups=["waterbirds"],
+          protocol=mg_protocol("Table C1, Supp. C, D.1.2", "Classification performance on Waterbirds after model guidance with the L1 and the Energy loss.", "waterbirds"))
 def tabC1(ctx: RenderContext) -> Table:
     """Table C1: G1..G4 and overall accuracy for every model x (layer, loss), both settings."""
     runs = waterbirds_runs(ctx)
@@ -143,11 +146,13 @@ def _lambda_table(ctx: RenderContext, ref: dict[str, tuple[float, ...]], limited
     return Table(pd.DataFrame(rows), title=f"Table {name}: lambda_loc per loss", notes=notes)
 
 
-@register("mg.tabD1", kind="table", groups=["config"])
+@register("mg.tabD1", kind="table", groups=["config"],
+          protocol=mg_protocol("Table D1, Supp. D.1.1", "For each configuration (given by a combination of attribution method, localization loss, and layer), we train using three different values of lambda_loc, as detailed in Tab. D1.", notes=("ours: the lambda values of the guided runs in the results (voc-main, coco-main)",)))
 def tabD1(ctx: RenderContext) -> Table:
     return _lambda_table(ctx, paper.TABLE_D1, limited=False)
 
 
-@register("mg.tabD2", kind="table", groups=["config"])
+@register("mg.tabD2", kind="table", groups=["config"],
+          protocol=mg_protocol("Table D2, Supp. D.1.1", "In order to maintain the relative magnitude of L_loc as compared to L_class in this setting, we scale up the values of lambda_loc when training. The values of lambda_loc we use are shown in Tab. D2.", notes=("ours: the lambda values of the guided runs in the results (voc-limited)",)))
 def tabD2(ctx: RenderContext) -> Table:
     return _lambda_table(ctx, paper.TABLE_D2, limited=True)
