@@ -152,7 +152,7 @@ def tab5(ctx: RenderContext) -> Table:
         cfgs, source = profile_configs(ctx, profile)
         lrs[profile] = {a: _values([c.lr for c in cfgs if c.extra.get("paper_arch") == a]) for a in P.TABLE5}
         notes.append(f"ours ({profile} profile): {source}")
-    rows = [{"backbone": a, "paper": lr, "ours (paper profile)": lrs["paper"][a],
+    rows = [{"backbone": a, "paper": f"{lr:g}", "ours (paper profile)": lrs["paper"][a],
              "ours (demo profile, tiny stand-in)": lrs["demo"][a]} for a, lr in P.TABLE5.items()]
     return Table(pd.DataFrame(rows), notes=notes, title="AIM Table 5: backbone learning rates")
 

@@ -219,9 +219,9 @@ def _speedup_panel(ax: Any, record: dict[str, Any] | None) -> None:
     for x, t in enumerate(taps):
         ax.text(x, sp[t], f"{sp[t]:.2f}x", ha="center", va="bottom", fontsize=5)
     ax.set_ylabel("training speed-up vs @Input")
-    ax.set_title(f"speed-up per step: {record['model']}, {record['size']} px, batch {record['batch']}\n"
-                 f"{record['device']}, {record['date']} (median of {record['rounds']} interleaved rounds; "
-                 f"{record['path']})", fontsize=5)
+    ax.set_title(f"training step, measured side by side\n{record['model']}, {record['size']} px, batch "
+                 f"{record['batch']}\n{record['device']}, {record['date']}, median of {record['rounds']} rounds",
+                 fontsize=5.5)
 
 
 def _layers(ctx: RenderContext, y: str) -> Any:
