@@ -176,10 +176,15 @@ def cards_json(ids: Iterable[str] | None = None) -> str:
 
 # ---- checking a card against generated configs --------------------------------------------------
 
+#: `RunConfig.init_from` value meaning "start where a baseline starts" (its weights file or fresh init)
+FROM_INIT = "init"
+
+
 def config_init(config: Any) -> str:
-    """How a RunConfig starts: from a baseline run (`init_from`), from ImageNet weights (a weights file
-    or AIM's ``pretrained``), or at random."""
-    if config.init_from:
+    """How a RunConfig starts: from a baseline run (`init_from` names run ids), from ImageNet weights (a
+    weights file or AIM's ``pretrained``; also `init_from` = ``"init"``, where a baseline starts), or at
+    random."""
+    if config.init_from and config.init_from != FROM_INIT:
         return INIT_BASELINE
     extra = config.extra or {}
     return INIT_IMAGENET if extra.get("weights") or extra.get("pretrained") else INIT_RANDOM

@@ -79,7 +79,10 @@ def profile_configs(ctx: RenderContext, profile: str) -> tuple[list[Any], str]:
         cfgs = [c for c in cfgs if c.paper == "aim"]
         if cfgs:
             return list({c.run_id: c for c in cfgs}.values()), f"the {len(cfgs)} runs in {ctx.results / profile}"
-    cfgs = aim_grids.all_configs(profile)
+    key = ("aim_configs", profile)
+    if key not in ctx._cache:  # shared by the ids of one rendering
+        ctx._cache[key] = aim_grids.all_configs(profile)
+    cfgs = ctx._cache[key]
     return cfgs, f"the {len(cfgs)} runs the {profile} grid generates (experiments/aim_grids.py)"
 
 
