@@ -188,6 +188,28 @@ def aim_run(cub_root, tmp_path_factory):
     return train_run(cfg, results, progress=False), cfg, results
 
 
+def test_evaluation_images_are_centre_cropped_and_training_images_resized_whole(cub_root):
+    """AIM evaluates centre-cropped images (Sec. 6.2, App. A.6): val and test samples equal torchvision's
+    Resize(round(size / 0.875)) + CenterCrop(size) of their files; training samples the whole image
+    resized to size x size."""
+    from PIL import Image
+    from torchvision.transforms import CenterCrop, Resize
+    from torchvision.transforms import functional as TF
+
+    cfg = _cfg(cub_root, aim=False)
+    train, val, test, _ = aim_loop.load_splits(cfg)
+    size = cfg.image_size
+    crop = lambda im: CenterCrop(size)(Resize(round(size / 0.875))(im))  # noqa: E731
+    whole = lambda im: Resize([size, size])(im)  # noqa: E731
+    for ds, sub, how in ((test, None, crop), (val, val, crop), (train, train, whole)):
+        for i in range(min(3, len(ds))):
+            rec = sub.dataset.records[sub.indices[i]] if sub is not None else ds.records[i]
+            with Image.open(rec.path) as im:
+                expected = TF.pil_to_tensor(how(im.convert("RGB"))).float() / 255.0
+            assert torch.equal(ds[i]["image"], expected), (how, i)
+        assert ds[0]["image"].shape[-2:] == (size, size)
+
+
 def test_tiny_run_writes_the_results_layout(aim_run):
     rdir, cfg, _ = aim_run
     done = json.loads((rdir / "done").read_text())

@@ -215,3 +215,46 @@ def test_cache_gives_identical_samples(tmp_path):
         assert sa.keys() == sb.keys()
         for k in sa:
             assert torch.equal(torch.as_tensor(sa[k]), torch.as_tensor(sb[k])), k
+
+
+def test_center_crop_equals_torchvision_resize_and_center_crop_with_box_and_mask(tmp_path):
+    """An evaluation centre crop (AIM: shorter side to 224 / 0.875 = 256, then 224 x 224) of a 500 x 375
+    image equals torchvision's Resize(256) + CenterCrop(224) pixel for pixel; its box equals
+    torchvision.transforms.v2's box through the same two transforms (then rounded as the dataset
+    rounds), its segmentation torchvision's nearest-exact resize + centre crop of the mask."""
+    from PIL import Image
+    from torchvision import tv_tensors
+    from torchvision.transforms import CenterCrop, InterpolationMode, Resize, v2
+    from torchvision.transforms import functional as TF
+
+    from rightfocus.data.base import BoxDataset, Record
+
+    rng = np.random.default_rng(0)
+    path = tmp_path / "im.png"
+    Image.fromarray(rng.integers(0, 256, (375, 500, 3), dtype=np.uint8)).save(path)
+    seg = np.zeros((375, 500), dtype=np.int64)
+    seg[50:200, 60:300] = (rng.random((150, 240)) < 0.7).astype(np.int64)
+    box = [0, 60.0, 50.0, 300.0, 200.0]  # class, x0, y0, x1, y1 (the mask's extent)
+    rec = Record(path, [0], np.array([box], np.float32), seg=lambda: seg, size=(375, 500))
+    ds = BoxDataset([rec], ["bird"], name="t", split="test", size=224, center_crop=0.875)
+    sample = ds[0]
+
+    pil = Image.open(path).convert("RGB")
+    expected = TF.pil_to_tensor(CenterCrop(224)(Resize(256)(pil))).float() / 255.0
+    assert sample["image"].shape == (3, 224, 224)
+    assert torch.equal(sample["image"], expected)
+
+    boxes = tv_tensors.BoundingBoxes([box[1:]], format="XYXY", canvas_size=(375, 500))
+    moved = v2.Compose([v2.Resize(256), v2.CenterCrop(224), v2.ClampBoundingBoxes()])(boxes)
+    assert torch.equal(sample["boxes"][:, 1:], torch.trunc(moved.as_subclass(torch.Tensor)))
+
+    mask = TF.center_crop(TF.resize(torch.from_numpy(seg)[None], [256, 341], InterpolationMode.NEAREST_EXACT), [224, 224])
+    assert torch.equal(sample["seg"], mask[0])
+    assert sample["seg"].sum() > 0 and sample["boxes"][0, 1] == 0  # the crop cut the box's left part
+
+    # TravelingBirds' 299: shorter side 342 (torchvision's Inception-v3 evaluation preset)
+    ds299 = BoxDataset([rec], ["bird"], name="t", split="test", size=299, center_crop=0.875)
+    expected = TF.pil_to_tensor(CenterCrop(299)(Resize(342)(pil))).float() / 255.0
+    assert torch.equal(ds299[0]["image"], expected)
+    with pytest.raises(ValueError, match="center_crop"):
+        BoxDataset([rec], ["bird"], name="t", split="test", size=None, center_crop=0.875)

@@ -114,6 +114,53 @@ def test_select_iou_threshold():
     assert select_iou_threshold(a, m, [0.7, 0.3]) == 0.3
 
 
+def _sklearn_iou(maps: torch.Tensor, masks: torch.Tensor, threshold: float) -> np.ndarray:
+    """Per-map IoU by scikit-learn's Jaccard score of (positive part, min-max normalised, > threshold)."""
+    from sklearn.metrics import jaccard_score
+
+    out = []
+    for a, m in zip(maps.numpy(), masks.numpy()):
+        pos = np.maximum(a, 0)
+        span = pos.max() - pos.min()
+        pred = ((pos - pos.min()) / (span if span > 0 else 1)) > threshold
+        out.append(jaccard_score(m.ravel() > 0, pred.ravel(), zero_division=0))
+    return np.array(out)
+
+
+def test_accumulator_selects_the_iou_threshold_on_validation_and_applies_it_on_test():
+    """Maps whose object pixels sit at ~0.3 of the peak: 0.5 is not the best threshold. With
+    iou_threshold=None the accumulator picks the candidate with scikit-learn's best mean IoU on these
+    (validation) pairs; a test accumulator given that threshold reports scikit-learn's IoU there."""
+    g = torch.Generator().manual_seed(3)
+
+    def split(n: int) -> tuple[torch.Tensor, torch.Tensor]:
+        masks = (torch.rand(n, 12, 12, generator=g) < 0.35).float()
+        peak = torch.rand(n, 12, 12, generator=g) < 0.08
+        inside = 0.3 + 0.05 * torch.rand(n, 12, 12, generator=g) + 0.65 * peak.float()
+        maps = torch.where(masks > 0, inside, 0.12 * torch.rand(n, 12, 12, generator=g))
+        return maps, masks
+
+    candidates = [0.1, 0.25, 0.5, 0.75]
+    maps, masks = split(10)
+    oracle = {c: _sklearn_iou(maps, masks, c).mean() for c in candidates}
+    best = max(candidates, key=lambda c: oracle[c])
+    assert best != 0.5 and oracle[best] > oracle[0.5] + 0.1
+    val = MetricAccumulator(iou_threshold=None, iou_candidates=candidates)
+    val.add_localisation(maps[:4], masks[:4])
+    val.add_localisation(maps[4:], masks[4:])
+    out = val.compute()
+    assert out["iou_threshold"] == best == select_iou_threshold(maps, masks, candidates)
+    assert out["iou"] == pytest.approx(oracle[best], abs=1e-6)
+    test_maps, test_masks = split(6)
+    test = MetricAccumulator(iou_threshold=out["iou_threshold"])
+    test.add_localisation(test_maps, test_masks)
+    res = test.compute()
+    assert res["iou_threshold"] == best
+    assert res["iou"] == pytest.approx(_sklearn_iou(test_maps, test_masks, best).mean(), abs=1e-6)
+    with pytest.raises(ValueError, match="iou_candidates"):
+        MetricAccumulator(iou_threshold=None)
+
+
 def test_onobject_epg_hand_value():
     box, seg = t([[1, 1], [1, 0]]), t([[1, 0], [0, 1]])
     assert float(onobject_epg(t([[1, 2], [3, 4]]), box, seg)[0]) == pytest.approx(1 / 6)

@@ -15,7 +15,8 @@ from sklearn.metrics import f1_score
 from rightfocus.data import collate, encode, load_dataset
 from rightfocus.data.synthetic import make
 from rightfocus.experiments import store
-from rightfocus.experiments.config import RunConfig, load_config_file
+from rightfocus.experiments.config import FROM_INIT, RunConfig, load_config_file
+from rightfocus.metrics import IOU_THRESHOLDS
 from rightfocus.pareto import pareto_front
 from rightfocus.training.runner import StopRequested, train_run
 
@@ -118,6 +119,27 @@ def test_resume_equals_uninterrupted(voc, results, tmp_path):
     assert (a["selected_epoch"], a["front_epochs"]) == (b["selected_epoch"], b["front_epochs"])
 
 
+def test_iou_threshold_is_selected_on_val_and_applied_on_test(voc, results):
+    """MG Sec. 3.3: the IoU threshold is selected on held-out data. Candidates from the config (0.5 is
+    not one): every val row carries one of them, and every test row carries the threshold that its
+    checkpoint's validation selected for the same pair; the baseline's test rows too."""
+    candidates = [0.1, 0.3, 0.7]
+    base = _base(voc)
+    cfg = _guided(voc, base, extra={"iou_thresholds": candidates})
+    rows = _rows(train_run(cfg, results, progress=False))
+    val = {(r["epoch"], r["tap"], r["method"]): r["iou_threshold"] for r in rows
+           if r["split"] == "val" and r["epoch"] >= 1}
+    assert val and set(val.values()) <= set(candidates)
+    test = [r for r in rows if r["split"] == "test" and r["epoch"] >= 1]
+    assert test and all(r["iou_threshold"] == val[(r["epoch"], r["tap"], r["method"])] for r in test)
+    brows = _rows(store.run_dir(results, "demo", base.run_id))
+    bval = {(r["epoch"], r["tap"], r["method"]): r["iou_threshold"] for r in brows
+            if r["split"] == "val" and r["tap"] is not None}
+    btest = [r for r in brows if r["split"] == "test" and r["tap"] is not None]
+    assert btest and all(r["iou_threshold"] == bval[(r["epoch"], r["tap"], r["method"])] for r in btest)
+    assert set(bval.values()) <= set(IOU_THRESHOLDS)
+
+
 def test_load_metrics_joins_configs(voc, results):
     train_run(_guided(voc, _base(voc)), results, progress=False)
     df = store.load_metrics(results, "demo")
@@ -131,6 +153,37 @@ def test_guided_run_without_finished_baseline_names_it(voc, tmp_path):
     cfg = _guided(voc, _base(voc))
     with pytest.raises(FileNotFoundError, match="not finished"):
         train_run(cfg, tmp_path, progress=False)
+
+
+def _params(rdir: Path) -> dict[str, torch.Tensor]:
+    model, _ = store.load_checkpoint(rdir, "selected")
+    return {k: v.detach().clone() for k, v in model.named_parameters()}
+
+
+def test_guided_run_from_the_initialisation_starts_where_its_baseline_starts(voc, tmp_path):
+    """init_from = FROM_INIT (Waterbirds, MG D.1.2): no baseline run is needed; with lr 0 (Adam leaves
+    the parameters where they are) the guided run's checkpoint holds its starting parameters, which
+    equal an untrained baseline's (the same seeded fresh initialisation), or the file in extra.weights."""
+    base = _base(voc, epochs=1, lr=0.0)
+    guided = replace(_guided(voc, base), epochs=1, lr=0.0, init_from=FROM_INIT)
+    gdir = train_run(guided, tmp_path / "a", progress=False)  # no baseline trained in this results root
+    rows = _rows(gdir)
+    assert {(r["epoch"], r["split"]) for r in rows if r["epoch"] == 0} == {(0, "val"), (0, "test")}
+    assert store.read_done(gdir)["init_from_resolved"] == FROM_INIT
+    start = _params(train_run(base, tmp_path / "a", progress=False))
+    got = _params(gdir)
+    assert got.keys() == start.keys() and all(torch.equal(got[k], start[k]) for k in start)
+    # with a weights file: the run starts from it (head included: the class counts agree)
+    from rightfocus.models import build_model
+
+    torch.manual_seed(123)
+    other = build_model("vanilla", "tiny", load_dataset("voc2007", voc, "train").num_classes)
+    torch.save(other.state_dict(), tmp_path / "w.pth")
+    pretrained = replace(guided, extra={"weights": str(tmp_path / "w.pth")})
+    got = _params(train_run(pretrained, tmp_path / "b", progress=False))
+    want = dict(other.named_parameters())
+    assert all(torch.equal(got[k], want[k].detach()) for k in want)
+    assert any(not torch.equal(got[k], start[k]) for k in start)  # the file, not the seeded init
 
 
 # ---- configs ------------------------------------------------------------------------------------

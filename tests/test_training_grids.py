@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from rightfocus.experiments import grids, store
+from rightfocus.experiments.config import FROM_INIT
 from rightfocus.experiments.makefile import write_grid
 from rightfocus.experiments.paper_numbers_mg import TABLE_D1, TABLE_D2
 from rightfocus.training.mg_task import eval_pairs
@@ -37,8 +38,7 @@ def test_shared_runs_have_one_id(profile):
         assert len(ids) == len(set(ids))
         for c in cfgs:
             if not c.is_baseline:
-                deps = [c.init_from] if isinstance(c.init_from, str) else c.init_from
-                assert set(deps) <= set(ids)
+                assert set(c.init_run_ids) <= set(ids)
 
 
 def test_paper_profile_follows_the_paper():
@@ -59,6 +59,31 @@ def test_paper_profile_follows_the_paper():
     assert {(c.lam, c.lr, c.epochs, c.annotation_fraction) for c in birds} == {(5e-2, 1e-5, 350, 0.01)}
     archs = {c.arch for c in grids.group_configs("voc-backbones", "paper")}
     assert archs == {"densenet121", "vit_s"}
+
+
+@pytest.mark.parametrize("profile", grids.PROFILES)
+def test_waterbirds_guided_runs_start_from_imagenet_and_voc_coco_from_their_baselines(profile):
+    """MG D.1.2: Waterbirds models are fine-tuned from ImageNet weights (the baselines' start, in the
+    demo their seeded fresh initialisation), not from a Waterbirds baseline; D.1.1: VOC/COCO guided
+    runs fine-tune the baselines."""
+    birds = grids.group_configs("waterbirds", profile)
+    base = {(c.task, c.model_kind, c.seed): c for c in birds if c.is_baseline}
+    guided = [c for c in birds if not c.is_baseline]
+    assert guided and base
+    for c in guided:
+        twin = base[(c.task, c.model_kind, c.seed)]
+        assert c.init_from == FROM_INIT and c.init_run_ids == []
+        assert c.extra.get("weights") == twin.extra.get("weights")
+        assert (c.arch, c.image_size, c.lr) == (twin.arch, twin.image_size, twin.lr)
+        if profile == "paper":
+            assert c.extra["weights"] == grids.PAPER_WEIGHTS[(c.model_kind, "resnet50")]
+            assert (c.epochs, c.lr) == (twin.epochs, twin.lr) == (350, 1e-5)
+    for group in ("voc-main", "coco-main"):
+        cfgs = grids.group_configs(group, profile)
+        ids = {c.run_id for c in cfgs if c.is_baseline}
+        for c in cfgs:
+            if not c.is_baseline:
+                assert c.init_run_ids and set(c.init_run_ids) <= ids and "weights" not in c.extra
 
 
 def test_demo_deviations_name_real_figures():
@@ -93,7 +118,7 @@ def test_make_fragment_is_valid_and_orders_baselines_first(profile, tmp_path):
         order = [line.split("params/")[1].split(".yaml")[0] for line in cmds]
         pos = {rid: i for i, rid in enumerate(order)}
         for c in grids.all_configs(profile):
-            for dep in ([c.init_from] if isinstance(c.init_from, str) else c.init_from or []):
+            for dep in c.init_run_ids:
                 assert pos[dep] < pos[c.run_id]
     else:
         assert len(cmds) == len(grids.GROUPS)  # one notebook execution per group

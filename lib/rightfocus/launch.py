@@ -120,8 +120,7 @@ def grid_configs(paper: str, profile: str, data_root: str = "data", groups: Sequ
 
 
 def _needs(config: RunConfig) -> tuple[str, ...]:
-    ids = [config.init_from] if isinstance(config.init_from, str) else list(config.init_from or [])
-    return tuple(ids)
+    return tuple(config.init_run_ids)
 
 
 def plan(configs: Sequence[RunConfig], results: str | Path = "results") -> list[PlannedRun]:

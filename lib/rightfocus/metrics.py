@@ -16,6 +16,12 @@ from torch import Tensor
 
 #: positive attribution sums below this make EPG degenerate: counted as 0 (reference code)
 EPG_EPS = 1e-7
+#: the IoU binarisation threshold of the reference code, used where none was selected
+DEFAULT_IOU_THRESHOLD = 0.5
+#: the candidate IoU thresholds a training run selects from on its validation split (MG Sec. 3.3: "the
+#: threshold parameter is selected via a held-out set"); a run config overrides them with
+#: ``extra.iou_thresholds``
+IOU_THRESHOLDS: tuple[float, ...] = tuple(round(0.05 * k, 2) for k in range(1, 20))
 
 
 def _same_shape(maps: Tensor, masks: Tensor) -> tuple[Tensor, Tensor]:
@@ -56,32 +62,50 @@ def onobject_epg(maps: Tensor, box_masks: Tensor, seg_masks: Tensor) -> Tensor:
     return torch.where(total < EPG_EPS, torch.zeros_like(total), on_object / total.clamp_min(EPG_EPS))
 
 
-def binarise(maps: Tensor, threshold: float = 0.5) -> Tensor:
-    """Positive part, min-max normalised per map, strictly above `threshold` -> bool [N, H, W].
-    A constant map (e.g. all zero) has nothing above any threshold in [0, 1)."""
+def _normalised(maps: Tensor) -> Tensor:
+    """Positive part, min-max normalised per map (a constant map becomes all 0)."""
     positive = torch.relu(maps)
     low = positive.flatten(1).amin(1)[:, None, None]
     span = positive.flatten(1).amax(1)[:, None, None] - low
-    normalised = (positive - low) / torch.where(span > 0, span, torch.ones_like(span))
-    return normalised > threshold
+    return (positive - low) / torch.where(span > 0, span, torch.ones_like(span))
 
 
-def iou(maps: Tensor, masks: Tensor, threshold: float = 0.5) -> Tensor:
+def binarise(maps: Tensor, threshold: float = DEFAULT_IOU_THRESHOLD) -> Tensor:
+    """Positive part, min-max normalised per map, strictly above `threshold` -> bool [N, H, W].
+    A constant map (e.g. all zero) has nothing above any threshold in [0, 1)."""
+    return _normalised(maps) > threshold
+
+
+def _iou_of(predicted: Tensor, target: Tensor, dtype: torch.dtype) -> Tensor:
+    inter = (predicted & target).flatten(1).sum(1)
+    union = (predicted | target).flatten(1).sum(1)
+    return torch.where(union > 0, inter / union.clamp_min(1), torch.zeros_like(inter, dtype=dtype)).to(dtype)
+
+
+def iou(maps: Tensor, masks: Tensor, threshold: float = DEFAULT_IOU_THRESHOLD) -> Tensor:
     """IoU of the binarised map (`binarise`) with the mask, per map [N]; 0 when the union is empty.
 
     The reference code fixes ``threshold = 0.5``; the paper text selects it on held-out data
-    (`select_iou_threshold`)."""
+    (`select_iou_threshold`; training runs do, `MetricAccumulator`)."""
     maps, masks = _same_shape(maps, masks)
-    predicted = binarise(maps, threshold)
-    target = masks > 0
-    inter = (predicted & target).flatten(1).sum(1)
-    union = (predicted | target).flatten(1).sum(1)
-    return torch.where(union > 0, inter / union.clamp_min(1), torch.zeros_like(inter, dtype=maps.dtype)).to(maps.dtype)
+    return _iou_of(binarise(maps, threshold), masks > 0, maps.dtype)
 
 
 def iou_per_threshold(maps: Tensor, masks: Tensor, thresholds: Sequence[float]) -> Tensor:
-    """IoU of every map at every threshold [N, T]."""
-    return torch.stack([iou(maps, masks, t) for t in thresholds], dim=1)
+    """IoU of every map at every threshold [N, T] (the maps normalised once)."""
+    maps, masks = _same_shape(maps, masks)
+    normalised, target = _normalised(maps), masks > 0
+    return torch.stack([_iou_of(normalised > t, target, maps.dtype) for t in thresholds], dim=1)
+
+
+def best_iou_threshold(ious: Tensor, candidates: Sequence[float]) -> float:
+    """The candidate with the highest mean of `ious` [N, len(candidates)] (per-map IoU at each
+    candidate); ties go to the first candidate."""
+    if len(candidates) == 0:
+        raise ValueError("selecting an IoU threshold needs at least one candidate threshold")
+    if ious.dim() != 2 or ious.shape[1] != len(candidates) or ious.shape[0] == 0:
+        raise ValueError(f"ious must be [N > 0, {len(candidates)}] (maps x candidates), got {tuple(ious.shape)}")
+    return float(candidates[int(torch.argmax(ious.double().mean(0)))])
 
 
 def select_iou_threshold(maps: Tensor, masks: Tensor, candidates: Sequence[float]) -> float:
@@ -89,8 +113,7 @@ def select_iou_threshold(maps: Tensor, masks: Tensor, candidates: Sequence[float
     (Sec. 3.3, following [20]); ties go to the first candidate."""
     if len(candidates) == 0:
         raise ValueError("select_iou_threshold needs at least one candidate threshold")
-    means = iou_per_threshold(maps, masks, candidates).mean(0)
-    return float(candidates[int(torch.argmax(means))])
+    return best_iou_threshold(iou_per_threshold(maps, masks, candidates), candidates)
 
 
 # ----------------------------------------------------------------------------- classification
@@ -190,14 +213,23 @@ class MetricAccumulator:
     returns whichever of f1, map (multi-label), accuracy (single-label), group_accuracy,
     worst_group_accuracy, epg, epg_degenerate, iou, iou_threshold, iou_by_threshold, onobject_epg and
     pairs apply. EPG and IoU are averaged flat over all pairs (reference code). IoU is kept for every
-    candidate threshold so that one can be selected on validation without storing maps.
+    candidate threshold so that one can be selected without storing maps: ``iou_threshold=None``
+    selects the candidate with the best mean IoU over the pairs seen (a validation split, MG Sec. 3.3;
+    `best_iou_threshold`), a number fixes it (a test split, with the value selected on validation);
+    ``iou`` / ``iou_threshold`` report the IoU at that threshold and the threshold.
     """
 
     def __init__(
-        self, iou_threshold: float = 0.5, iou_candidates: Sequence[float] = (), num_groups: int | None = None
+        self, iou_threshold: float | None = DEFAULT_IOU_THRESHOLD, iou_candidates: Sequence[float] = (),
+        num_groups: int | None = None
     ) -> None:
-        self.iou_threshold = float(iou_threshold)
-        self.thresholds = sorted({self.iou_threshold, *map(float, iou_candidates)})
+        if iou_threshold is None and len(iou_candidates) == 0:
+            raise ValueError("MetricAccumulator(iou_threshold=None) selects among iou_candidates: give some "
+                             "(e.g. metrics.IOU_THRESHOLDS)")
+        self.iou_threshold = None if iou_threshold is None else float(iou_threshold)
+        self.candidates = sorted({float(c) for c in iou_candidates})
+        fixed = set() if self.iou_threshold is None else {self.iou_threshold}
+        self.thresholds = sorted({*fixed, *self.candidates})
         self.num_groups = num_groups
         self._logits: list[Tensor] = []
         self._labels: list[Tensor] = []
@@ -247,8 +279,12 @@ class MetricAccumulator:
             out["epg"] = float(torch.cat(self._epg).double().mean())
             out["epg_degenerate"] = self._degenerate
             by_threshold = self.iou_by_threshold()
-            out["iou"] = by_threshold[self.iou_threshold]
-            out["iou_threshold"] = self.iou_threshold
+            chosen = self.iou_threshold
+            if chosen is None:  # selected on these pairs (validation)
+                columns = [self.thresholds.index(c) for c in self.candidates]
+                chosen = best_iou_threshold(torch.cat(self._iou)[:, columns], self.candidates)
+            out["iou"] = by_threshold[chosen]
+            out["iou_threshold"] = chosen
             out["iou_by_threshold"] = by_threshold
         if self._onobject:
             out["onobject_epg"] = float(torch.cat(self._onobject).double().mean())

@@ -1,7 +1,8 @@
 """The pretrained weights files a grid names, checked under WEIGHTS_ROOT: found, readable
 (``torch.load(weights_only=True)``) and fitting the model that loads them.
 
-MG: the file in ``RunConfig.extra["weights"]`` of every baseline (guided runs start from a baseline);
+MG: the file in ``RunConfig.extra["weights"]`` of every baseline and of every guided run that starts
+from the initialisation (Waterbirds); the other guided runs start from a baseline;
 AIM: the torchvision ImageNet release of the run's backbone (`experiments.aim_grids.PRETRAINED_FILES`, or
 ``extra["weights"]``) unless ``extra["pretrained"]`` is off. When `rightfocus.models.release` provides
 ``check_weights_file(path, kind, arch) -> list[str]`` it decides; otherwise the file is loaded into
@@ -15,7 +16,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from rightfocus.check.problems import ERROR, Problem
-from rightfocus.experiments.config import RunConfig
+from rightfocus.experiments.config import FROM_INIT, RunConfig
 
 
 @dataclass
@@ -56,7 +57,8 @@ def weights_needs(paper: str, configs_by_group: dict[str, list[RunConfig]]) -> l
                 if file is None and c.extra.get("pretrained", True) and c.profile == "paper":
                     file = f"<no ImageNet release known for {c.arch}>"
             else:
-                file, kind = (c.extra.get("weights") if c.is_baseline else None), c.model_kind
+                starts_there = c.is_baseline or c.init_from == FROM_INIT  # the others load a baseline
+                file, kind = (c.extra.get("weights") if starts_there else None), c.model_kind
             if not file:
                 continue
             label = f"{c.arch} backbone (AIM and its baseline)" if paper == "aim" else ""

@@ -29,7 +29,7 @@ from torch.utils.data import Dataset, get_worker_info
 
 from rightfocus.data.annotations import annotation_subset
 from rightfocus.data.boxes import as_boxes, clip_boxes, dilate_boxes, empty_boxes, round_boxes
-from rightfocus.data.transforms import as_size, make_train_transform, resize_seg
+from rightfocus.data.transforms import as_size, center_crop_geometry, make_train_transform, resize_seg
 
 #: split names under which `dilation` may be used (coarse boxes are a training-time perturbation)
 TRAINING_SPLITS = ("train", "trainval", "train2014")
@@ -52,10 +52,14 @@ def read_image(path: Path) -> Tensor:
     return decode_image(path)[0]
 
 
-def decode_image(path: Path, size: tuple[int, int] | None = None) -> tuple[Tensor, tuple[int, int]]:
+def decode_image(path: Path, size: tuple[int, int] | None = None, center_crop: float | None = None
+                 ) -> tuple[Tensor, tuple[int, int]]:
     """Decode to uint8 RGB [3, H, W], optionally resized to `size` = (H, W) by PIL's bilinear
-    (antialiased) resampling, as torchvision's Resize on PIL images (the MG reference). Also returns
-    the file's own (H, W). Errors name the file."""
+    (antialiased) resampling, as torchvision's Resize on PIL images (the MG reference). With
+    `center_crop` (a ratio, `transforms.center_crop_geometry`) `size` is a centre crop's size instead:
+    the image keeps its aspect ratio, its shorter side resized to max(size) / ratio, then cropped, as
+    torchvision's Resize + CenterCrop on PIL images. Also returns the file's own (H, W). Errors name
+    the file."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"image file not found: {path}")
@@ -63,9 +67,18 @@ def decode_image(path: Path, size: tuple[int, int] | None = None) -> tuple[Tenso
         with Image.open(path) as im:
             im = im.convert("RGB")
             orig = (im.size[1], im.size[0])
-            if size is not None and (im.size[1], im.size[0]) != tuple(size):
+            window = None
+            if size is not None and center_crop is not None:
+                (rh, rw), (top, left) = center_crop_geometry(orig, size, center_crop)
+                window = (top, left, size[0], size[1])
+                if (rh, rw) != orig:
+                    im = im.resize((rw, rh), Image.BILINEAR)
+            elif size is not None and orig != tuple(size):
                 im = im.resize((size[1], size[0]), Image.BILINEAR)
             arr = np.asarray(im)
+            if window is not None:
+                top, left, ch, cw = window
+                arr = arr[top:top + ch, left:left + cw]
     except (OSError, UnidentifiedImageError, SyntaxError, ValueError) as exc:
         raise ValueError(f"cannot decode image {path} (corrupt or not an image: {exc}); "
                          "re-download or regenerate that file") from exc
@@ -160,6 +173,10 @@ class BoxDataset(Dataset):
       size: int or (H, W): resize without keeping the aspect ratio; boxes are scaled, rounded
         (`box_rounding`: "truncate" as in the MG reference code, or "outward") and clamped to the image.
         None keeps each image's own size (then batches need equal sizes).
+      center_crop: None, or a ratio such as 0.875 (AIM: `aim_grids.EVAL_CENTER_CROP`): evaluation images
+        keep their aspect ratio, the shorter side is resized to max(size) / ratio and the centre
+        `size` window is cropped (torchvision's Resize + CenterCrop); boxes and segmentations are
+        moved with the image (boxes left outside the crop are dropped). Needs `size`, no train transform.
       train_transform: True / dict / `TrainTransform`: random resized crop + horizontal flip moving boxes
         and masks with the image (output size = `size`, or the original size when `size` is None).
       annotation_fraction, annotation_seed: only a seeded subset of int(frac*N) images keeps its boxes
@@ -182,8 +199,8 @@ class BoxDataset(Dataset):
                  source: str = "", size: int | tuple[int, int] | None = None,
                  train_transform: Any = None, annotation_fraction: float = 1.0,
                  annotation_seed: int = 0, dilation: float = 0.0, cache: bool = False,
-                 box_rounding: str = "truncate", with_seg: bool = True, invert_masks: bool = False
-                 ) -> None:
+                 box_rounding: str = "truncate", with_seg: bool = True, invert_masks: bool = False,
+                 center_crop: float | None = None) -> None:
         if not records:
             raise ValueError(f"{name}: split {split!r} is empty (no images listed in {source or 'the split'}); "
                              "check the split name and the split file")
@@ -191,6 +208,12 @@ class BoxDataset(Dataset):
         self.source = source  # the index that lists the images (errors name it)
         self.size = None if size is None else as_size(size)
         self.transform = make_train_transform(train_transform)
+        if center_crop is not None and (self.size is None or self.transform is not None):
+            raise ValueError(f"{name}: center_crop={center_crop} is an evaluation transform: it needs `size` (the "
+                             "crop) and no train_transform; pass one or the other")
+        if center_crop is not None:
+            center_crop_geometry((1, 1), (1, 1), center_crop)  # validates the ratio early
+        self.center_crop = center_crop
         if dilation and split not in TRAINING_SPLITS:
             raise ValueError(f"{name}: dilation={dilation} on split {split!r}; box dilation simulates coarse "
                              f"TRAINING annotations (MG Sec. 5.3), evaluate on exact boxes: pass dilation only "
@@ -229,9 +252,11 @@ class BoxDataset(Dataset):
         h0, w0 = image.shape[-2:]
         boxes = torch.from_numpy(rec.boxes).float().clone() if len(rec.boxes) else empty_boxes()
         if self.transform is None and self.size is not None and len(boxes):
-            # `_base` already resized the image (so the cache holds it): scale boxes from the original
-            boxes[:, [1, 3]] *= w0 / ow
-            boxes[:, [2, 4]] *= h0 / oh
+            # `_base` already resized (and cropped) the image, so the cache holds it: move boxes alike
+            (rh, rw), (top, left) = ((h0, w0), (0, 0)) if self.center_crop is None else \
+                center_crop_geometry((oh, ow), self.size, self.center_crop)
+            boxes[:, [1, 3]] = boxes[:, [1, 3]] * (rw / ow) - left
+            boxes[:, [2, 4]] = boxes[:, [2, 4]] * (rh / oh) - top
         if self.transform is not None:
             image, boxes, seg = self.transform(image, boxes, seg, self.size or (h0, w0))
         h, w = image.shape[-2:]
@@ -253,8 +278,9 @@ class BoxDataset(Dataset):
         return sample
 
     def __repr__(self) -> str:
+        crop = f", center_crop={self.center_crop}" if self.center_crop is not None else ""
         return (f"{type(self).__name__}({self.name}, split={self.split!r}, n={len(self)}, "
-                f"classes={self.num_classes}, size={self.size})")
+                f"classes={self.num_classes}, size={self.size}{crop})")
 
     # -- internals -------------------------------------------------------------------------------
     def _multi_hot(self, labels: list[int]) -> Tensor:
@@ -274,7 +300,7 @@ class BoxDataset(Dataset):
         rec = self.records[index]
         early = self.size if self.transform is None else None  # resize while decoding (cheap, cached)
         try:
-            image, orig = decode_image(rec.path, early)
+            image, orig = decode_image(rec.path, early, self.center_crop if early is not None else None)
             seg_np = self._read_seg(rec) if self.with_seg else None
         except FileNotFoundError as exc:  # a file the dataset's index lists is not there
             listed = f" (listed in {self.source})" if self.source else ""
@@ -284,7 +310,10 @@ class BoxDataset(Dataset):
         if seg is not None and tuple(seg.shape) != tuple(orig):
             raise ValueError(f"segmentation of {rec.path} has size {tuple(seg.shape)} but the image is "
                              f"{tuple(orig)}; the mask must match its image")
-        if early is not None and seg is not None:
+        if early is not None and seg is not None and self.center_crop is not None:
+            (rh, rw), (top, left) = center_crop_geometry(orig, early, self.center_crop)
+            seg = resize_seg(seg, (rh, rw))[top:top + early[0], left:left + early[1]]
+        elif early is not None and seg is not None:
             seg = resize_seg(seg, early)
         if self.cache and get_worker_info() is None:  # a worker's own entries would die with it
             size = image.numel() * image.element_size() + (0 if seg is None else seg.numel() * seg.element_size())

@@ -27,6 +27,22 @@ def as_size(size: int | tuple[int, int] | list[int]) -> tuple[int, int]:
     return (int(size[0]), int(size[1]))
 
 
+def center_crop_geometry(image_hw: tuple[int, int], size: tuple[int, int], ratio: float
+                         ) -> tuple[tuple[int, int], tuple[int, int]]:
+    """Resize-shorter-side + centre crop, as torchvision's ``Resize(s)`` then ``CenterCrop(size)``
+    compute it: the shorter side becomes ``s = round(max(size) / ratio)`` (ratio 0.875: torchvision's
+    ImageNet evaluation presets, 256 -> 224 and 342 -> 299), the longer one
+    ``int(s * long / short)`` (keeping the aspect ratio), and the crop window is centred with
+    ``round((resized - crop) / 2)``. Returns ((resized H, resized W), (top, left))."""
+    if not 0.0 < ratio <= 1.0:
+        raise ValueError(f"center-crop ratio must be in (0, 1] (crop side / resized shorter side), got {ratio}")
+    h, w = int(image_hw[0]), int(image_hw[1])
+    ch, cw = size
+    short = int(round(max(ch, cw) / ratio))
+    rh, rw = (int(short * h / w), short) if w <= h else (short, int(short * w / h))
+    return (rh, rw), (int(round((rh - ch) / 2.0)), int(round((rw - cw) / 2.0)))
+
+
 def resize_seg(seg: Tensor, size: tuple[int, int]) -> Tensor:
     """Label map resized by "nearest-exact" (each output pixel takes the label under its centre)."""
     return F.interpolate(seg[None, None].float(), size=size, mode="nearest-exact")[0, 0].to(seg.dtype)

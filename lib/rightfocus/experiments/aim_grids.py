@@ -64,6 +64,12 @@ DATASETS: dict[str, tuple[str, str, dict[str, Any]]] = {
     "imagewoof": ("imagefolder", "imagewoof", {}),
 }
 
+#: how AIM runs evaluate (validation and test): the centre crop at the run's resolution after resizing
+#: the shorter side to resolution / EVAL_CENTER_CROP (224 -> 256, TravelingBirds 299 -> 342); AIM
+#: evaluates "center-cropped images" (Sec. 6.2, App. A.6, B.1) and states no resize ratio, so this is
+#: torchvision's ImageNet evaluation recipe (`rightfocus.data.transforms.center_crop_geometry`)
+EVAL_CENTER_CROP = 0.875
+
 BIRDS = ("cub", "waterbirds95", "waterbirds100", "travelingbirds")
 GROUPS = ("aim-main", "aim-threshold", "aim-noaux", "aim-onemask", "aim-bottomup", "aim-edgeinit",
           "aim-centerbias")

@@ -41,6 +41,11 @@ CAP_FIELDS = ("max_steps_per_epoch", "max_eval_images")
 #: the attribution method that is native to each model kind (Rao et al. 2023, Sec. 3.2)
 NATIVE_METHOD = {"vanilla": "ixg", "xdnn": "intgrad", "bcos": "bcos"}
 
+#: ``init_from`` of a guided run that starts where a baseline starts, not from a trained baseline: from
+#: the pretrained weights named by ``extra.weights`` (Waterbirds: ImageNet, Rao et al. 2023 D.1.2), or,
+#: with none named, from the same seeded fresh initialisation as the baseline of its seed
+FROM_INIT = "init"
+
 
 #: what each RunConfig field means (`rightfocus train --help` lists these with the defaults;
 #: tests/test_config_cli.py checks that every field has one)
@@ -63,8 +68,11 @@ FIELD_HELP: dict[str, str] = {
     "batch_size": "global batch size",
     "image_size": "training and evaluation resolution (pixels)",
     "init_from": "GUIDED MG RUNS NEED IT: the run id of the baseline they start from (train the baseline "
-                 "first; `rightfocus train` prints its run_id); a list: the best of them on validation",
-    "extra": "paper-specific settings, e.g. weights: <file> (pretrained weights, under weights_root)",
+                 "first; `rightfocus train` prints its run_id); a list: the best of them on validation; "
+                 f"{FROM_INIT!r}: start where a baseline starts (extra.weights, else the seeded fresh "
+                 "initialisation), as Waterbirds guided runs do (D.1.2)",
+    "extra": "paper-specific settings, e.g. weights: <file> (pretrained weights, under weights_root); MG: "
+             "iou_thresholds: [...] (the IoU thresholds validation selects from; default 0.05 .. 0.95)",
     "profile": "results folder the run goes to: <results>/<profile>/runs/<run id>",
     "device": "auto | cpu | cuda | cuda:<k>",
     "num_workers": "DataLoader workers (None: 0 on CPU, up to 8 per process on CUDA)",
@@ -83,7 +91,8 @@ class RunConfig:
     """One training run. `method`/`tap`/`loss` are None for a baseline (classification only).
 
     `init_from`: the baseline run id a guided run starts from; a list of ids means "the best of
-    these on validation" (the paper's baseline learning-rate sweep, Sec. D.1.1).
+    these on validation" (the paper's baseline learning-rate sweep, Sec. D.1.1); `FROM_INIT` means
+    the initialisation a baseline starts from (``extra.weights`` or the seeded fresh one, D.1.2).
     `extra`: paper-specific settings (e.g. ``weights`` for pretrained weights, ``val_groups``).
     """
 
@@ -127,6 +136,13 @@ class RunConfig:
         self.validate()
 
     @property
+    def init_run_ids(self) -> list[str]:
+        """The run ids of the baselines this run starts from ([] for a baseline or a `FROM_INIT` run)."""
+        if self.init_from is None or self.init_from == FROM_INIT:
+            return []
+        return [self.init_from] if isinstance(self.init_from, str) else list(self.init_from)
+
+    @property
     def is_baseline(self) -> bool:
         """MG: no localisation loss. AIM: the plain backbone (an AIM run has no `loss` either)."""
         return self.model_kind != "aim" if self.paper == "aim" else self.loss is None
@@ -152,6 +168,9 @@ class RunConfig:
                 f"RunConfig: method, tap and loss must all be set (guided run) or all be None "
                 f"(baseline); got method={self.method!r}, tap={self.tap!r}, loss={self.loss!r}"
             )
+        if isinstance(self.init_from, list) and FROM_INIT in self.init_from:
+            raise ValueError(f"RunConfig.init_from: {FROM_INIT!r} (start from the initialisation) cannot be one "
+                             f"of a list of baseline run ids; give it alone")
         if not 0.0 < self.annotation_fraction <= 1.0:
             raise ValueError(f"RunConfig.annotation_fraction={self.annotation_fraction} must be in (0, 1]")
         if self.dilation < 0:

@@ -145,7 +145,7 @@ def sample_groups(per_group: dict[str, list[RunConfig]], key: Callable[[RunConfi
                 if p.run_id not in ids:
                     ids.add(p.run_id)
                     kept.append(p)
-        needed = [d for c in kept for d in ([c.init_from] if isinstance(c.init_from, str) else c.init_from or [])]
+        needed = [d for c in kept for d in c.init_run_ids]
         missing = sorted(set(needed) - set(by_id))
         if missing:
             raise ValueError(f"group {group}: runs start from {missing}, which the group does not list")
@@ -165,7 +165,7 @@ def _run_targets(paper: str, every: dict[str, RunConfig], results: Path, profile
     lines = [f"{var} := \\"] + [f"  {_done(results, profile, r)} \\" for r in every]
     lines += ["", f".PHONY: {paper}-runs", f"{paper}-runs: $({var})", ""]
     for k, (rid, c) in enumerate(every.items()):
-        deps = [c.init_from] if isinstance(c.init_from, str) else list(c.init_from or [])
+        deps = c.init_run_ids
         env = f"CUDA_VISIBLE_DEVICES={k % gpus} " if gpus > 0 else ""
         params = base / "params" / f"{rid}.yaml"
         text = yaml.safe_dump(run_params(c, results), sort_keys=False)

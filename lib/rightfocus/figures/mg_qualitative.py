@@ -62,7 +62,8 @@ def guided_model(ctx: RenderContext, group: str, cell: dict[str, Any]) -> tuple[
 
 def baseline_model(ctx: RenderContext, group: str, family: dict[str, Any]) -> tuple[Any, Any] | None:
     """The baseline a guided run of `family` (dataset, model_kind, arch[, task]) starts from (its
-    `init_from`; for a list, the best on validation), else the family's baseline run in the group."""
+    `init_from`; for a list, the best on validation), else (no guided run, or guided runs that start
+    from the initialisation, as Waterbirds') the family's baseline run in the group."""
     df = ctx.metrics(group)
     g = match(guided(df), family)
     if not g.empty:
@@ -70,7 +71,7 @@ def baseline_model(ctx: RenderContext, group: str, family: dict[str, Any]) -> tu
         from rightfocus.training.mg_task import resolve_init
 
         config = store.load_config(ctx.run_dir(str(g["run_id"].iloc[0])))
-        if config.init_from:
+        if config.init_run_ids:
             rid, _ = resolve_init(config, ctx.results)
             return load_model(ctx, rid)
     base = match(df[df["is_baseline"].astype(bool)], family)

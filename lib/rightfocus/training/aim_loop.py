@@ -12,6 +12,10 @@ decay, cosine schedule over all steps. RandAugment(ops, magnitude) on training i
 on labels alone, so its geometric ops (shear, translate, rotate) are kept and boxes/segmentations are
 never augmented (they are read only on val/test, which are not augmented).
 
+Images: training images resized whole to the run's resolution; validation and test images
+centre-cropped (shorter side to resolution / 0.875, then the centre crop: `load_split`); the
+shifted-centre test (A.6) crops the whole test images around displaced centres instead.
+
 Validation = ``val_fraction`` (20 %) of the training split, drawn with the run's seed. The selected
 checkpoint is the epoch with the best validation accuracy (ties: the later epoch); the test split is
 evaluated for it: accuracy, per-group / worst-group accuracy (Waterbirds: minimum over the 4 groups),
@@ -42,7 +46,7 @@ from torch.utils.data import DataLoader, Dataset, Subset
 
 from rightfocus.data import collate  # the shared batching (tensors stacked, the rest as lists)
 from rightfocus.experiments import store
-from rightfocus.experiments.aim_grids import AIM_EXTRA_DEFAULTS, DATASETS, PRETRAINED_FILES
+from rightfocus.experiments.aim_grids import AIM_EXTRA_DEFAULTS, DATASETS, EVAL_CENTER_CROP, PRETRAINED_FILES
 from rightfocus.experiments.config import RunConfig
 from rightfocus.models.aim_plain import PlainBackbone
 from rightfocus.models.taps import TappedModel
@@ -140,8 +144,13 @@ def gradcam_layer(model: nn.Module, at: str = "classifier_input") -> str:
 # ----------------------------------------------------------------------------- data
 
 
-def load_splits(config: RunConfig) -> tuple[Dataset, Dataset, Dataset, int]:
-    """(train, val, test, num_classes): val is ``val_fraction`` of the training split (seeded)."""
+def load_split(config: RunConfig, split: str, center_crop: bool = True) -> Dataset:
+    """The run's dataset `split` ("train" or "test"; the ImageNet subsets' test is their "val" folder)
+    at ``config.image_size``: evaluated images centre-cropped (`EVAL_CENTER_CROP`: the shorter side
+    resized to image_size / 0.875, then the centre crop, as torchvision's evaluation recipe; AIM Sec.
+    6.2 and App. A.6 evaluate "center-cropped images" without stating the resize), or, with
+    ``center_crop=False``, the whole image resized to image_size x image_size (training images, and
+    the base of the shifted-centre crops). Boxes and segmentations move with the image."""
     from rightfocus.data import load_dataset
 
     if config.dataset not in DATASETS:
@@ -149,13 +158,23 @@ def load_splits(config: RunConfig) -> tuple[Dataset, Dataset, Dataset, int]:
     name, _, options = DATASETS[config.dataset]
     # decoded images stay in memory for the next epochs (as MG's; `BoxDataset.cache`, bounded per process)
     options = {**options, "cache": True}
-    full = load_dataset(name, config.data_root, "train", size=config.image_size, **options)
-    test_split = "val" if name in ("imagefolder", "hardimagenet") else "test"  # ImageNet: val is the test
-    test = load_dataset(name, config.data_root, test_split, size=config.image_size, **options)
+    if split == "test" and name in ("imagefolder", "hardimagenet"):
+        split = "val"  # ImageNet: val is the test
+    crop = {"center_crop": EVAL_CENTER_CROP} if center_crop else {}
+    return load_dataset(name, config.data_root, split, size=config.image_size, **crop, **options)
+
+
+def load_splits(config: RunConfig) -> tuple[Dataset, Dataset, Dataset, int]:
+    """(train, val, test, num_classes): val is ``val_fraction`` of the training split (seeded). Training
+    images are resized whole (`load_split` with ``center_crop=False``; RandAugment follows), val and
+    test images are centre-cropped (`load_split`)."""
+    full = load_split(config, "train", center_crop=False)
+    evaluated = load_split(config, "train")  # the same images, as evaluation sees them
+    test = load_split(config, "test")
     n = len(full)
     n_val = max(1, int(round(aim_options(config)["val_fraction"] * n)))
     perm = torch.randperm(n, generator=torch.Generator().manual_seed(config.seed)).tolist()
-    val, train = Subset(full, sorted(perm[:n_val])), Subset(full, sorted(perm[n_val:]))
+    val, train = Subset(evaluated, sorted(perm[:n_val])), Subset(full, sorted(perm[n_val:]))
     num_classes = int(full[0]["labels"].numel())
     return train, val, test, num_classes
 
@@ -572,7 +591,9 @@ class AimTask:
         if opts["shifted_offset"] is not None:
             from rightfocus.data.shifted_crop import ShiftedCenterCrop
 
-            shifted = ShiftedCenterCrop(self.test_set, float(opts["shifted_offset"]), seed=0)
+            # the shifted-centre crops (App. A.6) replace the centre crop: cut from the whole test images
+            shifted = ShiftedCenterCrop(load_split(c, "test", center_crop=False), float(opts["shifted_offset"]),
+                                        seed=0)
             s_summary, _ = evaluate(model, batches(self._loader(eval_subset(shifted, c)), c, "test_shifted", progress),
                                     **self.eval_kw)
             rows.append(_row(sel, "test_shifted", self.tap, s_summary["gradcam"], checkpoint=f"epoch_{sel}.pt",

@@ -1,8 +1,10 @@
 """Model guidance's task for the run engine (Rao et al. 2023, Eq. (1), Sec. 3.3-3.5, 4 and D.1).
 
 What differs from AIM: the model (`models.build_model`; guided runs start from a baseline's selected
-checkpoint and record it as epoch 0), one training epoch (BCE + lambda * the localisation loss of
-`localisation_step`), one evaluation pass (classification + EPG / IoU / on-object EPG per (tap, method)),
+checkpoint, or from the baselines' initialisation (`FROM_INIT`), and record it as epoch 0), one training epoch (BCE + lambda * the localisation loss of
+`localisation_step`), one evaluation pass (classification + EPG / IoU / on-object EPG per (tap, method);
+the IoU threshold of each checkpoint and pair selected on validation among `iou_candidates` and applied
+on test, Sec. 3.3),
 and the selection: baselines keep the best validation F1 (Waterbirds: accuracy), guided runs their
 own validation Pareto front in (F1, EPG, IoU) and its representative model, evaluated on test.
 The run's life (lock, resume, checkpoints, metrics file, `done`) is `training.engine`'s.
@@ -12,7 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable, Mapping, Sequence
 
 import pandas as pd
 import torch
@@ -25,9 +27,9 @@ from rightfocus.data.boxes import boxes_to_masks
 from rightfocus.data.collate import SEG_VOID
 from rightfocus.data.encoding import encode
 from rightfocus.experiments import store
-from rightfocus.experiments.config import NATIVE_METHOD, RunConfig
+from rightfocus.experiments.config import FROM_INIT, NATIVE_METHOD, RunConfig
 from rightfocus.guide import Guide
-from rightfocus.metrics import MetricAccumulator, onobject_epg
+from rightfocus.metrics import DEFAULT_IOU_THRESHOLD, IOU_THRESHOLDS, MetricAccumulator, onobject_epg
 from rightfocus.pareto import front_rows, representative
 from rightfocus.training import checkpoint as ckpt
 from rightfocus.training.distributed import (
@@ -199,9 +201,15 @@ def evaluate(
     num_groups: int | None = None,
     binary_seg: bool = False,
     runtime: Runtime | None = None,
+    iou_candidates: Sequence[float] = (),
+    iou_thresholds: Mapping[tuple[str, str], float] | None = None,
 ) -> dict[tuple[str | None, str | None], dict[str, Any]]:
     """Classification metrics and, per (tap, method) in `pairs`, EPG / IoU / on-object EPG over
     EVERY ground-truth class of every image (Sec. 3.3; flat average over pairs).
+
+    IoU threshold per pair: `iou_thresholds[pair]` when given (a test split: the value selected on
+    validation), else the best of `iou_candidates` on this split (a validation split, Sec. 3.3: "selected
+    via a held-out set"), else `metrics.DEFAULT_IOU_THRESHOLD`; the result's ``iou_threshold`` says which.
 
     Returns ``{(None, None): classification, (tap, method): classification + localisation}``.
     Samples flagged ``invert_mask`` (Waterbirds reversed task) are scored against the complement of
@@ -213,7 +221,10 @@ def evaluate(
     rt = runtime if runtime is not None else Runtime(torch.device(device))
     model.eval()
     cls_acc = MetricAccumulator(num_groups=num_groups)
-    loc_acc = {p: MetricAccumulator() for p in pairs}
+    fixed = dict(iou_thresholds or {})
+    loc_acc = {p: MetricAccumulator(iou_threshold=fixed[p], iou_candidates=iou_candidates) if p in fixed
+               else MetricAccumulator(iou_threshold=None, iou_candidates=iou_candidates) if iou_candidates
+               else MetricAccumulator() for p in pairs}
     onobj: dict[tuple[str, str], list[Tensor]] = {p: [] for p in pairs}
     for batch in loader:
         images = rt.inputs(batch["image"], model.input_encoding)
@@ -314,6 +325,25 @@ def eval_pairs(config: RunConfig, taps: Sequence[str]) -> list[tuple[str, str]]:
     return [(t, native) for t in taps] + [("final", "gradcam")]
 
 
+def iou_candidates(config: RunConfig) -> tuple[float, ...]:
+    """The IoU thresholds a run selects from on validation: ``extra.iou_thresholds``, else
+    `metrics.IOU_THRESHOLDS`."""
+    given = config.extra.get("iou_thresholds")
+    values = tuple(float(t) for t in (IOU_THRESHOLDS if given is None else given))
+    if not values or not all(0.0 <= t < 1.0 for t in values):
+        raise ValueError(f"extra.iou_thresholds={given!r}: give a non-empty list of thresholds in [0, 1) "
+                         "(the normalised attribution must lie strictly above one)")
+    return values
+
+
+def val_iou_thresholds(rows: Iterable[dict[str, Any]], epoch: int) -> dict[tuple[str, str], float]:
+    """(tap, method) -> the IoU threshold selected on validation at `epoch` (from its val rows;
+    `metrics.DEFAULT_IOU_THRESHOLD` where validation had no pair to select on)."""
+    return {(r["tap"], r["method"]): float(r["iou_threshold"] if r.get("iou_threshold") is not None
+                                           else DEFAULT_IOU_THRESHOLD)
+            for r in rows if r["split"] == "val" and r["epoch"] == epoch and r.get("tap") is not None}
+
+
 def build_datasets(config: RunConfig) -> dict[str, Any]:
     """train / val / test datasets of the run (training options on train only)."""
     from rightfocus.data import load_dataset
@@ -333,8 +363,12 @@ def build_datasets(config: RunConfig) -> dict[str, Any]:
 
 
 def resolve_init(config: RunConfig, results: str | Path) -> tuple[str, Path]:
-    """The baseline run a guided run starts from; for a list, the best on validation (D.1.1)."""
-    ids = [config.init_from] if isinstance(config.init_from, str) else list(config.init_from or [])
+    """The baseline run a guided run starts from; for a list, the best on validation (D.1.1). A run
+    that starts from the initialisation (`FROM_INIT`) has none: a ValueError says so."""
+    ids = config.init_run_ids
+    if config.init_from == FROM_INIT:
+        raise ValueError(f"run {config.run_id} starts from the initialisation (init_from: {FROM_INIT!r}), "
+                         "not from a baseline run")
     if not ids:
         raise ValueError(
             f"guided run {config.run_id} needs init_from: the run id of the baseline it starts from. Train the "
@@ -430,7 +464,9 @@ class MgTask:
         if getattr(self, "runtime", None) is None or self.runtime.device != device:
             self.runtime = Runtime(device)
         self.shards: ShardedBatchSampler | None = None
-        weights = c.extra.get("weights") if c.is_baseline else None
+        # baselines and runs from the initialisation start from the pretrained weights (if any); other
+        # guided runs load their baseline's checkpoint in `start`
+        weights = c.extra.get("weights") if c.is_baseline or c.init_from == FROM_INIT else None
         self.model = self.runtime.prepare(build_model(c.model_kind, c.arch, self.num_classes, weights=weights))
         #: what the training step runs: the model, or its DDP view (gradient all-reduce) under torchrun
         self.train_model = DistributedTapped(self.model, device) if self.runtime.distributed else self.model
@@ -451,26 +487,45 @@ class MgTask:
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.optimizer.load_state_dict(state["optimizer"])
 
-    def _evaluate(self, split: str, with_pairs: bool, progress: bool) -> dict:
+    def _evaluate(self, split: str, with_pairs: bool, progress: bool,
+                  iou_thresholds: Mapping[tuple[str, str], float] | None = None) -> dict:
+        """Evaluate `split`. Validation selects each pair's IoU threshold among `iou_candidates`;
+        test applies `iou_thresholds`, the ones validation selected for the same checkpoint."""
+        select = split == "val"
         return evaluate(self.model, batches(self.loaders[split], self.config, split, progress),
                         self.pairs if with_pairs else (), device=self.device,
                         num_groups=4 if self.config.dataset == "waterbirds" else None,
-                        binary_seg=self.config.dataset == "waterbirds", runtime=self.runtime)
+                        binary_seg=self.config.dataset == "waterbirds", runtime=self.runtime,
+                        iou_candidates=iou_candidates(self.config) if select else (),
+                        iou_thresholds=None if select else iou_thresholds)
+
+    def _val_and_test(self, progress: bool) -> dict[str, dict]:
+        """The current model on val (IoU thresholds selected there) and test (with those thresholds)."""
+        val = self._evaluate("val", True, progress)
+        chosen = {p: r["iou_threshold"] for p, r in val.items() if r.get("iou_threshold") is not None}
+        return {"val": val, "test": self._evaluate("test", True, progress, chosen)}
 
     def start(self, rdir: Path, results: Path) -> tuple[list[dict[str, Any]], dict[str, Any]]:
         """Guided runs: load the baseline's selected checkpoint; epoch 0 = that baseline (the figures'
         reference). The baseline evaluated it with the same code on val and test, so its rows are
-        copied when it has every pair needed."""
+        copied when it has every pair needed. A run from the initialisation (`FROM_INIT`, built from it
+        in `build`): epoch 0 = that initialisation, evaluated on val and test."""
         if self.config.is_baseline:
             return [], {}
+        if self.config.init_from == FROM_INIT:
+            return self._epoch0_evaluated(), {"init_from_resolved": FROM_INIT,
+                                              "init_weights": self.config.extra.get("weights")}
         init_id, init_dir = resolve_init(self.config, results)
         init = ckpt.load(store.checkpoint_path(init_dir, "selected"), self.device)
         self.model.load_state_dict(init["model"])
-        rows = _epoch0_rows(init_dir, int(init["epoch"]), self.pairs) or [
-            metrics_row(self._evaluate(split, True, False)[p], epoch=0, split=split, tap=p[0], method=p[1],
-                        epoch_time_s=None, checkpoint=None)
-            for split in ("val", "test") for p in self.pairs]
+        rows = _epoch0_rows(init_dir, int(init["epoch"]), self.pairs) or self._epoch0_evaluated()
         return rows, {"init_from_resolved": init_id, "init_epoch": int(init["epoch"])}
+
+    def _epoch0_evaluated(self) -> list[dict[str, Any]]:
+        """Epoch 0 rows of the model the run starts from, evaluated here on val and test."""
+        res = self._val_and_test(False)
+        return [metrics_row(res[split][p], epoch=0, split=split, tap=p[0], method=p[1], epoch_time_s=None,
+                            checkpoint=None) for split in ("val", "test") for p in self.pairs]
 
     def train_epoch(self, epoch: int, progress: bool) -> dict[str, Any]:
         loader = batches(self.loaders["train"], self.config, f"epoch {epoch}/{self.config.epochs}", progress,
@@ -500,11 +555,14 @@ class MgTask:
         rows: list[dict[str, Any]] = []
         for epoch in sorted(set(front) | {chosen}):
             self.model.load_state_dict(ckpt.load(rdir / "ckpt" / f"epoch_{epoch}.pt", self.device)["model"])
+            # baselines validated without attributions: val here, then test with its IoU thresholds;
+            # guided runs: test with the thresholds their validation of this epoch selected
+            res = self._val_and_test(progress) if c.is_baseline else \
+                {"test": self._evaluate("test", True, progress, val_iou_thresholds(history, epoch))}
             for split in ("val", "test") if c.is_baseline else ("test",):
-                res = self._evaluate(split, True, progress)
                 keys = [(None, None)] + list(self.pairs) if c.is_baseline and split == "test" else list(self.pairs)
-                rows += [metrics_row(res[p], epoch=epoch, split=split, tap=p[0], method=p[1], epoch_time_s=None,
-                                     checkpoint=f"epoch_{epoch}.pt") for p in keys]
+                rows += [metrics_row(res[split][p], epoch=epoch, split=split, tap=p[0], method=p[1],
+                                     epoch_time_s=None, checkpoint=f"epoch_{epoch}.pt") for p in keys]
         self.model.load_state_dict(ckpt.load(rdir / "ckpt" / f"epoch_{chosen}.pt", self.device)["model"])
         sel = _val_frame(c, history + rows)
         sel_row = sel[sel["epoch"] == chosen].iloc[0]

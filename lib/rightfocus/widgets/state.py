@@ -77,8 +77,8 @@ class LRUCache:
 
 def default_dataset_loader(config: RunConfig, split: str, data_root: str | None = None) -> Any:
     """The run's evaluation dataset of `split` at its training resolution, loaded as its training
-    loop loads it (MG: `training.runner.build_datasets`' options; AIM: `aim_grids.DATASETS`, test =
-    the dataset's test split, val = the run's seeded 20 % of train)."""
+    loop loads it (MG: `training.runner.build_datasets`' options; AIM: `aim_loop.load_split(s)`, test =
+    the dataset's test split, val = the run's seeded 20 % of train, both centre-cropped)."""
     import dataclasses
 
     from rightfocus.data import load_dataset
@@ -92,9 +92,9 @@ def default_dataset_loader(config: RunConfig, split: str, data_root: str | None 
             from rightfocus.training.aim_loop import load_splits
 
             return load_splits(config)[1]
-        name, _, options = DATASETS[config.dataset]
-        split = "val" if (split == "test" and name in ("imagefolder", "hardimagenet")) else split
-        return load_dataset(name, config.data_root, split, size=config.image_size, **options)
+        from rightfocus.training.aim_loop import load_split
+
+        return load_split(config, split)  # centre-cropped, as the run evaluated it
     options: dict[str, Any] = {"size": config.image_size}
     if config.task is not None:
         options["task"] = config.task
