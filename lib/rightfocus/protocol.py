@@ -176,14 +176,12 @@ def cards_json(ids: Iterable[str] | None = None) -> str:
 
 # ---- checking a card against generated configs --------------------------------------------------
 
-#: `RunConfig.init_from` value meaning "start where a baseline starts" (its weights file or fresh init)
-FROM_INIT = "init"
-
-
 def config_init(config: Any) -> str:
     """How a RunConfig starts: from a baseline run (`init_from` names run ids), from ImageNet weights (a
     weights file or AIM's ``pretrained``; also `init_from` = ``"init"``, where a baseline starts), or at
     random."""
+    from rightfocus.experiments.config import FROM_INIT
+
     if config.init_from and config.init_from != FROM_INIT:
         return INIT_BASELINE
     extra = config.extra or {}

@@ -264,8 +264,12 @@ def mask_np(m: Any, size: tuple[int, int] | None = None) -> np.ndarray:
 
 from rightfocus.protocol import INIT_IMAGENET, Protocol, Recipe  # noqa: E402
 
-AIM_CROP = "test: shorter side resized, centre crop (Sec. 6.2, App. B)"
-AIM_SHIFTED_CROP = AIM_CROP + "; shifted-centre crops, centre offset 15 % of the shorter side (A.6)"
+from rightfocus.experiments.aim_grids import EVAL_CENTER_CROP, PROFILES as AIM_PROFILES  # noqa: E402
+
+AIM_CROP = (f"val/test: shorter side resized to size / {EVAL_CENTER_CROP:g}, centre crop (Sec. 6.2, App. B); "
+            "train: whole image resized")
+AIM_SHIFTED_CROP = AIM_CROP + (f"; shifted-centre CUB test: centre offset "
+                               f"{AIM_PROFILES['paper']['extra']['shifted_offset']:.0%} of the shorter side (A.6)")
 AIM_SELECTION = ("checkpoint with the best val accuracy (val = 20 % of the training split, Table 4); EPG of GradCAM "
                  "against the segmentation has no threshold (A.5); active-area threshold tau annealed (A.3)")
 SEC4_INIT = "All of these models are pre-trained on ImageNet-1k [5]."
