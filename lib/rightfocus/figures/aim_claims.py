@@ -242,7 +242,17 @@ def _op_cell(ctx: RenderContext, used: list[str]) -> str:
 
 
 @register("aim.claims", kind="table", groups=["none"],
-          protocol=aim_protocol("Sec. 4-6", "As summarized visually in Figure 4 and detailed with precise metrics in Table 1, we see substantial EPG score improvements", "aim-main", "aim-threshold", "aim-noaux", "aim-onemask", "aim-bottomup", "aim-edgeinit", "aim-centerbias"))
+          protocol=aim_protocol(
+              "Sec. 4-6",
+              "As summarized visually in Figure 4 and detailed with precise metrics in Table 1, we see "
+              "substantial EPG score improvements",
+              "aim-main",
+              "aim-threshold",
+              "aim-noaux",
+              "aim-onemask",
+              "aim-bottomup",
+              "aim-edgeinit",
+              "aim-centerbias"))
 def claims(ctx: RenderContext) -> Table:
     rows = []
     for text, fn in CLAIMS:

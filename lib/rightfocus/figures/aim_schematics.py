@@ -110,7 +110,11 @@ def _bottom_up(skip: bool) -> Any:
 
 
 @register("aim.fig27", kind="figure", groups=["none"],
-          protocol=aim_protocol('Fig. 27, App. D.4', 'The illustration depicts the architecture of the bottom-up bottlenecking model, adapted from [49], highlighting the flow of data through the model, including skip connections and mask estimators.'))
+          protocol=aim_protocol(
+              "Fig. 27, App. D.4",
+              "The illustration depicts the architecture of the bottom-up bottlenecking model, adapted from "
+              "[49], highlighting the flow of data through the model, including skip connections and mask "
+              "estimators."))
 def fig27(ctx: RenderContext) -> Any:
     """DynConv-style bottom-up masking WITH skip connections (what AIM argues against)."""
     fig, ax = _bottom_up(skip=True)
@@ -120,7 +124,10 @@ def fig27(ctx: RenderContext) -> Any:
 
 
 @register("aim.fig28", kind="figure", groups=["none"],
-          protocol=aim_protocol('Fig. 28, App. D.4', "An illustration showing the same bottom-up bottlenecking model's architecture from Figure 27 but without the skip-connection to maintain the sparsity of the feature maps."))
+          protocol=aim_protocol(
+              "Fig. 28, App. D.4",
+              "An illustration showing the same bottom-up bottlenecking model's architecture from Figure 27 but"
+              " without the skip-connection to maintain the sparsity of the feature maps."))
 def fig28(ctx: RenderContext) -> Any:
     """Our bottom-up variant (models/aim.py BottomUpAimModel): no skip, the maps stay sparse."""
     fig, ax = _bottom_up(skip=False)
@@ -130,7 +137,11 @@ def fig28(ctx: RenderContext) -> Any:
 
 
 @register("aim.fig30", kind="figure", groups=["none"],
-          protocol=aim_protocol('Fig. 30, App. D.5', 'An illustration showing the weight matrix of a convolutional layer with one (7x7) filter, initialized using the proposed idea of weighting the convolutional filter weights according to their spatial distance from the center of the filter kernel.'))
+          protocol=aim_protocol(
+              "Fig. 30, App. D.5",
+              "An illustration showing the weight matrix of a convolutional layer with one (7x7) filter, "
+              "initialized using the proposed idea of weighting the convolutional filter weights according to "
+              "their spatial distance from the center of the filter kernel."))
 def fig30(ctx: RenderContext) -> Any:
     """The edge-emphasised 7x7 filter of App. D.5 from `edge_emphasis_filter(7)`."""
     from rightfocus.models.aim import edge_emphasis_filter

@@ -52,7 +52,12 @@ def _responses(ctx: RenderContext) -> tuple[pd.DataFrame, str]:
 
 
 @register("aim.study", kind="table", groups=["aim-main"],
-          protocol=aim_protocol("App. D.6", "Participants were shown the original image (left) and two GradCAM attribution maps from the baseline ConvNeXt (right) an(d AIM)", "aim-main", notes=("without collected responses it renders from a simulated participant, labelled as such",)))
+          protocol=aim_protocol(
+              "App. D.6",
+              "Participants were shown the original image (left) and two GradCAM attribution maps from the "
+              "baseline ConvNeXt (right) an(d AIM)",
+              "aim-main",
+              notes=("without collected responses it renders from a simulated participant, labelled as such",)))
 def study(ctx: RenderContext) -> Table:
     from rightfocus.experiments.paper_numbers_aim import STUDY
     from rightfocus.widgets.study import summarize
@@ -82,7 +87,9 @@ WELCOME = (
 
 
 @register("aim.fig31", kind="figure", groups=["none"],
-          protocol=aim_protocol('Fig. 31, App. D.6', 'The user study welcome page, which provided participants with initial instructions.'))
+          protocol=aim_protocol(
+              "Fig. 31, App. D.6",
+              "The user study welcome page, which provided participants with initial instructions."))
 def fig31(ctx: RenderContext) -> Any:
     """The study's welcome page (as `rightfocus.widgets.study_widget` shows it)."""
     fig = plt.figure(figsize=(6, 3.2))

@@ -31,8 +31,11 @@ IMAGEWOOF_NOTE = ("ImageWoof (App. A.4.5): the paper describes it (10 dog breeds
 
 
 @register("aim.tab1", kind="table", groups=["aim-main"],
-          protocol=aim_protocol('Table 1, Sec. 4.1', 'Comparison of the ConvNeXt-tiny baseline against our AIM-enhanced models on multiple benchmarks.', "aim-main",
-                                notes=(IMAGEWOOF_NOTE,)))
+          protocol=aim_protocol(
+              "Table 1, Sec. 4.1",
+              "Comparison of the ConvNeXt-tiny baseline against our AIM-enhanced models on multiple benchmarks.",
+              "aim-main",
+              notes=(IMAGEWOOF_NOTE,)))
 def tab1(ctx: RenderContext) -> Table:
     keys = ["imagenet100_acc", "imagenet100_epg", "hardimagenet_acc", "hardimagenet_epg",
             "waterbirds100_wg", "waterbirds100_epg", "waterbirds95_wg", "waterbirds95_epg",
@@ -42,7 +45,11 @@ def tab1(ctx: RenderContext) -> Table:
 
 
 @register("aim.tab2", kind="table", groups=["aim-bottomup"],
-          protocol=aim_protocol('Table 2, Sec. 6.1', 'Result of the bottom-up ConvNeXt-t+AIM applying the masking mechanism in the second and third stages in the vanilla backbone', "aim-bottomup"))
+          protocol=aim_protocol(
+              "Table 2, Sec. 6.1",
+              "Result of the bottom-up ConvNeXt-t+AIM applying the masking mechanism in the second and third "
+              "stages in the vanilla backbone",
+              "aim-bottomup"))
 def tab2(ctx: RenderContext) -> Table:
     return _compare(ctx, "aim-bottomup", P.TABLE2, ["cub_acc"], "AIM Table 2: bottom-up vs top-down, CUB",
                     notes=("The paper's '[2, 25%] 84.00' equals Table 14's tau = 35 % row; bottom-up "
@@ -50,7 +57,11 @@ def tab2(ctx: RenderContext) -> Table:
 
 
 @register("aim.tab3", kind="table", groups=["aim-centerbias"],
-          protocol=aim_protocol('Table 3, Sec. 6.2', 'AIM manages to detect and focus on the bird achieving higher results compared to the vanilla ConvNeXt-tiny model', "aim-centerbias"))
+          protocol=aim_protocol(
+              "Table 3, Sec. 6.2",
+              "AIM manages to detect and focus on the bird achieving higher results compared to the vanilla "
+              "ConvNeXt-tiny model",
+              "aim-centerbias"))
 def tab3(ctx: RenderContext) -> Table:
     return _compare(ctx, "aim-centerbias", P.TABLE3, ["shifted_cub_acc"], "AIM Table 3: shifted-center CUB",
                     notes=("79.33 here is 79.08 in Table 7 for the same model (paper's inconsistency)",
@@ -131,7 +142,12 @@ def _table4_cells(configs: list[Any]) -> dict[str, str]:
 
 
 @register("aim.tab4", kind="table", groups=["config"],
-          protocol=aim_protocol('Table 4, App. A.1', 'The primary hyperparameters used for our AIM models are the shown in Table 4', notes=("ours: read from the run configs of every AIM group (the results when present, else the configs the grid generates)",)))
+          protocol=aim_protocol(
+              "Table 4, App. A.1",
+              "The primary hyperparameters used for our AIM models are the shown in Table 4",
+              notes=(
+                  "ours: read from the run configs of every AIM group (the results when present, else the "
+                  "configs the grid generates)",)))
 def tab4(ctx: RenderContext) -> Table:
     """Table 4 beside the values of the runs of each profile (`profile_configs`)."""
     paper_rows = {**{k: str(v) for k, v in P.TABLE4.items()}, "epochs / threshold annealing": "200 / 100 (A.3)",
@@ -147,7 +163,12 @@ def tab4(ctx: RenderContext) -> Table:
 
 
 @register("aim.tab5", kind="table", groups=["config"],
-          protocol=aim_protocol('Table 5, App. A.1', 'We used different learning rates for each of the backbones, as listed in Table 5.', notes=("ours: read from the run configs of every AIM group (the results when present, else the configs the grid generates)",)))
+          protocol=aim_protocol(
+              "Table 5, App. A.1",
+              "We used different learning rates for each of the backbones, as listed in Table 5.",
+              notes=(
+                  "ours: read from the run configs of every AIM group (the results when present, else the "
+                  "configs the grid generates)",)))
 def tab5(ctx: RenderContext) -> Table:
     """Table 5 beside the backbone learning rates of each profile's runs, per paper backbone."""
     lrs, notes = {}, []
@@ -161,7 +182,9 @@ def tab5(ctx: RenderContext) -> Table:
 
 
 @register("aim.tab6", kind="table", groups=["none"],
-          protocol=aim_protocol('Table 6, App. A.2', 'Tab. 6 quantifies the computational overhead of our proposed AIM module.'))
+          protocol=aim_protocol(
+              "Table 6, App. A.2",
+              "Tab. 6 quantifies the computational overhead of our proposed AIM module."))
 def tab6(ctx: RenderContext) -> Table:
     from rightfocus.models.aim import measure_table6
 
@@ -180,7 +203,11 @@ def tab6(ctx: RenderContext) -> Table:
 
 
 @register("aim.tab7", kind="table", groups=["aim-centerbias"],
-          protocol=aim_protocol('Table 7, App. B.1', 'the performance metric scores for the baseline vanilla ConvNeXt-tiny model as well as the ConvNeXt-tiny+AIM models on the Shifted-center CUB-200 dataset', "aim-centerbias"))
+          protocol=aim_protocol(
+              "Table 7, App. B.1",
+              "the performance metric scores for the baseline vanilla ConvNeXt-tiny model as well as the "
+              "ConvNeXt-tiny+AIM models on the Shifted-center CUB-200 dataset",
+              "aim-centerbias"))
 def tab7(ctx: RenderContext) -> Table:
     return _compare(ctx, "aim-centerbias", P.TABLE7, ["shifted_cub_acc"],
                     "AIM Table 7: shifted-center CUB, all variants",
@@ -188,7 +215,10 @@ def tab7(ctx: RenderContext) -> Table:
 
 
 @register("aim.tab8", kind="table", groups=["aim-main"],
-          protocol=aim_protocol('Table 8, App. B.2', 'Attribution-agnostic EPG improvements on Waterbirds-95%.', "aim-main"))
+          protocol=aim_protocol(
+              "Table 8, App. B.2",
+              "Attribution-agnostic EPG improvements on Waterbirds-95%.",
+              "aim-main"))
 def tab8(ctx: RenderContext) -> Table:
     return _compare(ctx, "aim-main", P.TABLE8, ["guided_gradcam_epg", "guided_backprop_epg"],
                     "AIM Table 8: EPG of Guided GradCAM / Guided Backprop, Waterbirds-95%",
@@ -197,7 +227,10 @@ def tab8(ctx: RenderContext) -> Table:
 
 
 @register("aim.tab9", kind="table", groups=["aim-main"],
-          protocol=aim_protocol('Table 9, App. B.3', 'Comparison of the ConvNeXt-tiny baseline against our AIM-enhanced models on three benchmarks.', "aim-main"))
+          protocol=aim_protocol(
+              "Table 9, App. B.3",
+              "Comparison of the ConvNeXt-tiny baseline against our AIM-enhanced models on three benchmarks.",
+              "aim-main"))
 def tab9(ctx: RenderContext) -> Table:
     keys = ["cub_acc", "cub_epg", "waterbirds100_wg", "waterbirds100_acc", "waterbirds100_epg",
             "waterbirds95_wg", "waterbirds95_acc", "waterbirds95_epg", "travelingbirds_acc", "travelingbirds_epg"]
@@ -205,7 +238,15 @@ def tab9(ctx: RenderContext) -> Table:
 
 
 @register("aim.tab10", kind="table", groups=["aim-main"],
-          protocol=aim_protocol('Table 10, App. B.4', 'This table presents the average test accuracies (with standard deviations) for different models on the CUB-200, Waterbirds, and Travelingbirds datasets.', "aim-main", extra=MG_RECIPES["waterbirds"][1:], notes=("B-cos row: model guidance Table 1's cell B-cos, Energy, conventional task, worst group (G3, input layer), mean and spread over its runs; \u2014 when absent",)))
+          protocol=aim_protocol(
+              "Table 10, App. B.4",
+              "This table presents the average test accuracies (with standard deviations) for different models "
+              "on the CUB-200, Waterbirds, and Travelingbirds datasets.",
+              "aim-main",
+              extra=MG_RECIPES["waterbirds"][1:],
+              notes=(
+                  "B-cos row: model guidance Table 1's cell B-cos, Energy, conventional task, worst group (G3, "
+                  "input layer), mean and spread over its runs; — when absent",)))
 def tab10(ctx: RenderContext) -> Table:
     keys = ["cub_acc", "waterbirds100_wg", "waterbirds100_acc", "waterbirds95_wg", "waterbirds95_acc",
             "travelingbirds_acc"]
@@ -246,7 +287,11 @@ def _bcos_waterbirds(ctx: RenderContext) -> tuple[float, float, int] | None:
 
 
 @register("aim.tab11", kind="table", groups=["aim-threshold"],
-          protocol=aim_protocol('Table 11, App. D.1', 'performance changes, in terms of accuracy and energy pointing game (EPG) scores on the Waterbirds-95% dataset, for ConvNeXt-tiny+AIM models with two architectural variants', "aim-threshold"))
+          protocol=aim_protocol(
+              "Table 11, App. D.1",
+              "performance changes, in terms of accuracy and energy pointing game (EPG) scores on the "
+              "Waterbirds-95% dataset, for ConvNeXt-tiny+AIM models with two architectural variants",
+              "aim-threshold"))
 def tab11(ctx: RenderContext) -> Table:
     return _compare(ctx, "aim-threshold", P.TABLE11, ["waterbirds95_wg", "waterbirds95_acc", "waterbirds95_epg"],
                     "AIM Table 11: active-area threshold ablation, Waterbirds-95%", label_cols=("tau",),
@@ -255,7 +300,12 @@ def tab11(ctx: RenderContext) -> Table:
 
 
 @register("aim.tab12", kind="table", groups=["aim-noaux"],
-          protocol=aim_protocol('Table 12, App. D.2', 'This table presents the performance variations of ConvNeXt-tiny+AIM and ResNet50+AIM on the CUB-200 and Waterbirds-95% datasets, measured in terms of accuracy (averaged over 4 different runs) and energy pointing game (EPG) scores.', "aim-noaux"))
+          protocol=aim_protocol(
+              "Table 12, App. D.2",
+              "This table presents the performance variations of ConvNeXt-tiny+AIM and ResNet50+AIM on the "
+              "CUB-200 and Waterbirds-95% datasets, measured in terms of accuracy (averaged over 4 different "
+              "runs) and energy pointing game (EPG) scores.",
+              "aim-noaux"))
 def tab12(ctx: RenderContext) -> Table:
     keys = ["cub_acc", "cub_epg", "waterbirds95_wg", "waterbirds95_acc", "waterbirds95_epg"]
     return _compare(ctx, "aim-noaux", P.TABLE12, keys, "AIM Table 12: without auxiliary losses",
@@ -264,7 +314,11 @@ def tab12(ctx: RenderContext) -> Table:
 
 
 @register("aim.tab13", kind="table", groups=["aim-onemask"],
-          protocol=aim_protocol('Table 13, App. D.3', 'Test accuracies of different AIM models on the CUB-200 dataset with masks only adapted from the first stage of the top-down pathway', "aim-onemask"))
+          protocol=aim_protocol(
+              "Table 13, App. D.3",
+              "Test accuracies of different AIM models on the CUB-200 dataset with masks only adapted from the "
+              "first stage of the top-down pathway",
+              "aim-onemask"))
 def tab13(ctx: RenderContext) -> Table:
     return _compare(ctx, "aim-onemask", P.TABLE13, ["cub_acc"], "AIM Table 13: one mask estimator vs one per stage",
                     label_cols=("single_mask",),
@@ -273,14 +327,22 @@ def tab13(ctx: RenderContext) -> Table:
 
 
 @register("aim.tab14", kind="table", groups=["aim-bottomup"],
-          protocol=aim_protocol('Table 14, App. D.4', 'the performance of Bi-gatedNet with ConvNeXt-tiny on the CUB-200 dataset when different blocks are masked and various mask active-area thresholds (tau) are applied', "aim-bottomup"))
+          protocol=aim_protocol(
+              "Table 14, App. D.4",
+              "the performance of Bi-gatedNet with ConvNeXt-tiny on the CUB-200 dataset when different blocks "
+              "are masked and various mask active-area thresholds (tau) are applied",
+              "aim-bottomup"))
 def tab14(ctx: RenderContext) -> Table:
     return _compare(ctx, "aim-bottomup", P.TABLE14, ["cub_acc"], "AIM Table 14: bottom-up variants, CUB",
                     label_cols=("blocks",))
 
 
 @register("aim.tab15", kind="table", groups=["aim-bottomup"],
-          protocol=aim_protocol('Table 15, App. D.4', 'Comparison of our top-down approach (ConvNext+AIM) against a bottom-up baseline on the Waterbirds-95% dataset.', "aim-bottomup"))
+          protocol=aim_protocol(
+              "Table 15, App. D.4",
+              "Comparison of our top-down approach (ConvNext+AIM) against a bottom-up baseline on the "
+              "Waterbirds-95% dataset.",
+              "aim-bottomup"))
 def tab15(ctx: RenderContext) -> Table:
     return _compare(ctx, "aim-bottomup", P.TABLE15, ["waterbirds95_wg", "waterbirds95_epg", "sparsity"],
                     "AIM Table 15: top-down vs bottom-up, Waterbirds-95%",
@@ -289,7 +351,10 @@ def tab15(ctx: RenderContext) -> Table:
 
 
 @register("aim.tab16", kind="table", groups=["aim-edgeinit"],
-          protocol=aim_protocol('Table 16, App. D.5', "This figure compares the AIM network's performance on the CUB-200 dataset", "aim-edgeinit"))
+          protocol=aim_protocol(
+              "Table 16, App. D.5",
+              "This figure compares the AIM network's performance on the CUB-200 dataset",
+              "aim-edgeinit"))
 def tab16(ctx: RenderContext) -> Table:
     return _compare(ctx, "aim-edgeinit", P.TABLE16, ["cub_acc"], "AIM Table 16: edge-emphasised initialisation",
                     label_cols=("edge_init",))

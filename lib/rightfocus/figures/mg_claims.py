@@ -349,7 +349,19 @@ REASONS: dict[str, Callable[[RenderContext], str]] = {"W": _reason_w}
 
 
 @register("mg.claims", kind="table", groups=[],
-          protocol=mg_protocol("Sec. 5 (R1-R9), Sec. 5.5", "For easier reference, we label our individual findings as R1-R9.", "voc-main", "coco-main", "voc-backbones", "voc-layers", "voc-limited", "voc-dilation", "waterbirds", notes=("R9 is judged on EPG (voc-layers) and the speed-up per tap (benchmarks/recorded/layer_speedup_*.json)",)))
+          protocol=mg_protocol(
+              "Sec. 5 (R1-R9), Sec. 5.5",
+              "For easier reference, we label our individual findings as R1-R9.",
+              "voc-main",
+              "coco-main",
+              "voc-backbones",
+              "voc-layers",
+              "voc-limited",
+              "voc-dilation",
+              "waterbirds",
+              notes=(
+                  "R9 is judged on EPG (voc-layers) and the speed-up per tap "
+                  "(benchmarks/recorded/layer_speedup_*.json)",)))
 def claims(ctx: RenderContext) -> Table:
     rows: list[dict[str, Any]] = []
     for cid, check in CHECKS.items():

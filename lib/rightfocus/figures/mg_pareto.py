@@ -36,7 +36,12 @@ def _metric_rows(metrics: Sequence[str], taps: Sequence[str]) -> tuple[list[tupl
 # ---- Fig. 4: model selection --------------------------------------------------------------------
 
 @register("mg.fig4", kind="figure", groups=["voc-main"],
-          protocol=mg_protocol("Fig. 4, Sec. 4", "we select the set of Pareto-dominant models [40, 41, 5] across three metrics-F1, EPG, and IoU-for each training configuration, as defined by a combination of attribution method, layer, and loss.", "voc-main"))
+          protocol=mg_protocol(
+              "Fig. 4, Sec. 4",
+              "we select the set of Pareto-dominant models [40, 41, 5] across three metrics-F1, EPG, and "
+              "IoU-for each training configuration, as defined by a combination of attribution method, layer, "
+              "and loss.",
+              "voc-main"))
 def fig4(ctx: RenderContext) -> Any:
     """All validation checkpoints (epochs x lambda) of B-cos / input / Energy in F1-EPG-IoU, and the
     Pareto-dominant set pooled over lambda (Fig. 4)."""
@@ -79,35 +84,53 @@ def fig4(ctx: RenderContext) -> Any:
 # ---- Figs. 5, 6, B1, B2, B3, X1-X4: main results ------------------------------------------------
 
 @register("mg.fig5a", kind="figure", groups=["voc-main"],
-          protocol=mg_protocol("Fig. 5a, Sec. 5.1", "For each configuration, we show the Pareto fronts (cf. Fig. 4) across regularization strengths lambda_loc and epochs (cf. Sec. 5 and Fig. 4).", "voc-main"))
+          protocol=mg_protocol(
+              "Fig. 5a, Sec. 5.1",
+              "For each configuration, we show the Pareto fronts (cf. Fig. 4) across regularization strengths "
+              "lambda_loc and epochs (cf. Sec. 5 and Fig. 4).",
+              "voc-main"))
 def fig5a(ctx: RenderContext) -> Any:
     return pareto_grid(ctx, "voc-main", tap_rows(MAIN_TAPS), model_columns(), y="epg", hue_order=LOSSES,
                        title="VOC: EPG vs F1 (test), fronts pooled over lambda")
 
 
 @register("mg.fig5b", kind="figure", groups=["coco-main"],
-          protocol=mg_protocol("Fig. 5b, Sec. 5.1", "For each configuration, we show the Pareto fronts (cf. Fig. 4) across regularization strengths lambda_loc and epochs (cf. Sec. 5 and Fig. 4).", "coco-main"))
+          protocol=mg_protocol(
+              "Fig. 5b, Sec. 5.1",
+              "For each configuration, we show the Pareto fronts (cf. Fig. 4) across regularization strengths "
+              "lambda_loc and epochs (cf. Sec. 5 and Fig. 4).",
+              "coco-main"))
 def fig5b(ctx: RenderContext) -> Any:
     return pareto_grid(ctx, "coco-main", tap_rows(MAIN_TAPS), model_columns(), y="epg", hue_order=LOSSES,
                        title="COCO: EPG vs F1 (test), fronts pooled over lambda")
 
 
 @register("mg.fig6", kind="figure", groups=["voc-main"],
-          protocol=mg_protocol("Fig. 6, Sec. 5.1", "For each configuration, we show the Pareto fronts (Fig. 4) across regularization strengths lambda_loc and all epochs", "voc-main"))
+          protocol=mg_protocol(
+              "Fig. 6, Sec. 5.1",
+              "For each configuration, we show the Pareto fronts (Fig. 4) across regularization strengths "
+              "lambda_loc and all epochs",
+              "voc-main"))
 def fig6(ctx: RenderContext) -> Any:
     return pareto_grid(ctx, "voc-main", tap_rows(("final",)), model_columns(), y="iou", hue_order=LOSSES,
                        title="VOC: IoU vs F1 at the final layer")
 
 
 @register("mg.figB1", kind="figure", groups=["voc-main"],
-          protocol=mg_protocol("Fig. B1, Supp. B.1", "We show IoU vs. F1 for all localization loss functions, attribution methods, and layers.", "voc-main"))
+          protocol=mg_protocol(
+              "Fig. B1, Supp. B.1",
+              "We show IoU vs. F1 for all localization loss functions, attribution methods, and layers.",
+              "voc-main"))
 def figB1(ctx: RenderContext) -> Any:
     return pareto_grid(ctx, "voc-main", tap_rows(MAIN_TAPS), model_columns(), y="iou", hue_order=LOSSES,
                        title="VOC: IoU vs F1, all losses, models and layers")
 
 
 @register("mg.figB2", kind="figure", groups=["coco-main"],
-          protocol=mg_protocol("Fig. B2, Supp. B.1", "We show IoU vs. F1 for all localization loss functions, attribution methods, and layers.", "coco-main"))
+          protocol=mg_protocol(
+              "Fig. B2, Supp. B.1",
+              "We show IoU vs. F1 for all localization loss functions, attribution methods, and layers.",
+              "coco-main"))
 def figB2(ctx: RenderContext) -> Any:
     return pareto_grid(ctx, "coco-main", tap_rows(MAIN_TAPS), model_columns(), y="iou", hue_order=LOSSES,
                        title="COCO: IoU vs F1, all losses, models and layers")
@@ -120,31 +143,47 @@ def _full(ctx: RenderContext, group: str, x: str, name: str) -> Any:
 
 
 @register("mg.figB3", kind="figure", groups=["voc-main"],
-          protocol=mg_protocol("Fig. B3, Supp. B.1", "in Fig. B3, we show both EPG as well as IoU results plotted against the mAP score.", "voc-main"))
+          protocol=mg_protocol(
+              "Fig. B3, Supp. B.1",
+              "in Fig. B3, we show both EPG as well as IoU results plotted against the mAP score.",
+              "voc-main"))
 def figB3(ctx: RenderContext) -> Any:
     return _full(ctx, "voc-main", "map", "VOC")
 
 
 @register("mg.figX1", kind="figure", groups=["voc-main"],
-          protocol=mg_protocol("Fig. X1, Supp. X", "EPG (a) and IoU (b) vs. F1 on VOC, for different losses (markers) and models (columns), optimized at different layers (rows)", "voc-main"))
+          protocol=mg_protocol(
+              "Fig. X1, Supp. X",
+              "EPG (a) and IoU (b) vs. F1 on VOC, for different losses (markers) and models (columns), "
+              "optimized at different layers (rows)",
+              "voc-main"))
 def figX1(ctx: RenderContext) -> Any:
     return _full(ctx, "voc-main", "f1", "VOC, full results")
 
 
 @register("mg.figX2", kind="figure", groups=["coco-main"],
-          protocol=mg_protocol("Fig. X2, Supp. X", "we provide the full results across datasets, models, layers, experiments, and metrics", "coco-main"))
+          protocol=mg_protocol(
+              "Fig. X2, Supp. X",
+              "we provide the full results across datasets, models, layers, experiments, and metrics",
+              "coco-main"))
 def figX2(ctx: RenderContext) -> Any:
     return _full(ctx, "coco-main", "f1", "COCO, full results")
 
 
 @register("mg.figX3", kind="figure", groups=["voc-main"],
-          protocol=mg_protocol("Fig. X3, Supp. X", "we provide the full results across datasets, models, layers, experiments, and metrics", "voc-main"))
+          protocol=mg_protocol(
+              "Fig. X3, Supp. X",
+              "we provide the full results across datasets, models, layers, experiments, and metrics",
+              "voc-main"))
 def figX3(ctx: RenderContext) -> Any:
     return _full(ctx, "voc-main", "map", "VOC, full results")
 
 
 @register("mg.figX4", kind="figure", groups=["coco-main"],
-          protocol=mg_protocol("Fig. X4, Supp. X", "we provide the full results across datasets, models, layers, experiments, and metrics", "coco-main"))
+          protocol=mg_protocol(
+              "Fig. X4, Supp. X",
+              "we provide the full results across datasets, models, layers, experiments, and metrics",
+              "coco-main"))
 def figX4(ctx: RenderContext) -> Any:
     return _full(ctx, "coco-main", "map", "COCO, full results")
 
@@ -159,14 +198,22 @@ def _backbone_cols(ctx: RenderContext) -> list[tuple[str, Filter]]:
 
 
 @register("mg.fig7", kind="figure", groups=["voc-backbones"],
-          protocol=mg_protocol("Fig. 7, Sec. 5.1", "We observe the same trends as in Fig. 5a for different backbone architectures, specifically a B-cos DenseNet-121 and a B-cos ViT-S.", "voc-backbones"))
+          protocol=mg_protocol(
+              "Fig. 7, Sec. 5.1",
+              "We observe the same trends as in Fig. 5a for different backbone architectures, specifically a "
+              "B-cos DenseNet-121 and a B-cos ViT-S.",
+              "voc-backbones"))
 def fig7(ctx: RenderContext) -> Any:
     return pareto_grid(ctx, "voc-backbones", [("Input", {})], _backbone_cols(ctx), y="epg", hue_order=LOSSES,
                        title="VOC: EPG vs F1 for other B-cos backbones (input layer)")
 
 
 @register("mg.figB9", kind="figure", groups=["voc-backbones"],
-          protocol=mg_protocol("Fig. B9, Supp. B.7", "we evaluate the best performing configurations from our study, i.e. performing guidance using B-cos attributions at input, on additional model backbones, specifically DenseNet-121 and ViT-S.", "voc-backbones"))
+          protocol=mg_protocol(
+              "Fig. B9, Supp. B.7",
+              "we evaluate the best performing configurations from our study, i.e. performing guidance using "
+              "B-cos attributions at input, on additional model backbones, specifically DenseNet-121 and ViT-S.",
+              "voc-backbones"))
 def figB9(ctx: RenderContext) -> Any:
     return pareto_grid(ctx, "voc-backbones", [("EPG", {}), ("IoU", {})], _backbone_cols(ctx), y=["epg", "iou"],
                        hue_order=LOSSES, title="VOC: EPG and IoU vs F1 for other B-cos backbones")
@@ -175,7 +222,15 @@ def figB9(ctx: RenderContext) -> Any:
 # ---- Figs. 8, B5, X7, X8: intermediate layers --------------------------------------------------
 
 @register("mg.fig8", kind="figure", groups=["voc-layers"],
-          protocol=mg_protocol("Fig. 8, Sec. 5.4 (R9)", "we regularize B-cos attributions at the final and at three intermediate layers (Mid{1,2,3}), and evaluate the localization of attributions at the input.", "voc-layers", notes=("speed-up panel: training step times measured side by side in one process (benchmarks/bench_layers.py), read from the dated record benchmarks/recorded/layer_speedup_*.json",)))
+          protocol=mg_protocol(
+              "Fig. 8, Sec. 5.4 (R9)",
+              "we regularize B-cos attributions at the final and at three intermediate layers (Mid{1,2,3}), and"
+              " evaluate the localization of attributions at the input.",
+              "voc-layers",
+              notes=(
+                  "speed-up panel: training step times measured side by side in one process "
+                  "(benchmarks/bench_layers.py), read from the dated record "
+                  "benchmarks/recorded/layer_speedup_*.json",)))
 def fig8(ctx: RenderContext) -> Any:
     """Input-level EPG of B-cos models guided at Mid1..Final vs at the input, and the training speed-up
     per tap (step time guided at the input / at the tap) from the tracked step-time record
@@ -230,20 +285,32 @@ def _layers(ctx: RenderContext, y: str) -> Any:
 
 
 @register("mg.figB5", kind="figure", groups=["voc-layers"],
-          protocol=mg_protocol("Fig. B5, Supp. B.3", "we show results for performing model guidance at additional intermediate layers: Mid1, Mid2, and Mid3.", "voc-layers"))
+          protocol=mg_protocol(
+              "Fig. B5, Supp. B.3",
+              "we show results for performing model guidance at additional intermediate layers: Mid1, Mid2, and"
+              " Mid3.",
+              "voc-layers"))
 def figB5(ctx: RenderContext) -> Any:
     return pareto_grid(ctx, "voc-layers", tap_rows(MID_TAPS), model_columns(), y="epg", hue_order=LOSSES,
                        title="VOC: EPG vs F1 at intermediate layers")
 
 
 @register("mg.figX7", kind="figure", groups=["voc-layers"],
-          protocol=mg_protocol("Fig. X7, Supp. B.3", "we show results for performing model guidance at additional intermediate layers: Mid1, Mid2, and Mid3.", "voc-layers"))
+          protocol=mg_protocol(
+              "Fig. X7, Supp. B.3",
+              "we show results for performing model guidance at additional intermediate layers: Mid1, Mid2, and"
+              " Mid3.",
+              "voc-layers"))
 def figX7(ctx: RenderContext) -> Any:
     return _layers(ctx, "epg")
 
 
 @register("mg.figX8", kind="figure", groups=["voc-layers"],
-          protocol=mg_protocol("Fig. X8, Supp. B.3", "we show results for performing model guidance at additional intermediate layers: Mid1, Mid2, and Mid3.", "voc-layers"))
+          protocol=mg_protocol(
+              "Fig. X8, Supp. B.3",
+              "we show results for performing model guidance at additional intermediate layers: Mid1, Mid2, and"
+              " Mid3.",
+              "voc-layers"))
 def figX8(ctx: RenderContext) -> Any:
     return _layers(ctx, "iou")
 
@@ -264,19 +331,29 @@ def _gradcam(ctx: RenderContext, group: str, metrics: Sequence[str], name: str) 
 
 
 @register("mg.figB4", kind="figure", groups=["voc-gradcam"],
-          protocol=mg_protocol("Fig. B4, Supp. B.2", "we show the EPG vs. F1 results of training models with GradCAM applied at the final layer on the VOC dataset", "voc-gradcam"))
+          protocol=mg_protocol(
+              "Fig. B4, Supp. B.2",
+              "we show the EPG vs. F1 results of training models with GradCAM applied at the final layer on the"
+              " VOC dataset",
+              "voc-gradcam"))
 def figB4(ctx: RenderContext) -> Any:
     return _gradcam(ctx, "voc-gradcam", ("epg",), "VOC")
 
 
 @register("mg.figX5", kind="figure", groups=["voc-gradcam"],
-          protocol=mg_protocol("Fig. X5, Supp. B.2", "for IoU results and results on COCO, please see Figs. X5 and X6.", "voc-gradcam"))
+          protocol=mg_protocol(
+              "Fig. X5, Supp. B.2",
+              "for IoU results and results on COCO, please see Figs. X5 and X6.",
+              "voc-gradcam"))
 def figX5(ctx: RenderContext) -> Any:
     return _gradcam(ctx, "voc-gradcam", ("epg", "iou"), "VOC")
 
 
 @register("mg.figX6", kind="figure", groups=["coco-gradcam"],
-          protocol=mg_protocol("Fig. X6, Supp. B.2", "for IoU results and results on COCO, please see Figs. X5 and X6.", "coco-gradcam"))
+          protocol=mg_protocol(
+              "Fig. X6, Supp. B.2",
+              "for IoU results and results on COCO, please see Figs. X5 and X6.",
+              "coco-gradcam"))
 def figX6(ctx: RenderContext) -> Any:
     return _gradcam(ctx, "coco-gradcam", ("epg", "iou"), "COCO")
 
@@ -307,7 +384,11 @@ def _onobj_schema(ax_box: Any, ax_seg: Any) -> None:
 
 
 @register("mg.figB6", kind="figure", groups=["voc-main"],
-          protocol=mg_protocol("Fig. B6, Supp. B.4", "we compute the fraction of positive attributions in pixels contained within the segmentation mask of the object out of positive attributions within the bounding box.", "voc-main"))
+          protocol=mg_protocol(
+              "Fig. B6, Supp. B.4",
+              "we compute the fraction of positive attributions in pixels contained within the segmentation "
+              "mask of the object out of positive attributions within the bounding box.",
+              "voc-main"))
 def figB6(ctx: RenderContext) -> Any:
     df = ctx.metrics("voc-main")
     if df["onobj_epg"].isna().all():
@@ -341,14 +422,24 @@ def _fraction_cols(ctx: RenderContext, kind: str | None = "bcos") -> list[tuple[
 
 
 @register("mg.fig12", kind="figure", groups=["voc-limited"],
-          protocol=mg_protocol("Fig. 12, Sec. 5.4 (R7)", "EPG results with limited annotations for a B-cos model at the input layer, optimized with the Energy and the L1 loss.", "voc-limited", notes=("lambda_loc for limited annotations: Table D2",)))
+          protocol=mg_protocol(
+              "Fig. 12, Sec. 5.4 (R7)",
+              "EPG results with limited annotations for a B-cos model at the input layer, optimized with the "
+              "Energy and the L1 loss.",
+              "voc-limited",
+              notes=("lambda_loc for limited annotations: Table D2",)))
 def fig12(ctx: RenderContext) -> Any:
     return pareto_grid(ctx, "voc-limited", [("B-cos @Input", {})], _fraction_cols(ctx), y="epg",
                        hue_order=["energy", "l1"], title="VOC: EPG vs F1 with limited annotations (B-cos, input)")
 
 
 @register("mg.figB7", kind="figure", groups=["voc-limited"],
-          protocol=mg_protocol("Fig. B7, Supp. B.5", "We show EPG vs. F1 (left) and IoU vs. F1 (right) for B-cos attributions at the input when optimizing with the Energy and L1 localization losses, when using {1%, 10%, 100%} training annotations.", "voc-limited"))
+          protocol=mg_protocol(
+              "Fig. B7, Supp. B.5",
+              "We show EPG vs. F1 (left) and IoU vs. F1 (right) for B-cos attributions at the input when "
+              "optimizing with the Energy and L1 localization losses, when using {1%, 10%, 100%} training "
+              "annotations.",
+              "voc-limited"))
 def figB7(ctx: RenderContext) -> Any:
     return pareto_grid(ctx, "voc-limited", [("EPG", {}), ("IoU", {})], _fraction_cols(ctx), y=["epg", "iou"],
                        hue_order=["energy", "l1"], title="VOC: EPG and IoU vs F1 with limited annotations (B-cos)")
@@ -367,13 +458,19 @@ def _limited_all(ctx: RenderContext, y: str) -> Any:
 
 
 @register("mg.figX9", kind="figure", groups=["voc-limited"],
-          protocol=mg_protocol("Fig. X9, Supp. B.5", "when using {1%, 10%, 100%} training annotations.", "voc-limited"))
+          protocol=mg_protocol(
+              "Fig. X9, Supp. B.5",
+              "when using {1%, 10%, 100%} training annotations.",
+              "voc-limited"))
 def figX9(ctx: RenderContext) -> Any:
     return _limited_all(ctx, "epg")
 
 
 @register("mg.figX10", kind="figure", groups=["voc-limited"],
-          protocol=mg_protocol("Fig. X10, Supp. B.5", "when using {1%, 10%, 100%} training annotations.", "voc-limited"))
+          protocol=mg_protocol(
+              "Fig. X10, Supp. B.5",
+              "when using {1%, 10%, 100%} training annotations.",
+              "voc-limited"))
 def figX10(ctx: RenderContext) -> Any:
     return _limited_all(ctx, "iou")
 
@@ -407,18 +504,29 @@ def _dilation(ctx: RenderContext, kinds: Sequence[str], title: str) -> Any:
 
 
 @register("mg.fig10", kind="figure", groups=["voc-dilation"],
-          protocol=mg_protocol("Fig. 10, Sec. 5.4 (R8)", "we simply dilate the bounding box size by p in {10, 25, 50}% during training", "voc-dilation"))
+          protocol=mg_protocol(
+              "Fig. 10, Sec. 5.4 (R8)",
+              "we simply dilate the bounding box size by p in {10, 25, 50}% during training",
+              "voc-dilation"))
 def fig10(ctx: RenderContext) -> Any:
     return _dilation(ctx, ("bcos",), "Dilated boxes (training only), B-cos: EPG and IoU vs F1")
 
 
 @register("mg.figB8", kind="figure", groups=["voc-dilation"],
-          protocol=mg_protocol("Fig. B8, Supp. B.6", "We show the impact of dilating bounding boxes during training for the (a) Vanilla and (b) X-DNN models.", "voc-dilation"))
+          protocol=mg_protocol(
+              "Fig. B8, Supp. B.6",
+              "We show the impact of dilating bounding boxes during training for the (a) Vanilla and (b) X-DNN "
+              "models.",
+              "voc-dilation"))
 def figB8(ctx: RenderContext) -> Any:
     return _dilation(ctx, ("vanilla", "xdnn"), "Dilated boxes, Vanilla and X-DNN: EPG and IoU vs F1")
 
 
 @register("mg.figX11", kind="figure", groups=["voc-dilation"],
-          protocol=mg_protocol("Fig. X11, Supp. B.6", "Similar to the results seen with B-cos models (Fig. 10), we find that the Energy localization loss is generally robust to coarse annotations (...) Full results in Fig. X11.", "voc-dilation"))
+          protocol=mg_protocol(
+              "Fig. X11, Supp. B.6",
+              "Similar to the results seen with B-cos models (Fig. 10), we find that the Energy localization "
+              "loss is generally robust to coarse annotations (...) Full results in Fig. X11.",
+              "voc-dilation"))
 def figX11(ctx: RenderContext) -> Any:
     return _dilation(ctx, MODEL_KINDS, "Dilated boxes, all models: EPG and IoU vs F1")

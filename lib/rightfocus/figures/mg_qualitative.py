@@ -234,13 +234,22 @@ def _loss_grid(ctx: RenderContext, groups: Sequence[str], n: int, title: str) ->
 
 
 @register("mg.fig9", kind="figure", groups=["voc-main"],
-          protocol=mg_protocol("Fig. 9, Sec. 5.1", "Loss comparison for input attributions (atts.) of a B-cos model.", "voc-main", notes=("representative model: the highest EPG with at most 5 p.p. F1 drop (D.1.1)",)))
+          protocol=mg_protocol(
+              "Fig. 9, Sec. 5.1",
+              "Loss comparison for input attributions (atts.) of a B-cos model.",
+              "voc-main",
+              notes=("representative model: the highest EPG with at most 5 p.p. F1 drop (D.1.1)",)))
 def fig9(ctx: RenderContext) -> Any:
     return _loss_grid(ctx, ["voc-main"], 1, "B-cos input attributions: baseline vs Energy / L1 / PPCE / RRR*")
 
 
 @register("mg.figA3", kind="figure", groups=["voc-main", "coco-main"],
-          protocol=mg_protocol("Fig. A3, Supp. A.1", "here we just show additional examples for the B-cos models with input attributions, as this configuration exhibits the most detail.", "voc-main", "coco-main"))
+          protocol=mg_protocol(
+              "Fig. A3, Supp. A.1",
+              "here we just show additional examples for the B-cos models with input attributions, as this "
+              "configuration exhibits the most detail.",
+              "voc-main",
+              "coco-main"))
 def figA3(ctx: RenderContext) -> Any:
     return _loss_grid(ctx, ["voc-main", "coco-main"], 3, "B-cos input attributions, VOC (top) and COCO (bottom)")
 
@@ -304,13 +313,24 @@ def gradcam_source(ctx: RenderContext) -> tuple[str, Any]:
 
 
 @register("mg.fig2", kind="figure", groups=["voc-main"],
-          protocol=mg_protocol("Fig. 2, Sec. 5.2", "We show model-inherent B-cos explanations (input layer) of a B-cos ResNet-50 and GradCAM explanations (final layer) of a conventional ResNet-50 before ('Standard') and after ('Guided') model guidance.", "voc-main", optional=("voc-gradcam",), notes=("GradCAM column: the Energy-guided vanilla models of voc-gradcam (guided through GradCAM at the final layer) when present, else voc-main's IxG-guided final-layer models explained with GradCAM",)))
+          protocol=mg_protocol(
+              "Fig. 2, Sec. 5.2",
+              "We show model-inherent B-cos explanations (input layer) of a B-cos ResNet-50 and GradCAM "
+              "explanations (final layer) of a conventional ResNet-50 before ('Standard') and after ('Guided') "
+              "model guidance.",
+              "voc-main",
+              optional=("voc-gradcam",),
+              notes=(
+                  "GradCAM column: the Energy-guided vanilla models of voc-gradcam (guided through GradCAM at "
+                  "the final layer) when present, else voc-main's IxG-guided final-layer models explained with "
+                  "GradCAM",)))
 def fig2(ctx: RenderContext) -> Any:
     """B-cos input attributions and vanilla GradCAM (final layer), standard vs Energy-guided; the GradCAM
     column reads the voc-gradcam runs when they are present (`gradcam_source`)."""
     rows = []
     bfam = _family(ctx, "voc-main", "bcos")
-    rows.append(("B-cos @Input", "bcos", "input", _columns_of_models(ctx, "voc-main", bfam, "input", "bcos", ["energy"])))
+    rows.append(("B-cos @Input", "bcos", "input",
+                 _columns_of_models(ctx, "voc-main", bfam, "input", "bcos", ["energy"])))
     vgroup, grad = gradcam_source(ctx)
     try:
         vfam = _family(ctx, vgroup, "vanilla")
@@ -386,7 +406,11 @@ def fig13(ctx: RenderContext) -> Any:
 
 
 @register("mg.figC1", kind="figure", groups=["waterbirds"],
-          protocol=mg_protocol("Fig. C1, Supp. C", "we show input layer attributions for B-cos models trained without guidance ('Baseline') as well as guided via the Energy or L1 loss", "waterbirds"))
+          protocol=mg_protocol(
+              "Fig. C1, Supp. C",
+              "we show input layer attributions for B-cos models trained without guidance ('Baseline') as well "
+              "as guided via the Energy or L1 loss",
+              "waterbirds"))
 def figC1(ctx: RenderContext) -> Any:
     return _waterbirds_grid(ctx, [("landbirds on water", (1,)), ("waterbirds on land", (2,))], 2,
                             "Waterbirds: (a) landbirds on water, (b) waterbirds on land (B-cos input attributions)")
@@ -485,13 +509,19 @@ def _dilation_grid(ctx: RenderContext, n: int, title: str) -> Any:
 
 
 @register("mg.fig11", kind="figure", groups=["voc-dilation"],
-          protocol=mg_protocol("Fig. 11, Sec. 5.4", "Qualitative results for dilated bounding boxes for a B-cos model at input.", "voc-dilation"))
+          protocol=mg_protocol(
+              "Fig. 11, Sec. 5.4",
+              "Qualitative results for dilated bounding boxes for a B-cos model at input.",
+              "voc-dilation"))
 def fig11(ctx: RenderContext) -> Any:
     return _dilation_grid(ctx, 1, "Dilated training boxes (row 1), L1 (row 2) vs Energy (row 3), B-cos input")
 
 
 @register("mg.figA4", kind="figure", groups=["voc-dilation"],
-          protocol=mg_protocol("Fig. A4, Supp. A.2", "Qualitative examples of the impact of using coarse bounding boxes for guidance.", "voc-dilation"))
+          protocol=mg_protocol(
+              "Fig. A4, Supp. A.2",
+              "Qualitative examples of the impact of using coarse bounding boxes for guidance.",
+              "voc-dilation"))
 def figA4(ctx: RenderContext) -> Any:
     return _dilation_grid(ctx, 3, "Dilated training boxes: per block, boxes / L1 / Energy (B-cos input)")
 

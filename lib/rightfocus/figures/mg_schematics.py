@@ -25,7 +25,10 @@ def _arrow(ax: Any, a: tuple[float, float], b: tuple[float, float], **kw: Any) -
 
 
 @register("mg.fig3", kind="figure", groups=["none"],
-          protocol=mg_protocol("Fig. 3, Sec. 3.1", "We jointly optimize for classification (L_class) and localization of attributions to human-annotated bounding boxes (L_loc)"))
+          protocol=mg_protocol(
+              "Fig. 3, Sec. 3.1",
+              "We jointly optimize for classification (L_class) and localization of attributions to "
+              "human-annotated bounding boxes (L_loc)"))
 def fig3(ctx: RenderContext) -> Any:
     """Schematic: image -> encoded input -> stages (taps mid1..final) -> head -> logits; BCE against
     labels; attribution for a sampled class at a tap -> localisation loss against the box mask."""

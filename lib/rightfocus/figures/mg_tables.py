@@ -71,7 +71,12 @@ def _line(model: str, row: str, setting: str, metric: str, ours: tuple[float, fl
 
 
 @register("mg.tab1", kind="table", groups=["waterbirds"],
-          protocol=mg_protocol("Table 1, Sec. 5.5, D.1.2", "To simulate a limited annotation budget, we only use bounding boxes for a random 1% of the training set, and report results averaged over four runs. (...) Note that Tab. 1 refers to G3 as the Worst Group.", "waterbirds"))
+          protocol=mg_protocol(
+              "Table 1, Sec. 5.5, D.1.2",
+              "To simulate a limited annotation budget, we only use bounding boxes for a random 1% of the "
+              "training set, and report results averaged over four runs. (...) Note that Tab. 1 refers to G3 as"
+              " the Worst Group.",
+              "waterbirds"))
 def tab1(ctx: RenderContext) -> Table:
     """Table 1: B-cos (input layer) worst-group (G3, waterbird on land) and overall accuracy."""
     runs = waterbirds_runs(ctx)
@@ -96,7 +101,10 @@ def tab1(ctx: RenderContext) -> Table:
 
 
 @register("mg.tabC1", kind="table", groups=["waterbirds"],
-          protocol=mg_protocol("Table C1, Supp. C, D.1.2", "Classification performance on Waterbirds after model guidance with the L1 and the Energy loss.", "waterbirds"))
+          protocol=mg_protocol(
+              "Table C1, Supp. C, D.1.2",
+              "Classification performance on Waterbirds after model guidance with the L1 and the Energy loss.",
+              "waterbirds"))
 def tabC1(ctx: RenderContext) -> Table:
     """Table C1: G1..G4 and overall accuracy for every model x (layer, loss), both settings."""
     runs = waterbirds_runs(ctx)
@@ -147,12 +155,21 @@ def _lambda_table(ctx: RenderContext, ref: dict[str, tuple[float, ...]], limited
 
 
 @register("mg.tabD1", kind="table", groups=["config"],
-          protocol=mg_protocol("Table D1, Supp. D.1.1", "For each configuration (given by a combination of attribution method, localization loss, and layer), we train using three different values of lambda_loc, as detailed in Tab. D1.", notes=("ours: the lambda values of the guided runs in the results (voc-main, coco-main)",)))
+          protocol=mg_protocol(
+              "Table D1, Supp. D.1.1",
+              "For each configuration (given by a combination of attribution method, localization loss, and "
+              "layer), we train using three different values of lambda_loc, as detailed in Tab. D1.",
+              notes=("ours: the lambda values of the guided runs in the results (voc-main, coco-main)",)))
 def tabD1(ctx: RenderContext) -> Table:
     return _lambda_table(ctx, paper.TABLE_D1, limited=False)
 
 
 @register("mg.tabD2", kind="table", groups=["config"],
-          protocol=mg_protocol("Table D2, Supp. D.1.1", "In order to maintain the relative magnitude of L_loc as compared to L_class in this setting, we scale up the values of lambda_loc when training. The values of lambda_loc we use are shown in Tab. D2.", notes=("ours: the lambda values of the guided runs in the results (voc-limited)",)))
+          protocol=mg_protocol(
+              "Table D2, Supp. D.1.1",
+              "In order to maintain the relative magnitude of L_loc as compared to L_class in this setting, we "
+              "scale up the values of lambda_loc when training. The values of lambda_loc we use are shown in "
+              "Tab. D2.",
+              notes=("ours: the lambda values of the guided runs in the results (voc-limited)",)))
 def tabD2(ctx: RenderContext) -> Table:
     return _lambda_table(ctx, paper.TABLE_D2, limited=True)
