@@ -24,8 +24,10 @@ def test_every_inventory_id_has_a_card():
     inventory = {*MG_IDS, *MG_EXTRA_IDS, *AIM_IDS}
     assert inventory <= set(cards)
     assert len([i for i in cards if not i.startswith("ext.")]) == len(inventory) == 94
+    undeclared = [i for i, c in cards.items() if not c.follows]
+    assert not undeclared, f"declare protocol=... with the renderer of: {undeclared}"
     for fig_id, c in cards.items():
-        assert c.follows and c.section, fig_id
+        assert c.section, fig_id
         assert set(c.groups) <= {r.group for r in c.recipes}, fig_id  # every group it reads has its recipe
 
 
@@ -71,6 +73,18 @@ def test_cli_prints_one_card_all_cards_and_json(capsys):
     assert "--all" in capsys.readouterr().err
     assert main(["protocol", "mg.nope"]) == 2
     assert "no figure/table id" in capsys.readouterr().err
+
+
+def test_an_id_without_a_declaration_is_printed_as_such_and_flagged():
+    from rightfocus.figures import FIGURES, register
+
+    try:
+        register("ext.test_undeclared", kind="table")(lambda ctx: None)
+        c = protocol.card("ext.test_undeclared")
+        assert not c.follows and protocol.UNDECLARED in c.notes[0]
+        assert "ext.test_undeclared" in protocol.cards_markdown()  # --all still prints every id
+    finally:
+        FIGURES.pop("ext.test_undeclared", None)
 
 
 def test_a_new_module_registers_its_card_in_one_declaration():
