@@ -192,6 +192,11 @@ def write_fake_results(results: Path, profile: str = "demo", flip: bool = False,
         for d in (0.0, 0.1, 0.25, 0.5):
             dil += guided_grid("voc2007", MAIN, ("input",), ("energy", "l1"), dilation=d)
         groups_written["voc-dilation"] = dil
+    if wanted("coco-dilation"):
+        dil = baselines("coco2014")
+        for d in (0.0, 0.5):
+            dil += guided_grid("coco2014", MAIN, ("input",), ("energy", "l1"), dilation=d)
+        groups_written["coco-dilation"] = dil
     if wanted("waterbirds"):
         groups_written["waterbirds"] = _waterbirds(results, profile, data_roots, image_size)
     for g, rids in groups_written.items():

@@ -313,3 +313,23 @@ def test_renders_from_a_real_tiny_training_run(tmp_path):
     assert paths.placeholders == {}
     claims = pd.read_csv(out / "mg.claims.csv").set_index("claim")["verdict"]
     assert claims["R7"] == "no results" and claims["R1"] == "no results"  # one loss: nothing to compare
+
+
+def test_dilated_box_examples_show_voc_and_coco(tmp_path):
+    """MG supplement A.2 / Fig. A4 shows dilated-box examples for VOC and COCO: mg.figA4 reads
+    voc-dilation and coco-dilation and draws a block of each."""
+    from rightfocus.data import load_dataset, synthetic
+    from rightfocus.figures import RenderContext
+
+    assert FIGURES["mg.figA4"].groups == ("voc-dilation", "coco-dilation")
+    voc = synthetic.make("voc2007", tmp_path / "voc", seed=0, n_train=4, n_val=4, n_test=4)
+    coco = synthetic.make("coco2014", tmp_path / "coco", seed=0, n_train=4, n_val=4, n_test=4)
+    results = tmp_path / "results"
+    write_fake_results(results, groups=["voc-dilation", "coco-dilation"], image_size=32,
+                       data_roots={"voc2007": str(voc), "coco2014": str(coco)})
+    for group, root, name in (("voc-dilation", voc, "voc2007"), ("coco-dilation", coco, "coco2014")):
+        k = len(load_dataset(name, root, "test", size=32)[0]["labels"])
+        assert write_checkpoints(results, "demo", group, num_classes=k) > 0
+    fig = FIGURES["mg.figA4"].func(RenderContext("demo", results, "mg.figA4", {}))
+    labels = [ax.get_ylabel() for ax in fig.axes]
+    assert labels.count("voc-dilation") == 3 and labels.count("coco-dilation") == 2

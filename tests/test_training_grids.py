@@ -86,6 +86,27 @@ def test_waterbirds_guided_runs_start_from_imagenet_and_voc_coco_from_their_base
                 assert c.init_run_ids and set(c.init_run_ids) <= ids and "weights" not in c.extra
 
 
+@pytest.mark.parametrize("profile", grids.PROFILES)
+def test_coco_dilation_is_the_voc_dilation_grid_on_coco_for_bcos(profile):
+    """Supplement A.2 / Fig. A4 shows dilated-box examples for COCO too (B-cos, input, Energy and L1):
+    the 0 % runs and the baselines are coco-main's; the paper profile trains 10/25/50 % with Table D1's
+    lambdas and COCO's guided settings."""
+    main = _ids("coco-main", profile)
+    cfgs = grids.group_configs("coco-dilation", profile)
+    guided = [c for c in cfgs if not c.is_baseline]
+    assert {c.run_id for c in cfgs if c.is_baseline or c.dilation == 0.0} <= main
+    assert {(c.dataset, c.model_kind, c.method, c.tap) for c in guided} == {("coco2014", "bcos", "bcos", "input")}
+    assert {c.loss for c in guided} == {"energy", "l1"}
+    if profile == "paper":
+        assert sorted({c.dilation for c in guided}) == [0.0, 0.1, 0.25, 0.5]
+        for loss in ("energy", "l1"):
+            for d in (0.0, 0.1, 0.25, 0.5):
+                assert sorted(c.lam for c in guided if c.loss == loss and c.dilation == d) == sorted(TABLE_D1[loss])
+        assert {(c.epochs, c.lr, c.batch_size) for c in guided} == {(10, 1e-4, 64)}
+    else:
+        assert max(c.dilation for c in guided) == 0.5
+
+
 def test_demo_deviations_name_real_figures():
     known = {"*", "mg.tab1", "mg.tabC1", "mg.tabD1", "mg.tabD2"} | {f"mg.fig{i}" for i in
                                                                    ["1", "2", "4", "5a", "5b", "6", "7", "8", "9", "10", "11", "12", "13"]}

@@ -30,9 +30,9 @@ def load_dataset(name: str, root: str | Path, split: str, **options: Any) -> Box
 
     name: voc2007 | coco2014 | waterbirds | cub | travelingbirds | imagefolder | hardimagenet (aliases
     voc, coco). options: the common ones (size, center_crop, train_transform, annotation_fraction,
-    annotation_seed, dilation, cache, box_rounding, with_seg; see `BoxDataset`) plus each loader's own (e.g. waterbirds:
-    confounder, task, modified_val, cub_root; voc2007: classes; coco2014: split_files; cub /
-    travelingbirds: val_fraction; imagefolder: loc_csv, loc_xml; hardimagenet: imagenet_root).
+    annotation_seed, dilation, cache, box_rounding, with_seg; see `BoxDataset`) plus each loader's own
+    (e.g. waterbirds: confounder, task, modified_val, cub_root; voc2007: classes; coco2014: split_files;
+    cub / travelingbirds: val_fraction; imagefolder: loc_csv, loc_xml; hardimagenet: imagenet_root).
     A relative `root` that does not exist from the working directory is taken from the project root
     (`rightfocus.project.resolve`), so runs trained by `make` load from notebooks/ too.
     """

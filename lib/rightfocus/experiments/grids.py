@@ -4,15 +4,16 @@
 the guided runs (VOC/COCO: fine-tuned from the best baseline; Waterbirds: from the baselines'
 initialisation, `GUIDED_INIT`). Runs that several groups need have identical configs, hence
 identical run ids, and are trained once (voc-main's input/final runs are voc-layers' too, voc-limited's
-100 % runs and voc-dilation's 0 % runs are voc-main's).
+100 % runs and voc-dilation's 0 % runs are voc-main's, coco-dilation's 0 % runs coco-main's).
 
 Profiles:
 - ``paper``: the paper's grid: ResNet-50 Vanilla (IxG) / X-DNN (IntGrad) / B-cos, Input and Final
   (plus Mid1-3), four losses, three lambdas each from Table D1 (limited annotations: Table D2), VOC 50
   epochs, COCO 10 epochs, lr 1e-4, batch 64, 224 px, from baselines swept over lr {1e-3, 1e-4, 1e-5}
   (VOC 300 / COCO 60 epochs, best val F1); Waterbirds-100: 2 seeds x 2 annotation subsets (1 %), lr
-  1e-5, lambda 5e-2, 350 epochs, baselines and guided runs both fine-tuned from ImageNet (D.1.2). Data under ``<data_root>/<dataset>``; ImageNet weights as local files
-  named in `PAPER_WEIGHTS` (relative to WEIGHTS_ROOT).
+  1e-5, lambda 5e-2, 350 epochs, baselines and guided runs both fine-tuned from ImageNet (D.1.2); COCO
+  dilated boxes (supplement A.2): B-cos input, Energy / L1. Data under ``<data_root>/<dataset>``;
+  ImageNet weights as local files named in `PAPER_WEIGHTS` (relative to WEIGHTS_ROOT).
 - ``demo``: synthetic data (``<data_root>/synthetic/<dataset>``, written by `make data`), ``tiny``
   models at 32 px, short training; every deviation is listed in `DEMO_DEVIATIONS` with the figures
   it affects.
@@ -33,7 +34,7 @@ from rightfocus.experiments.paper_numbers_mg import TABLE_D1, TABLE_D2, WATERBIR
 
 GROUPS: tuple[str, ...] = (
     "voc-main", "coco-main", "voc-layers", "voc-dilation", "voc-limited", "voc-gradcam",
-    "coco-gradcam", "voc-backbones", "waterbirds",
+    "coco-gradcam", "voc-backbones", "waterbirds", "coco-dilation",
 )
 PROFILES: tuple[str, ...] = ("demo", "paper", "rehearsal")
 LOSS_ORDER: tuple[str, ...] = ("energy", "l1", "ppce", "rrr")
@@ -83,6 +84,8 @@ SETTINGS: dict[str, dict[str, Any]] = {
             "coco-gradcam": {"models": MODELS, "losses": LOSS_ORDER},
             "voc-backbones": {"models": (("bcos", "bcos"),), "losses": LOSS_ORDER},
             "waterbirds": {"models": MODELS, "losses": ("energy", "l1")},
+            # supplement A.2 / Fig. A4: dilated-box examples for VOC and COCO, B-cos at the input
+            "coco-dilation": {"models": (("bcos", "bcos"),), "losses": ("energy", "l1")},
         },
         "dilations": (0.1, 0.25, 0.5),
         "fractions": (0.01, 0.1),
@@ -122,6 +125,8 @@ SETTINGS: dict[str, dict[str, Any]] = {
             "coco-gradcam": {"models": MODELS, "losses": ("energy", "l1")},
             "voc-backbones": {"models": (("bcos", "bcos"),), "losses": ("energy", "l1")},
             "waterbirds": {"models": (("bcos", "bcos"),), "losses": ("energy", "l1")},
+            # the largest dilation only (two runs; the 0 % runs and the baseline are coco-main's)
+            "coco-dilation": {"models": (("bcos", "bcos"),), "losses": ("energy", "l1"), "dilations": (0.5,)},
         },
         "dilations": (0.1, 0.25, 0.5),
         "fractions": (0.1, 0.25),
@@ -209,6 +214,8 @@ DEMO_DEVIATIONS: tuple[dict[str, Any], ...] = (
              "modified val split saturates (the shortcut alone solves groups 0 and 3), so accuracy ties go to "
              "the later epoch",
      "figures": ("mg.tab1", "mg.tabC1", "mg.fig1", "mg.fig13", "mg.figC1")},
+    {"what": "COCO dilated boxes: 50 % only (the paper's Fig. A4: 10 / 25 / 50 %), one lambda per loss",
+     "figures": ("mg.figA4",)},
     {"what": "B-cos DenseNet-121 / ViT-S replaced by tiny B-cos DenseNet / ViT variants",
      "figures": ("mg.fig7", "mg.figB9")},
 )
@@ -301,10 +308,11 @@ def _guided_configs(group: str, profile: str, data_root: str) -> list[RunConfig]
             for tap in ("input", "mid1", "mid2", "mid3", "final"):
                 # Input/Final are voc-main's runs (shared); Mid1-3 use this group's losses
                 add("voc2007", kind, method, tap, main["losses"] if tap in ("input", "final") else losses)
-    elif group == "voc-dilation":
+    elif group in ("voc-dilation", "coco-dilation"):
+        dataset = "voc2007" if group == "voc-dilation" else "coco2014"
         for kind, method in models:
-            for d in (0.0, *s["dilations"]):
-                add("voc2007", kind, method, "input", losses, dilation=d)
+            for d in (0.0, *spec.get("dilations", s["dilations"])):
+                add(dataset, kind, method, "input", losses, dilation=d)
     elif group == "voc-limited":
         for kind, method in models:
             for f in (*s["fractions"], 1.0):

@@ -25,7 +25,7 @@ MG_IDS: dict[str, tuple[str, tuple[str, ...]]] = {
     "mg.figA1": ("figure", ("voc-main",)),
     "mg.figA2": ("figure", ("coco-main",)),
     "mg.figA3": ("figure", ("voc-main", "coco-main")),
-    "mg.figA4": ("figure", ("voc-dilation",)),
+    "mg.figA4": ("figure", ("voc-dilation", "coco-dilation")),
     "mg.figB1": ("figure", ("voc-main",)),
     "mg.figB2": ("figure", ("coco-main",)),
     "mg.figB3": ("figure", ("voc-main",)),

@@ -315,7 +315,7 @@ def _mg_recipes(group: str, dataset: str, base_epochs: int, guided_epochs: int) 
 MG_RECIPES: dict[str, tuple[Recipe, ...]] = {
     **{g: _mg_recipes(g, "voc2007", 300, 50)
        for g in ("voc-main", "voc-layers", "voc-dilation", "voc-limited", "voc-gradcam", "voc-backbones")},
-    **{g: _mg_recipes(g, "coco2014", 60, 10) for g in ("coco-main", "coco-gradcam")},
+    **{g: _mg_recipes(g, "coco2014", 60, 10) for g in ("coco-main", "coco-gradcam", "coco-dilation")},
     "waterbirds": (
         Recipe("waterbirds", "baselines", {"guided": False, "dataset": "waterbirds"}, INIT_IMAGENET, (350,), (1e-5,),
                64, (224,), WB_CROP, WB_SELECTION, D12, "Supp. D.1.2"),

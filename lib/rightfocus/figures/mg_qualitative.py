@@ -471,37 +471,43 @@ def fig1(ctx: RenderContext) -> Any:
 
 # ---- Figs. 11, A4: dilated boxes --------------------------------------------------------------------
 
-def _dilation_grid(ctx: RenderContext, n: int, title: str) -> Any:
+def _dilation_grid(ctx: RenderContext, blocks: Sequence[tuple[str, int]], title: str) -> Any:
+    """Per (group, n) block: n test images, each as three rows: the test box and the dilated training
+    boxes, then L1 and Energy (B-cos input) per dilation beside the baseline."""
     import torch
 
     from rightfocus.data import dilate_boxes
 
-    df = ctx.metrics("voc-dilation")
-    fam = _family(ctx, "voc-dilation", "bcos")
-    dils = sorted(match(guided(df), fam)["dilation"].unique().tolist())
-    models = {loss: [(f"{d * 100:g} %", guided_model(ctx, "voc-dilation",
-                                                     {**fam, "config_tap": "input", "loss": loss, "dilation": d}))
-                     for d in dils] for loss in ("l1", "energy")}
-    base = ("Baseline", baseline_model(ctx, "voc-dilation", fam))
-    cfg = _config_of([m for ms in models.values() for m in ms] + [base])
-    if cfg is None:
-        raise MissingResults("voc-dilation: no B-cos models")
-    samples = test_samples(ctx, cfg, n)
-    fig, axes = _grid(3 * len(samples), 1 + len(dils))
-    drawn = 0
-    for i, s in enumerate(samples):
-        k = target_class(s)
-        boxes = torch.as_tensor(class_boxes(s, k))
-        size = tuple(s["image"].shape[-2:])
-        r0 = 3 * i
-        style.heatmap(axes[r0, 0], None, _image(s), boxes.numpy(), title="test box")
-        for j, d in enumerate(dils, start=1):
-            style.heatmap(axes[r0, j], None, _image(s), dilate_boxes(boxes, d, size).numpy(),
-                          title=f"train box +{d * 100:g} %", box_color="#56B4E9")
-        for r, loss in enumerate(("l1", "energy"), start=1):
-            label = f"Baseline ({style.LOSS_STYLE[loss]['label']} row)"
-            drawn += _draw_row(None, axes[r0 + r], s, [(label, base[1])] + models[loss], "bcos", "input",
-                               title=True)
+    drawn_blocks = []
+    for group, n in blocks:
+        df = ctx.metrics(group)
+        fam = _family(ctx, group, "bcos")
+        dils = sorted(match(guided(df), fam)["dilation"].unique().tolist())
+        models = {loss: [(f"{d * 100:g} %", guided_model(ctx, group,
+                                                         {**fam, "config_tap": "input", "loss": loss, "dilation": d}))
+                         for d in dils] for loss in ("l1", "energy")}
+        base = ("Baseline", baseline_model(ctx, group, fam))
+        cfg = _config_of([m for ms in models.values() for m in ms] + [base])
+        if cfg is None:
+            raise MissingResults(f"{group}: no B-cos models")
+        drawn_blocks.append((group, dils, models, base, test_samples(ctx, cfg, n)))
+    fig, axes = _grid(3 * sum(len(b[4]) for b in drawn_blocks), 1 + max(len(b[1]) for b in drawn_blocks))
+    drawn = r0 = 0
+    for group, dils, models, base, samples in drawn_blocks:
+        for s in samples:
+            k = target_class(s)
+            boxes = torch.as_tensor(class_boxes(s, k))
+            size = tuple(s["image"].shape[-2:])
+            style.heatmap(axes[r0, 0], None, _image(s), boxes.numpy(), title="test box")
+            axes[r0, 0].set_ylabel(group, fontsize=6)
+            for j, d in enumerate(dils, start=1):
+                style.heatmap(axes[r0, j], None, _image(s), dilate_boxes(boxes, d, size).numpy(),
+                              title=f"train box +{d * 100:g} %", box_color="#56B4E9")
+            for r, loss in enumerate(("l1", "energy"), start=1):
+                label = f"Baseline ({style.LOSS_STYLE[loss]['label']} row)"
+                drawn += _draw_row(None, axes[r0 + r], s, [(label, base[1])] + models[loss], "bcos", "input",
+                                   title=True)
+            r0 += 3
     _need(drawn, title)
     fig.suptitle(title, fontsize=8)
     fig.tight_layout()
@@ -514,14 +520,17 @@ def _dilation_grid(ctx: RenderContext, n: int, title: str) -> Any:
               "Qualitative results for dilated bounding boxes for a B-cos model at input.",
               "voc-dilation"))
 def fig11(ctx: RenderContext) -> Any:
-    return _dilation_grid(ctx, 1, "Dilated training boxes (row 1), L1 (row 2) vs Energy (row 3), B-cos input")
+    return _dilation_grid(ctx, [("voc-dilation", 1)],
+                          "Dilated training boxes (row 1), L1 (row 2) vs Energy (row 3), B-cos input")
 
 
-@register("mg.figA4", kind="figure", groups=["voc-dilation"],
+@register("mg.figA4", kind="figure", groups=["voc-dilation", "coco-dilation"],
           protocol=mg_protocol(
               "Fig. A4, Supp. A.2",
               "Qualitative examples of the impact of using coarse bounding boxes for guidance.",
-              "voc-dilation"))
+              "voc-dilation", "coco-dilation"))
 def figA4(ctx: RenderContext) -> Any:
-    return _dilation_grid(ctx, 3, "Dilated training boxes: per block, boxes / L1 / Energy (B-cos input)")
+    """Supplement A.2 / Fig. A4: VOC and COCO examples."""
+    return _dilation_grid(ctx, [("voc-dilation", 3), ("coco-dilation", 2)],
+                          "Dilated training boxes, VOC and COCO: per block, boxes / L1 / Energy (B-cos input)")
 

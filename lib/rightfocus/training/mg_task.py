@@ -1,8 +1,8 @@
 """Model guidance's task for the run engine (Rao et al. 2023, Eq. (1), Sec. 3.3-3.5, 4 and D.1).
 
 What differs from AIM: the model (`models.build_model`; guided runs start from a baseline's selected
-checkpoint, or from the baselines' initialisation (`FROM_INIT`), and record it as epoch 0), one training epoch (BCE + lambda * the localisation loss of
-`localisation_step`), one evaluation pass (classification + EPG / IoU / on-object EPG per (tap, method);
+checkpoint, or from the baselines' initialisation (`FROM_INIT`), and record it as epoch 0), one
+training epoch (BCE + lambda * the localisation loss of `localisation_step`), one evaluation pass (classification + EPG / IoU / on-object EPG per (tap, method);
 the IoU threshold of each checkpoint and pair selected on validation among `iou_candidates` and applied
 on test, Sec. 3.3),
 and the selection: baselines keep the best validation F1 (Waterbirds: accuracy), guided runs their
