@@ -21,7 +21,7 @@ GRID_FIRST :=
 # each paper's ids render in this many processes at once (render-<paper>.<k>, k in RENDER_PARTS)
 RENDER_PARTS := 1 2
 
-.PHONY: help setup test test-slow test-browser site site-check demo demo-train data gallery draw-gallery figures bench clean
+.PHONY: help setup test test-slow test-browser site site-check demo demo-train data gallery draw-gallery figures bench bench-layers protocol-docs clean
 help:
 	@echo "Set up and try it (CPU, synthetic data):"
 	@echo "  make setup        create .venv with the pinned packages (then run .venv/bin/rightfocus ...)"
@@ -41,6 +41,8 @@ help:
 	@echo "  make test-slow    also the slow checks (full gradchecks, bigger models)"
 	@echo "  make test-browser the interactive notebooks in JupyterLab + headless Chromium (~2 min)"
 	@echo "  make bench        speed/memory benchmarks -> benchmarks/out/*.json"
+	@echo "  make bench-layers re-measure Fig. 8's speed-up per tap -> benchmarks/recorded/layer_speedup_*.json"
+	@echo "  make protocol-docs regenerate docs/protocol.md (every id's protocol card)"
 	@echo "  make site         static HTML site (docs/ + one page per paper) -> site/index.html"
 	@echo "  make site-check   open that site in headless Chromium (every page, image and link)"
 	@echo "  make clean        remove the demo results, figures/demo and the synthetic data"
@@ -123,6 +125,15 @@ figures: setup
 bench: setup
 	mkdir -p benchmarks/out
 	for b in benchmarks/bench_*.py; do $(PY) $$b --out benchmarks/out || exit 1; done
+
+# Fig. 8's speed-up panel (and claim R9) read the newest dated record this writes (tracked in git);
+# on a GPU: make bench-layers BENCH_LAYERS_ARGS="--device cuda --size 224 --batch 64" (the paper's step)
+BENCH_LAYERS_ARGS ?=
+bench-layers: setup
+	$(PY) benchmarks/bench_layers.py --record $(BENCH_LAYERS_ARGS)
+
+protocol-docs: setup
+	$(PY) -m rightfocus protocol --all --format md > docs/protocol.md
 
 clean:
 	rm -rf $(RESULTS)/demo figures/demo $(DATA_ROOT)/synthetic

@@ -83,6 +83,20 @@ def _check(args: argparse.Namespace) -> int:
     return report.exit_code
 
 
+def _protocol(args: argparse.Namespace) -> None:
+    """Print one id's protocol card, or every card (`rightfocus.protocol`)."""
+    from rightfocus import protocol
+
+    if args.all == bool(args.id):
+        raise ValueError("give one figure/table id (e.g. `rightfocus protocol mg.tab1`) or --all")
+    if args.format == "json":
+        print(protocol.cards_json([args.id] if args.id else None), end="")
+    elif args.all:
+        print(protocol.cards_markdown(), end="")
+    else:
+        print(protocol.card_markdown(args.id), end="")
+
+
 def _figures(args: argparse.Namespace) -> None:
     from rightfocus.figures import render_all
 
@@ -256,6 +270,12 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("--part", default="1/1", metavar="K/N",
                    help="render the K-th of N interleaved slices of the ids (N processes at once)")
     p.set_defaults(func=_figures)
+
+    p = sub.add_parser("protocol", help="print the paper-profile protocol card of a figure/table id (or --all)")
+    p.add_argument("id", nargs="?", default=None, help="an inventory id, e.g. mg.tab1")
+    p.add_argument("--all", action="store_true", help="every id (markdown: one table, as docs/protocol.md)")
+    p.add_argument("--format", default="md", choices=("md", "json"))
+    p.set_defaults(func=_protocol)
     return parser
 
 

@@ -31,10 +31,7 @@ from typing import Callable
 
 from rightfocus import project
 
-try:
-    from rightfocus.protocol import card_markdown
-except ImportError:  # the protocol card module is absent: no card is rendered
-    card_markdown = None
+from rightfocus.protocol import card_markdown
 
 #: paper -> (page title, the command that trains its demo grid)
 PAPERS: dict[str, tuple[str, str]] = {

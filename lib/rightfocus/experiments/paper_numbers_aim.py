@@ -175,7 +175,7 @@ TABLE10: list[Row] = [
      "waterbirds95_wg": (91.4, 1.1)},
     {"model": "GALS [28] + ResNet50", "variant": None, "source": "other paper (GALS, as cited by AIM)",
      "waterbirds100_wg": (56.71, None), "waterbirds95_wg": (76.54, None)},
-    {"model": "BCos-ResNet50 [30]", "variant": None, "source": "model guidance (Rao et al.); ours: mg waterbirds runs",
+    {"model": "BCos-ResNet50 [30]", "variant": None, "source": "model guidance (Rao et al.) Table 1: B-cos, Energy, conventional, worst group (G3)",
      "waterbirds100_wg": (56.1, 4.0)},
     {"model": "ResNet50", "variant": R50, "cub_acc": (81.32, None),
      "waterbirds100_wg": (41.29, 1.99), "waterbirds100_acc": (69.48, 2.0),

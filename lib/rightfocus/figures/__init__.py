@@ -1,7 +1,8 @@
 """Figure and table registry: one renderer per inventory id (shared INVENTORY.md), registered by id.
 
 A renderer is a function ``f(ctx: RenderContext) -> matplotlib Figure | Table`` decorated with
-``@register("mg.fig5a", kind="figure", groups=["voc-main"])``. `render_all` saves figures as
+``@register("mg.fig5a", kind="figure", groups=["voc-main"], protocol=...)`` (`protocol`: the id's protocol
+card, `rightfocus.protocol`). `render_all` saves figures as
 ``<id>.png`` + ``<id>.pdf`` and tables as ``<id>.csv`` + ``<id>.md`` under ``figures/<profile>/``.
 
 Renderers only READ results (through `rightfocus.experiments.store`); they never train. When a group
@@ -52,20 +53,24 @@ class Renderer:
     kind: str
     groups: tuple[str, ...]
     func: Callable[["RenderContext"], Any]
+    #: the id's protocol card (`rightfocus.protocol.Protocol`), declared with the renderer
+    protocol: Any = None
 
 
 FIGURES: dict[str, Renderer] = {}
 
 
-def register(fig_id: str, kind: str = "figure", groups: Sequence[str] = ()) -> Callable:
-    """Decorator: register `func` as the renderer of inventory id `fig_id`."""
+def register(fig_id: str, kind: str = "figure", groups: Sequence[str] = (), protocol: Any = None) -> Callable:
+    """Decorator: register `func` as the renderer of inventory id `fig_id`; `protocol` is its protocol
+    card (`rightfocus.protocol.Protocol`: the runs' recipes and the paper sentence the id follows)."""
     if kind not in KINDS:
         raise ValueError(f"register({fig_id!r}): kind={kind!r}; use one of {KINDS}")
 
     def wrap(func: Callable) -> Callable:
         if fig_id in FIGURES and FIGURES[fig_id].func is not func:
             raise ValueError(f"figure id {fig_id!r} registered twice ({FIGURES[fig_id].func.__module__})")
-        FIGURES[fig_id] = Renderer(fig_id, kind, tuple(g for g in groups if g not in NO_RESULTS_GROUPS), func)
+        FIGURES[fig_id] = Renderer(fig_id, kind, tuple(g for g in groups if g not in NO_RESULTS_GROUPS), func,
+                                   protocol)
         return func
 
     return wrap

@@ -258,3 +258,53 @@ def mask_np(m: Any, size: tuple[int, int] | None = None) -> np.ndarray:
     if size is not None:
         m = F.interpolate(m, size=size, mode="nearest")
     return m[0, 0].numpy()
+
+
+# ---- protocol cards (`rightfocus.protocol`): the paper profile's recipe per group ---------------
+
+from rightfocus.protocol import INIT_IMAGENET, Protocol, Recipe  # noqa: E402
+
+from rightfocus.experiments.aim_grids import EVAL_CENTER_CROP, PROFILES as AIM_PROFILES  # noqa: E402
+
+AIM_CROP = (f"val/test: shorter side resized to size / {EVAL_CENTER_CROP:g}, centre crop (Sec. 6.2, App. B); "
+            "train: whole image resized")
+AIM_SHIFTED_CROP = AIM_CROP + (f"; shifted-centre CUB test: centre offset "
+                               f"{AIM_PROFILES['paper']['extra']['shifted_offset']:.0%} of the shorter side (A.6)")
+AIM_SELECTION = ("checkpoint with the best val accuracy (val = 20 % of the training split, Table 4); EPG of GradCAM "
+                 "against the segmentation has no threshold (A.5); active-area threshold tau annealed (A.3)")
+SEC4_INIT = "All of these models are pre-trained on ImageNet-1k [5]."
+A3_TAU = "we employ progressive mask sparsification via threshold annealing during training, reducing the initial " \
+         "100% active area to either 35% or 25%."
+CONVNEXT_LR = (7e-6,)
+CONVNEXT_RESNET_LR = (7e-6, 1e-3)
+
+
+def _aim_recipes(group: str, lrs: tuple[float, ...], sizes: tuple[int, ...] = (224,), baseline: bool = True,
+                 crop: str = AIM_CROP) -> tuple[Recipe, ...]:
+    out = []
+    if baseline:
+        out.append(Recipe(group, "vanilla baselines", {"guided": False}, INIT_IMAGENET, (200,), lrs, 512, sizes,
+                          crop, AIM_SELECTION, SEC4_INIT, "Sec. 4"))
+    out.append(Recipe(group, "AIM runs", {"guided": True}, INIT_IMAGENET, (200,), lrs, 512, sizes, crop,
+                      AIM_SELECTION, A3_TAU, "Sec. 4, A.1 (Tables 4, 5), A.3"))
+    return tuple(out)
+
+
+#: group -> the recipes of its runs in the paper profile (`experiments.aim_grids`)
+AIM_RECIPES: dict[str, tuple[Recipe, ...]] = {
+    "aim-main": _aim_recipes("aim-main", CONVNEXT_RESNET_LR, (224, 299)),
+    "aim-threshold": _aim_recipes("aim-threshold", CONVNEXT_LR),
+    "aim-noaux": _aim_recipes("aim-noaux", CONVNEXT_RESNET_LR, baseline=False),
+    "aim-onemask": _aim_recipes("aim-onemask", CONVNEXT_LR, baseline=False),
+    "aim-bottomup": _aim_recipes("aim-bottomup", CONVNEXT_LR),
+    "aim-edgeinit": _aim_recipes("aim-edgeinit", CONVNEXT_LR, baseline=False),
+    "aim-centerbias": _aim_recipes("aim-centerbias", CONVNEXT_LR, crop=AIM_SHIFTED_CROP),
+}
+
+
+def aim_protocol(section: str, follows: str, *groups: str, notes: Sequence[str] = (),
+                 extra: Sequence[Recipe] = ()) -> Protocol:
+    """An AIM id's protocol: the recipes of `groups` (plus `extra` recipes from other groups), the paper
+    sentence it follows and where."""
+    recipes = tuple(r for g in groups for r in AIM_RECIPES[g]) + tuple(extra)
+    return Protocol(follows, section, recipes, (), tuple(notes))

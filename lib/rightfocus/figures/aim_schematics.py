@@ -10,6 +10,7 @@ import matplotlib.pyplot as plt
 from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
 
 from rightfocus.figures import RenderContext, register, style
+from rightfocus.figures.aim_common import aim_protocol
 
 BACKBONE = "#dbe9f6"
 TOPDOWN = "#e3f2e1"
@@ -36,7 +37,8 @@ def _canvas(w: float, h: float, xmax: float, ymax: float) -> tuple[Any, Any]:
     return fig, ax
 
 
-@register("aim.fig2", kind="figure", groups=["none"])
+@register("aim.fig2", kind="figure", groups=["none"],
+          protocol=aim_protocol('Fig. 2, Sec. 3', 'Abstract Diagram of the [backbone]+AIM Architecture.'))
 def fig2(ctx: RenderContext) -> Any:
     """Bottom-up stages S0..S3 (ConvNeXt-tiny numbering); top-down stages T3..T1 (here T=1), each with
     a feature branch (1x1 conv, 3x3 conv, LayerNorm, GELU) and a mask estimator (3x3 conv, 3 residual
@@ -107,7 +109,12 @@ def _bottom_up(skip: bool) -> Any:
     return fig, ax
 
 
-@register("aim.fig27", kind="figure", groups=["none"])
+@register("aim.fig27", kind="figure", groups=["none"],
+          protocol=aim_protocol(
+              "Fig. 27, App. D.4",
+              "The illustration depicts the architecture of the bottom-up bottlenecking model, adapted from "
+              "[49], highlighting the flow of data through the model, including skip connections and mask "
+              "estimators."))
 def fig27(ctx: RenderContext) -> Any:
     """DynConv-style bottom-up masking WITH skip connections (what AIM argues against)."""
     fig, ax = _bottom_up(skip=True)
@@ -116,7 +123,11 @@ def fig27(ctx: RenderContext) -> Any:
     return fig
 
 
-@register("aim.fig28", kind="figure", groups=["none"])
+@register("aim.fig28", kind="figure", groups=["none"],
+          protocol=aim_protocol(
+              "Fig. 28, App. D.4",
+              "An illustration showing the same bottom-up bottlenecking model's architecture from Figure 27 but"
+              " without the skip-connection to maintain the sparsity of the feature maps."))
 def fig28(ctx: RenderContext) -> Any:
     """Our bottom-up variant (models/aim.py BottomUpAimModel): no skip, the maps stay sparse."""
     fig, ax = _bottom_up(skip=False)
@@ -125,7 +136,12 @@ def fig28(ctx: RenderContext) -> Any:
     return fig
 
 
-@register("aim.fig30", kind="figure", groups=["none"])
+@register("aim.fig30", kind="figure", groups=["none"],
+          protocol=aim_protocol(
+              "Fig. 30, App. D.5",
+              "An illustration showing the weight matrix of a convolutional layer with one (7x7) filter, "
+              "initialized using the proposed idea of weighting the convolutional filter weights according to "
+              "their spatial distance from the center of the filter kernel."))
 def fig30(ctx: RenderContext) -> Any:
     """The edge-emphasised 7x7 filter of App. D.5 from `edge_emphasis_filter(7)`."""
     from rightfocus.models.aim import edge_emphasis_filter

@@ -14,6 +14,7 @@ import pandas as pd
 
 from rightfocus.figures import MissingResults, RenderContext, Table, register
 from rightfocus.figures.aim_common import examples_of, image_np, pick_run, runs_table
+from rightfocus.figures.aim_common import aim_protocol
 
 #: simulated participants when no responses exist (the paper had 107)
 SIMULATED_PARTICIPANTS = 107
@@ -50,7 +51,13 @@ def _responses(ctx: RenderContext) -> tuple[pd.DataFrame, str]:
                 f"EPG + N(0, {SIMULATED_NOISE}) noise): no human responses were collected")
 
 
-@register("aim.study", kind="table", groups=["aim-main"])
+@register("aim.study", kind="table", groups=["aim-main"],
+          protocol=aim_protocol(
+              "App. D.6",
+              "Participants were shown the original image (left) and two GradCAM attribution maps from the "
+              "baseline ConvNeXt (right) an(d AIM)",
+              "aim-main",
+              notes=("without collected responses it renders from a simulated participant, labelled as such",)))
 def study(ctx: RenderContext) -> Table:
     from rightfocus.experiments.paper_numbers_aim import STUDY
     from rightfocus.widgets.study import summarize
@@ -79,7 +86,10 @@ WELCOME = (
 )
 
 
-@register("aim.fig31", kind="figure", groups=["none"])
+@register("aim.fig31", kind="figure", groups=["none"],
+          protocol=aim_protocol(
+              "Fig. 31, App. D.6",
+              "The user study welcome page, which provided participants with initial instructions."))
 def fig31(ctx: RenderContext) -> Any:
     """The study's welcome page (as `rightfocus.widgets.study_widget` shows it)."""
     fig = plt.figure(figsize=(6, 3.2))
@@ -89,7 +99,8 @@ def fig31(ctx: RenderContext) -> Any:
     return fig
 
 
-@register("aim.fig32", kind="figure", groups=["none"])
+@register("aim.fig32", kind="figure", groups=["none"],
+          protocol=aim_protocol('Fig. 32, App. D.6', 'An example trial from our user perception study.'))
 def fig32(ctx: RenderContext) -> Any:
     """One trial page: the image, map A (left) and map B (right) and the question; drawn from our
     Waterbirds-100 runs when they exist, otherwise as an empty layout."""

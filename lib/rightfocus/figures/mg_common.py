@@ -255,3 +255,79 @@ def tap_speedups(ctx: RenderContext, guided_rows: pd.DataFrame) -> dict[str, flo
     pd.DataFrame({"tap": list(out), "mean_epoch_time_s": [float(times[t]) for t in out],
                   "speedup_vs_input": list(out.values())}).to_csv(path, index=False)
     return out
+
+
+#: the dated step-time records `benchmarks/bench_layers.py --record` writes (tracked, under the project root)
+LAYER_SPEEDUP_RECORDS = "benchmarks/recorded/layer_speedup_*.json"
+
+
+def layer_speedup_record(root: str | Path | None = None) -> dict[str, Any] | None:
+    """The newest step-time record per tap (Fig. 8's speed-up, R9), with its ``path``; None when there is
+    none. Measured side by side in one process (`benchmarks/bench_layers.py`), not from the runs' wall
+    clocks, so tracked outputs drawn from it stay the same from one rendering to the next."""
+    import json
+
+    from rightfocus import project
+
+    base = Path(root) if root is not None else project.project_root()
+    records = []
+    for path in sorted(base.glob(LAYER_SPEEDUP_RECORDS)):
+        data = json.loads(path.read_text())
+        records.append((str(data.get("date", "")), data.get("device_kind") == "cuda", path.name, data))
+    if not records:
+        return None
+    *_, name, data = max(records, key=lambda r: r[:3])
+    return {**data, "path": f"benchmarks/recorded/{name}"}
+
+
+# ---- protocol cards (`rightfocus.protocol`): the paper profile's recipe per group ---------------
+
+from rightfocus.protocol import INIT_BASELINE, INIT_IMAGENET, Protocol, Recipe  # noqa: E402
+
+MG_CROP = "whole image resized to 224x224, aspect ratio not kept (train and test)"
+WB_CROP = "train: random crop and flip; val/test: resized to 224x224"
+#: threshold and checkpoint selection of the guided VOC/COCO runs (Sec. 3.3 and Sec. 4)
+MG_SELECTION = ("IoU threshold selected on val (Sec. 3.3); checkpoints: the val Pareto front over (F1, EPG, IoU), "
+                "pooled over lambda and epochs (Sec. 4), plotted with their test metrics")
+BASELINE_SELECTION = "checkpoint with the best val F1, best of the lr sweep (D.1.1)"
+WB_SELECTION = "checkpoint with the best accuracy on the modified val split (G1 and G4 only, D.1.2)"
+D11_BASELINE = ("We train starting from models pre-trained on ImageNet [S13]. We fine-tune with fixed learning rates "
+                "in {10^-3, 10^-4, 10^-5} using an Adam optimizer [S6] and select the checkpoint with the best "
+                "validation F1-score.")
+D11_GUIDED = ("We train the models jointly optimized for classification and localization (Eq. (1)) by fine-tuning "
+              "the baseline models. We use a fixed learning rate of 10^-4 and a batch size of 64.")
+D12 = ("We train starting from models pre-trained on ImageNet [S13]. We fine-tune with fixed learning rate of "
+       "10^-5 with lambda_loc of 5x10^-2 (...) using an Adam optimizer [S6]. We train for 350 epochs")
+
+
+def _mg_recipes(group: str, dataset: str, base_epochs: int, guided_epochs: int) -> tuple[Recipe, ...]:
+    """A VOC/COCO group's two recipes: the baselines (lr sweep from ImageNet) and the guided runs."""
+    lrs = (1e-3, 1e-4, 1e-5)
+    return (
+        Recipe(group, "baselines", {"guided": False, "dataset": dataset}, INIT_IMAGENET, (base_epochs,), lrs, 64,
+               (224,), MG_CROP, BASELINE_SELECTION, D11_BASELINE, "Supp. D.1.1"),
+        Recipe(group, "guided runs", {"guided": True, "dataset": dataset}, INIT_BASELINE, (guided_epochs,), (1e-4,),
+               64, (224,), MG_CROP, MG_SELECTION, D11_GUIDED, "Supp. D.1.1"),
+    )
+
+
+#: group -> the recipes of its runs in the paper profile (`experiments.grids`, paper settings)
+MG_RECIPES: dict[str, tuple[Recipe, ...]] = {
+    **{g: _mg_recipes(g, "voc2007", 300, 50)
+       for g in ("voc-main", "voc-layers", "voc-dilation", "voc-limited", "voc-gradcam", "voc-backbones")},
+    **{g: _mg_recipes(g, "coco2014", 60, 10) for g in ("coco-main", "coco-gradcam", "coco-dilation")},
+    "waterbirds": (
+        Recipe("waterbirds", "baselines", {"guided": False, "dataset": "waterbirds"}, INIT_IMAGENET, (350,), (1e-5,),
+               64, (224,), WB_CROP, WB_SELECTION, D12, "Supp. D.1.2"),
+        Recipe("waterbirds", "guided runs", {"guided": True, "dataset": "waterbirds"}, INIT_IMAGENET, (350,), (1e-5,),
+               64, (224,), WB_CROP, WB_SELECTION, D12, "Supp. D.1.2"),
+    ),
+}
+
+
+def mg_protocol(section: str, follows: str, *groups: str, optional: Sequence[str] = (),
+                notes: Sequence[str] = ()) -> Protocol:
+    """A model-guidance id's protocol: the recipes of `groups` (and of the `optional` ones it reads when
+    present), the paper sentence it follows and where."""
+    recipes = tuple(r for g in (*groups, *optional) for r in MG_RECIPES[g])
+    return Protocol(follows, section, recipes, tuple(optional), tuple(notes))

@@ -15,6 +15,7 @@ import numpy as np
 
 from rightfocus.figures import MissingResults, RenderContext, register, style
 from rightfocus.figures.mg_common import MAIN_METHOD, MODEL_KINDS, guided, match, not_gradcam, representative_checkpoint
+from rightfocus.figures.mg_common import mg_protocol
 
 LOSSES = ("energy", "l1", "ppce", "rrr")
 WB_NAMES = {"bird": ("landbird", "waterbird"), "place": ("land", "water")}
@@ -232,12 +233,23 @@ def _loss_grid(ctx: RenderContext, groups: Sequence[str], n: int, title: str) ->
     return fig
 
 
-@register("mg.fig9", kind="figure", groups=["voc-main"])
+@register("mg.fig9", kind="figure", groups=["voc-main"],
+          protocol=mg_protocol(
+              "Fig. 9, Sec. 5.1",
+              "Loss comparison for input attributions (atts.) of a B-cos model.",
+              "voc-main",
+              notes=("representative model: the highest EPG with at most 5 p.p. F1 drop (D.1.1)",)))
 def fig9(ctx: RenderContext) -> Any:
     return _loss_grid(ctx, ["voc-main"], 1, "B-cos input attributions: baseline vs Energy / L1 / PPCE / RRR*")
 
 
-@register("mg.figA3", kind="figure", groups=["voc-main", "coco-main"])
+@register("mg.figA3", kind="figure", groups=["voc-main", "coco-main"],
+          protocol=mg_protocol(
+              "Fig. A3, Supp. A.1",
+              "here we just show additional examples for the B-cos models with input attributions, as this "
+              "configuration exhibits the most detail.",
+              "voc-main",
+              "coco-main"))
 def figA3(ctx: RenderContext) -> Any:
     return _loss_grid(ctx, ["voc-main", "coco-main"], 3, "B-cos input attributions, VOC (top) and COCO (bottom)")
 
@@ -275,30 +287,56 @@ def _models_layers(ctx: RenderContext, group: str, n: int, name: str) -> Any:
     return fig
 
 
-@register("mg.figA1", kind="figure", groups=["voc-main"])
+@register("mg.figA1", kind="figure", groups=["voc-main"],
+          protocol=mg_protocol("Fig. A1, Supp. A.1", "Qualitative examples from the VOC dataset.", "voc-main"))
 def figA1(ctx: RenderContext) -> Any:
     return _models_layers(ctx, "voc-main", 2, "VOC")
 
 
-@register("mg.figA2", kind="figure", groups=["coco-main"])
+@register("mg.figA2", kind="figure", groups=["coco-main"],
+          protocol=mg_protocol("Fig. A2, Supp. A.1", "Qualitative examples from the COCO dataset.", "coco-main"))
 def figA2(ctx: RenderContext) -> Any:
     return _models_layers(ctx, "coco-main", 2, "COCO")
 
 
 # ---- Figs. 1, 2: standard vs guided ----------------------------------------------------------------
 
-@register("mg.fig2", kind="figure", groups=["voc-main"])
+def gradcam_source(ctx: RenderContext) -> tuple[str, Any]:
+    """Where Fig. 2's vanilla GradCAM column comes from: (group, config_method filter). The paper's
+    column shows models guided through GradCAM at the final layer (Sec. 5.2, the voc-gradcam runs);
+    without those runs, the IxG-guided final-layer models of voc-main, explained with GradCAM."""
+    for group in ("voc-gradcam", "voc-main"):
+        if ctx.has_group(group) and not match(guided(ctx.metrics(group)), {
+                "model_kind": "vanilla", "config_tap": "final", "config_method": "gradcam", "loss": "energy"}).empty:
+            return group, "gradcam"
+    return "voc-main", not_gradcam
+
+
+@register("mg.fig2", kind="figure", groups=["voc-main"],
+          protocol=mg_protocol(
+              "Fig. 2, Sec. 5.2",
+              "We show model-inherent B-cos explanations (input layer) of a B-cos ResNet-50 and GradCAM "
+              "explanations (final layer) of a conventional ResNet-50 before ('Standard') and after ('Guided') "
+              "model guidance.",
+              "voc-main",
+              optional=("voc-gradcam",),
+              notes=(
+                  "GradCAM column: the Energy-guided vanilla models of voc-gradcam (guided through GradCAM at "
+                  "the final layer) when present, else voc-main's IxG-guided final-layer models explained with "
+                  "GradCAM",)))
 def fig2(ctx: RenderContext) -> Any:
-    """B-cos input attributions and vanilla GradCAM (final layer), standard vs Energy-guided."""
+    """B-cos input attributions and vanilla GradCAM (final layer), standard vs Energy-guided; the GradCAM
+    column reads the voc-gradcam runs when they are present (`gradcam_source`)."""
     rows = []
     bfam = _family(ctx, "voc-main", "bcos")
-    rows.append(("B-cos @Input", "bcos", "input", _columns_of_models(ctx, "voc-main", bfam, "input", "bcos", ["energy"])))
+    rows.append(("B-cos @Input", "bcos", "input",
+                 _columns_of_models(ctx, "voc-main", bfam, "input", "bcos", ["energy"])))
+    vgroup, grad = gradcam_source(ctx)
     try:
-        vfam = _family(ctx, "voc-main", "vanilla")
-        grad = "gradcam" if not match(guided(ctx.metrics("voc-main")), {"model_kind": "vanilla",
-                                                                       "config_method": "gradcam"}).empty else not_gradcam
-        vcols = _columns_of_models(ctx, "voc-main", vfam, "final", grad, ["energy"])
-        rows.append(("Vanilla GradCAM @Final", "gradcam", "final", vcols))
+        vfam = _family(ctx, vgroup, "vanilla")
+        vcols = _columns_of_models(ctx, vgroup, vfam, "final", grad, ["energy"])
+        label = "Vanilla GradCAM @Final" if grad == "gradcam" else "Vanilla (IxG-guided) GradCAM @Final"
+        rows.append((label, "gradcam", "final", vcols))
     except MissingResults:
         pass
     cfg = _config_of([c for r in rows for c in r[3]])
@@ -360,19 +398,26 @@ def _waterbirds_grid(ctx: RenderContext, groups_per_block: Sequence[tuple[str, S
     return fig
 
 
-@register("mg.fig13", kind="figure", groups=["waterbirds"])
+@register("mg.fig13", kind="figure", groups=["waterbirds"],
+          protocol=mg_protocol("Fig. 13, Sec. 5.5", "Qualitative Waterbirds-100 results.", "waterbirds"))
 def fig13(ctx: RenderContext) -> Any:
     return _waterbirds_grid(ctx, [("worst groups", (2, 1))], 2,
                             "Waterbirds (B-cos, input): baseline, conventional and reversed guidance, predictions")
 
 
-@register("mg.figC1", kind="figure", groups=["waterbirds"])
+@register("mg.figC1", kind="figure", groups=["waterbirds"],
+          protocol=mg_protocol(
+              "Fig. C1, Supp. C",
+              "we show input layer attributions for B-cos models trained without guidance ('Baseline') as well "
+              "as guided via the Energy or L1 loss",
+              "waterbirds"))
 def figC1(ctx: RenderContext) -> Any:
     return _waterbirds_grid(ctx, [("landbirds on water", (1,)), ("waterbirds on land", (2,))], 2,
                             "Waterbirds: (a) landbirds on water, (b) waterbirds on land (B-cos input attributions)")
 
 
-@register("mg.fig1", kind="figure", groups=["voc-main", "waterbirds"])
+@register("mg.fig1", kind="figure", groups=["voc-main", "waterbirds"],
+          protocol=mg_protocol("Fig. 1, Sec. 1", "Model guidance increases object focus.", "voc-main", "waterbirds"))
 def fig1(ctx: RenderContext) -> Any:
     """(a) baseline vs Energy-guided B-cos input attributions on multi-label VOC images (one class
     per image); (b) one Waterbirds test image (waterbird on land), baseline vs guided, predictions."""
@@ -469,13 +514,21 @@ def _dilation_grid(ctx: RenderContext, blocks: Sequence[tuple[str, int]], title:
     return fig
 
 
-@register("mg.fig11", kind="figure", groups=["voc-dilation"])
+@register("mg.fig11", kind="figure", groups=["voc-dilation"],
+          protocol=mg_protocol(
+              "Fig. 11, Sec. 5.4",
+              "Qualitative results for dilated bounding boxes for a B-cos model at input.",
+              "voc-dilation"))
 def fig11(ctx: RenderContext) -> Any:
     return _dilation_grid(ctx, [("voc-dilation", 1)],
                           "Dilated training boxes (row 1), L1 (row 2) vs Energy (row 3), B-cos input")
 
 
-@register("mg.figA4", kind="figure", groups=["voc-dilation", "coco-dilation"])
+@register("mg.figA4", kind="figure", groups=["voc-dilation", "coco-dilation"],
+          protocol=mg_protocol(
+              "Fig. A4, Supp. A.2",
+              "Qualitative examples of the impact of using coarse bounding boxes for guidance.",
+              "voc-dilation", "coco-dilation"))
 def figA4(ctx: RenderContext) -> Any:
     """Supplement A.2 / Fig. A4: VOC and COCO examples."""
     return _dilation_grid(ctx, [("voc-dilation", 3), ("coco-dilation", 2)],

@@ -10,6 +10,7 @@ import matplotlib.pyplot as plt
 from matplotlib.patches import FancyArrowPatch, FancyBboxPatch, Rectangle
 
 from rightfocus.figures import RenderContext, register, style
+from rightfocus.figures.mg_common import mg_protocol
 
 
 def _box(ax: Any, x: float, y: float, w: float, h: float, text: str, color: str, fs: float = 7) -> None:
@@ -23,7 +24,11 @@ def _arrow(ax: Any, a: tuple[float, float], b: tuple[float, float], **kw: Any) -
     ax.add_patch(FancyArrowPatch(a, b, arrowstyle="-|>", mutation_scale=9, linewidth=0.9, **kw))
 
 
-@register("mg.fig3", kind="figure", groups=["none"])
+@register("mg.fig3", kind="figure", groups=["none"],
+          protocol=mg_protocol(
+              "Fig. 3, Sec. 3.1",
+              "We jointly optimize for classification (L_class) and localization of attributions to "
+              "human-annotated bounding boxes (L_loc)"))
 def fig3(ctx: RenderContext) -> Any:
     """Schematic: image -> encoded input -> stages (taps mid1..final) -> head -> logits; BCE against
     labels; attribution for a sampled class at a tap -> localisation loss against the box mask."""

@@ -12,6 +12,7 @@ import pandas as pd
 from rightfocus.experiments import paper_numbers_mg as paper
 from rightfocus.figures import MissingResults, RenderContext, Table, register
 from rightfocus.figures.mg_common import MODEL_KINDS, PCT
+from rightfocus.figures.mg_common import mg_protocol
 
 SETTINGS = {"bird": "conventional", "place": "reversed"}
 GROUP_COLUMNS = ("g1", "g2", "g3", "g4")
@@ -53,7 +54,9 @@ def waterbirds_runs(ctx: RenderContext) -> pd.DataFrame:
     return pd.DataFrame(out)
 
 
-def _stats(runs: pd.DataFrame, kind: str, row: str, setting: str, col: str) -> tuple[float, float, int]:
+def cell_stats(runs: pd.DataFrame, kind: str, row: str, setting: str, col: str) -> tuple[float, float, int]:
+    """(mean, population std, number of runs) of column `col` over the `waterbirds_runs` rows of one
+    Table 1 / C1 cell (model kind, row such as "input energy", setting); NaNs and 0 when there are none."""
     v = runs[(runs["model_kind"] == kind) & (runs["row"] == row) & (runs["setting"] == setting)][col]
     if v.empty:
         return np.nan, np.nan, 0
@@ -67,7 +70,13 @@ def _line(model: str, row: str, setting: str, metric: str, ours: tuple[float, fl
             "ours_std": ours[1], "runs": ours[2], "paper": pm, "paper_std": ps, "diff": ours[0] - pm}
 
 
-@register("mg.tab1", kind="table", groups=["waterbirds"])
+@register("mg.tab1", kind="table", groups=["waterbirds"],
+          protocol=mg_protocol(
+              "Table 1, Sec. 5.5, D.1.2",
+              "To simulate a limited annotation budget, we only use bounding boxes for a random 1% of the "
+              "training set, and report results averaged over four runs. (...) Note that Tab. 1 refers to G3 as"
+              " the Worst Group.",
+              "waterbirds"))
 def tab1(ctx: RenderContext) -> Table:
     """Table 1: B-cos (input layer) worst-group (G3, waterbird on land) and overall accuracy."""
     runs = waterbirds_runs(ctx)
@@ -77,9 +86,9 @@ def tab1(ctx: RenderContext) -> Table:
             for metric, col in (("worst (G3)", "g3"), ("overall", "overall")):
                 ref = paper.TABLE_1[row][setting]["worst" if col == "g3" else "overall"]
                 lines.append(_line("B-cos", paper.LOSS_NAMES.get(row, "Baseline"), setting, metric,
-                                   _stats(runs, "bcos", key, setting, col), ref))
+                                   cell_stats(runs, "bcos", key, setting, col), ref))
             lines.append(_line("B-cos", paper.LOSS_NAMES.get(row, "Baseline"), setting, "worst (min over groups)",
-                               _stats(runs, "bcos", key, setting, "worst_min"), None))
+                               cell_stats(runs, "bcos", key, setting, "worst_min"), None))
     frame = pd.DataFrame(lines)
     if frame["runs"].sum() == 0:
         raise MissingResults("waterbirds has no B-cos runs (baseline or guided at the input)")
@@ -91,7 +100,11 @@ def tab1(ctx: RenderContext) -> Table:
     ])
 
 
-@register("mg.tabC1", kind="table", groups=["waterbirds"])
+@register("mg.tabC1", kind="table", groups=["waterbirds"],
+          protocol=mg_protocol(
+              "Table C1, Supp. C, D.1.2",
+              "Classification performance on Waterbirds after model guidance with the L1 and the Energy loss.",
+              "waterbirds"))
 def tabC1(ctx: RenderContext) -> Table:
     """Table C1: G1..G4 and overall accuracy for every model x (layer, loss), both settings."""
     runs = waterbirds_runs(ctx)
@@ -102,7 +115,7 @@ def tabC1(ctx: RenderContext) -> Table:
                 for col in paper.TABLE_C1_COLUMNS:
                     ref = paper.TABLE_C1[(kind, row)][setting][col]
                     lines.append(_line(kind, row, setting, col.upper() if col != "overall" else "overall",
-                                       _stats(runs, kind, row, setting, col), ref))
+                                       cell_stats(runs, kind, row, setting, col), ref))
     frame = pd.DataFrame(lines)
     return Table(frame, title="mg.tabC1: Waterbirds-100 test accuracy (%) per group, all models", notes=[
         "G1 landbird/land, G2 landbird/water, G3 waterbird/land, G4 waterbird/water; conventional = bird "
@@ -141,11 +154,22 @@ def _lambda_table(ctx: RenderContext, ref: dict[str, tuple[float, ...]], limited
     return Table(pd.DataFrame(rows), title=f"Table {name}: lambda_loc per loss", notes=notes)
 
 
-@register("mg.tabD1", kind="table", groups=["config"])
+@register("mg.tabD1", kind="table", groups=["config"],
+          protocol=mg_protocol(
+              "Table D1, Supp. D.1.1",
+              "For each configuration (given by a combination of attribution method, localization loss, and "
+              "layer), we train using three different values of lambda_loc, as detailed in Tab. D1.",
+              notes=("ours: the lambda values of the guided runs in the results (voc-main, coco-main)",)))
 def tabD1(ctx: RenderContext) -> Table:
     return _lambda_table(ctx, paper.TABLE_D1, limited=False)
 
 
-@register("mg.tabD2", kind="table", groups=["config"])
+@register("mg.tabD2", kind="table", groups=["config"],
+          protocol=mg_protocol(
+              "Table D2, Supp. D.1.1",
+              "In order to maintain the relative magnitude of L_loc as compared to L_class in this setting, we "
+              "scale up the values of lambda_loc when training. The values of lambda_loc we use are shown in "
+              "Tab. D2.",
+              notes=("ours: the lambda values of the guided runs in the results (voc-limited)",)))
 def tabD2(ctx: RenderContext) -> Table:
     return _lambda_table(ctx, paper.TABLE_D2, limited=True)
