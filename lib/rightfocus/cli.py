@@ -274,7 +274,8 @@ def _build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("protocol", help="print the paper-profile protocol card of a figure/table id (or --all)")
     p.add_argument("id", nargs="?", default=None, help="an inventory id, e.g. mg.tab1")
     p.add_argument("--all", action="store_true", help="every id (markdown: one table, as docs/protocol.md)")
-    p.add_argument("--format", default="md", choices=("md", "json"))
+    p.add_argument("--format", default="md", choices=("md", "json"),
+                   help="md: readable markdown (default); json: machine-readable records")
     p.set_defaults(func=_protocol)
     return parser
 
