@@ -150,7 +150,7 @@ def _build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_train)
 
     p = sub.add_parser("grid", help="list a profile's runs, write group manifests and a Make fragment")
-    p.add_argument("--paper", default="mg", choices=["mg", "aim"])
+    p.add_argument("--paper", default="mg", choices=["mg", "aim", "ext"])
     p.add_argument("--profile", default="demo", help="demo | paper")
     p.add_argument("--results", default="results")
     p.add_argument("--data-root", default="data")
