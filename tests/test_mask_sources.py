@@ -135,11 +135,11 @@ def test_default_source_keeps_run_ids_and_others_change_them():
 
 
 # ---- teacher / AIM sources ----------------------------------------------------------------------
-def _fake_run(results: Path, config: RunConfig, model: torch.nn.Module, k: int) -> str:
+def _fake_run(results: Path, config: RunConfig, model: torch.nn.Module, k: int, options: dict | None = None) -> str:
     rdir = store.run_dir(results, config.profile, config.run_id)
     (rdir / "ckpt").mkdir(parents=True)
     store.write_config(rdir, config)
-    ckpt.save_weights(rdir / "ckpt" / "epoch_1.pt", model, k, 1, {})
+    ckpt.save_weights(rdir / "ckpt" / "epoch_1.pt", model, k, 1, options or {})
     store.write_done(rdir, {"selected_epoch": 1})
     return config.run_id
 
@@ -182,11 +182,13 @@ def test_aim_source_gives_merged_masks_in_unit_range_and_refuses_mismatches(tmp_
     from rightfocus.data.encoding import encode
     from rightfocus.models import build_model
 
+    from rightfocus.training import aim_loop
+
     torch.manual_seed(0)
-    aim = build_model("aim", "tiny", 2, stage=2).eval()
     acfg = RunConfig(paper="aim", dataset="waterbirds100", model_kind="aim", arch="tiny", image_size=16,
-                     lam=1.0, extra={"stage": 2, "tau": 0.25})
-    rid = _fake_run(tmp_path, acfg, aim, 2)
+                     lam=1.0, extra={"stage": 2, "tau": 0.25, "pretrained": False})
+    aim = aim_loop.build_run_model(acfg, 2, pretrained=False).eval()
+    rid = _fake_run(tmp_path, acfg, aim, 2, aim_loop.model_options(acfg))
     student = replace(_student(f"aim:{rid}", dataset="waterbirds"), task="bird", loss="energy")
     src = build_mask_source(student, 2, tmp_path)
     assert isinstance(src, AimSource)
