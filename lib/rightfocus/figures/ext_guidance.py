@@ -146,7 +146,7 @@ def boxes_vs_masks(ctx: RenderContext):
     datasets = _datasets(rows)
     if not datasets:
         raise MissingResults("ext-masks has no VOC / COCO runs with test rows")
-    fig, axes = style.subplots(len(datasets) + 1, 3, figsize=(10, 3.0 * (len(datasets) + 1)))
+    fig, axes = style.subplots(len(datasets) + 1, 3, panel=(3.3, 3.0))
     for i, ds in enumerate(datasets):
         sub = rows[rows["dataset"] == ds]
         for j, y in enumerate(("epg", "onobj_epg", "iou")):
@@ -164,7 +164,7 @@ def boxes_vs_masks(ctx: RenderContext):
 def annotation_free(ctx: RenderContext):
     rows = _rows(ctx.metrics("ext-annotation-free"))
     datasets = _datasets(rows)
-    fig, axes = style.subplots(len(datasets) + 1, 3, figsize=(10, 3.0 * (len(datasets) + 1)))
+    fig, axes = style.subplots(len(datasets) + 1, 3, panel=(3.3, 3.0))
     for i, ds in enumerate(datasets):
         sub = rows[rows["dataset"] == ds]
         for j, y in enumerate(("epg", "onobj_epg", "iou")):
