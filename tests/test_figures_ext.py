@@ -90,3 +90,12 @@ def test_ext_ids_render_and_claims_follow_the_numbers(tmp_path, flip):
     assert len(free) == 3 and set(free["verdict"]) == {"holds"}  # teacher VOC/WB, AIM WB beat unguided
     md = (tmp_path / "figs" / "ext.claims.md").read_text()
     assert "ext demo" in md  # the demo deviations are printed under the table
+
+
+def test_inventory_section_matches_the_registered_ext_ids():
+    from rightfocus.figures import FIGURES
+    from rightfocus.figures.inventory import EXT_GUIDANCE_IDS
+
+    assert {i for i in FIGURES if i.startswith("ext.") and i in EXT_GUIDANCE_IDS} == set(EXT_GUIDANCE_IDS)
+    for fig_id, (kind, groups) in EXT_GUIDANCE_IDS.items():
+        assert (FIGURES[fig_id].kind, FIGURES[fig_id].groups) == (kind, groups)
