@@ -79,8 +79,7 @@ def _rows(df: pd.DataFrame) -> pd.DataFrame:
     tap = df["config_tap"].where(~base, "input")
     method = df["config_method"].where(~base, df["model_kind"].map(NATIVE_METHOD))
     df = df[(df["tap"] == tap) & (df["method"] == method)].copy()
-    on = df["on_front"].astype(bool) | df["selected"].astype(bool)
-    df = df[on | base]
+    df = df[df["on_front"].astype(bool) | df["selected"].astype(bool) | df["is_baseline"].astype(bool)]
     df["source"] = [("unguided" if b else _source(m)) for b, m in zip(df["is_baseline"].astype(bool), df["mask_source"]
                                                                      if "mask_source" in df else ["boxes"] * len(df))]
     df["rep"] = df["selected"].astype(bool)
@@ -117,7 +116,7 @@ def _legend(fig: Any) -> None:
                 (("-", "100 %"), ("--", "10-25 %"), (":", "1 %"))]
     handles += [Line2D([], [], color="gray", marker="o", ls="", markerfacecolor="gray", label="B-cos (filled)"),
                 Line2D([], [], color="gray", marker="o", ls="", markerfacecolor="white", label="Vanilla IxG (open)")]
-    fig.legend(handles=handles, loc="lower center", ncol=6, fontsize=7, frameon=False)
+    fig.legend(handles=handles, loc="upper center", ncol=6, fontsize=7, frameon=False, bbox_to_anchor=(0.5, 1.0))
 
 
 def _waterbirds_panel(ax: Any, rows: pd.DataFrame) -> None:
@@ -129,8 +128,10 @@ def _waterbirds_panel(ax: Any, rows: pd.DataFrame) -> None:
     rep = rep.sort_values(["model_kind", "loss", "source"], na_position="first")
     x = np.arange(len(rep))
     ax.bar(x - 0.2, rep["accuracy"] * PCT, 0.4, label="accuracy", color="0.7")
-    ax.bar(x + 0.2, rep["worst_group_acc"] * PCT, 0.4, label="worst group",
-           color=[SOURCE_STYLE[s][0] for s in rep["source"]])
+    worst = rep["worst_group_acc"].astype(float) * PCT
+    ax.bar(x + 0.2, worst, 0.4, label="worst group", color=[SOURCE_STYLE[s][0] for s in rep["source"]])
+    for xi, w in zip(x, worst):  # the value, also where the bar has no height
+        ax.annotate(f"{w:.0f}", (xi + 0.2, w), ha="center", va="bottom", fontsize=6)
     ax.set_xticks(x, rep["name"], fontsize=6, rotation=30, ha="right")
     ax.set_ylabel("test accuracy (%)")
     ax.set_title("Waterbirds: accuracy (gray) / worst group (colour)", fontsize=8)
@@ -156,7 +157,7 @@ def boxes_vs_masks(ctx: RenderContext):
     for ax in axes[-1, 1:]:
         ax.set_axis_off()
     _legend(fig)
-    fig.subplots_adjust(bottom=0.12, hspace=0.55, wspace=0.3)
+    fig.subplots_adjust(top=0.9, hspace=0.55, wspace=0.3)
     return fig
 
 
@@ -174,7 +175,7 @@ def annotation_free(ctx: RenderContext):
     _panel(axes[-1, 1], wb, "epg", "Waterbirds: EPG vs F1")
     _panel(axes[-1, 2], wb, "onobj_epg", "Waterbirds: on-object EPG vs F1")
     _legend(fig)
-    fig.subplots_adjust(bottom=0.12, hspace=0.55, wspace=0.3)
+    fig.subplots_adjust(top=0.9, hspace=0.55, wspace=0.3)
     return fig
 
 
@@ -184,6 +185,14 @@ def _rep(rows: pd.DataFrame, **want: Any) -> pd.Series | None:
     for k, v in want.items():
         sel = sel[sel[k] == v]
     return None if sel.empty else sel.iloc[0]
+
+
+def _verdict(holds: bool | None, *values: float) -> str:
+    if holds is None:
+        return "not measured"
+    if all(v == 0 for v in values):  # e.g. every model fails the worst group: nothing to compare
+        return "not informative (all 0)"
+    return "holds" if holds else "does not hold"
 
 
 def _pts(r: pd.Series | None, col: str) -> float:
@@ -210,7 +219,7 @@ def mask_claims(rows: pd.DataFrame) -> list[dict[str, Any]]:
             "metric": metric, "boxes": b, "masks": s,
             "measured": (f"EPG {_pts(box, 'epg'):.1f} vs {_pts(seg, 'epg'):.1f}, IoU {_pts(box, 'iou'):.1f} vs "
                          f"{_pts(seg, 'iou'):.1f}, F1 {_pts(box, 'f1'):.1f} vs {_pts(seg, 'f1'):.1f}"),
-            "verdict": {True: "holds", False: "does not hold", None: "not measured"}[holds],
+            "verdict": _verdict(holds, b, s),
         })
     return out
 
@@ -232,7 +241,7 @@ def free_claims(rows: pd.DataFrame) -> list[dict[str, Any]]:
                         "metric": metric, "boxes": _pts(box, metric), "masks": v,
                         "measured": f"{src} {v:.1f} vs unguided {b0:.1f} vs boxes {_pts(box, metric):.1f}; "
                                     f"F1 {_pts(r, 'f1'):.1f} vs {_pts(base, 'f1'):.1f}",
-                        "verdict": {True: "holds", False: "does not hold", None: "not measured"}[holds]})
+                        "verdict": _verdict(holds, v, b0)})
             if box is not None:
                 bb = _pts(box, metric)
                 close = None if np.isnan(v) or np.isnan(bb) else bool(v >= bb - EQUAL_WITHIN)
@@ -240,7 +249,7 @@ def free_claims(rows: pd.DataFrame) -> list[dict[str, Any]]:
                                      f"{metric} ({DATASET_NAMES.get(ds, ds)})",
                             "metric": metric, "boxes": bb, "masks": v,
                             "measured": f"{src} {v:.1f} vs boxes {bb:.1f}",
-                            "verdict": {True: "holds", False: "does not hold", None: "not measured"}[close]})
+                            "verdict": _verdict(close, v, bb)})
     return out
 
 
