@@ -29,11 +29,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Sequence
 
-import torch
-import torch.nn.functional as F
-from torch import Tensor
+if TYPE_CHECKING:  # torch is imported where masks are built: validating a RunConfig needs none
+    import torch
+    from torch import Tensor
 
-if TYPE_CHECKING:
     from rightfocus.experiments.config import RunConfig
 
 #: where mask-based guidance reads annotations from (boxes / segmentation) or none ("annotation-free")
@@ -116,6 +115,8 @@ class MaskSource:
 
 
 def _has_box_of(boxes: Sequence[Tensor], classes: Tensor) -> Tensor:
+    import torch
+
     return torch.tensor([bool((b[:, 0].long() == int(c)).any()) if len(b) else False
                          for b, c in zip(boxes, classes.tolist())], dtype=torch.bool)
 
@@ -128,6 +129,8 @@ class BoxSource(MaskSource):
         self.name = "boxes" if not self.dilation else f"dilated-boxes:{self.dilation:g}"
 
     def masks(self, batch: dict[str, Any], images: Tensor, targets: Tensor) -> tuple[Tensor, Tensor]:
+        import torch
+
         from rightfocus.data.boxes import boxes_to_masks, dilate_boxes
 
         size = tuple(images.shape[-2:])
@@ -153,6 +156,8 @@ class SegmentationSource(MaskSource):
         self.binary = binary
 
     def masks(self, batch: dict[str, Any], images: Tensor, targets: Tensor) -> tuple[Tensor, Tensor]:
+        import torch
+
         from rightfocus.data.collate import SEG_VOID
 
         n, size = len(targets), tuple(images.shape[-2:])
@@ -211,6 +216,8 @@ class TeacherSource(MaskSource):
     name = "teacher"
 
     def __init__(self, model: torch.nn.Module, method: str, device: torch.device | str = "cpu") -> None:
+        import torch
+
         self.model, self.method, self.device = model.to(device).eval(), method, torch.device(device)
 
     def maps(self, images: Tensor, targets: Tensor) -> Tensor:
@@ -233,13 +240,18 @@ class AimSource(MaskSource):
     name = "aim"
 
     def __init__(self, model: torch.nn.Module, device: torch.device | str = "cpu") -> None:
+        import torch
+
         self.model, self.device = model.to(device).eval(), torch.device(device)
 
-    @torch.no_grad()
     def maps(self, images: Tensor) -> Tensor:
+        import torch
+        import torch.nn.functional as F
+
         from rightfocus.data.encoding import encode
 
-        out = self.model.forward_aim(encode(images.to(self.device), self.model.input_encoding))
+        with torch.no_grad():
+            out = self.model.forward_aim(encode(images.to(self.device), self.model.input_encoding))
         merged = out.merged_mask.float() / max(len(out.masks), 1)
         return F.interpolate(merged, size=images.shape[-2:], mode="bilinear")[:, 0].clamp(0, 1).cpu()
 
