@@ -80,7 +80,7 @@ def test_ext_ids_render_and_claims_follow_the_numbers(tmp_path, flip):
     assert not out.placeholders, out.placeholders
     for fig in ("ext.boxes_vs_masks", "ext.annotation_free"):
         assert (tmp_path / "figs" / f"{fig}.png").stat().st_size > 0
-    claims = pd.read_csv(tmp_path / "figs" / "ext.claims.csv")
+    claims = pd.read_csv(tmp_path / "figs" / "ext.guidance_claims.csv")
     masks = claims[claims["claim"].str.startswith("boxes guide")]
     voc_coco = masks[~masks["claim"].str.contains("Waterbirds")]
     # 8 points above boxes on on-object EPG: boxes NOT as good (beyond 5); 8 below: boxes as good
@@ -88,7 +88,7 @@ def test_ext_ids_render_and_claims_follow_the_numbers(tmp_path, flip):
     assert (voc_coco["other signal (%)"] - voc_coco["boxes / reference (%)"]).round(6).eq(-8.0 if flip else 8.0).all()
     free = claims[claims["claim"].str.contains("without annotations")]
     assert len(free) == 3 and set(free["verdict"]) == {"holds"}  # teacher VOC/WB, AIM WB beat unguided
-    md = (tmp_path / "figs" / "ext.claims.md").read_text()
+    md = (tmp_path / "figs" / "ext.guidance_claims.md").read_text()
     assert "ext demo" in md  # the demo deviations are printed under the table
 
 

@@ -64,7 +64,7 @@ MG_EXTRA_IDS: dict[str, tuple[str, tuple[str, ...]]] = {
 EXT_GUIDANCE_IDS: dict[str, tuple[str, tuple[str, ...]]] = {
     "ext.boxes_vs_masks": ("figure", ("ext-masks",)),
     "ext.annotation_free": ("figure", ("ext-annotation-free",)),
-    "ext.claims": ("table", ("ext-masks", "ext-annotation-free")),
+    "ext.guidance_claims": ("table", ("ext-masks", "ext-annotation-free")),
 }
 
 
