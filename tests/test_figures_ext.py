@@ -87,7 +87,8 @@ def test_ext_ids_render_and_claims_follow_the_numbers(tmp_path, flip):
     assert set(voc_coco["verdict"]) == {"holds" if flip else "does not hold"}
     assert (voc_coco["other signal (%)"] - voc_coco["boxes / reference (%)"]).round(6).eq(-8.0 if flip else 8.0).all()
     free = claims[claims["claim"].str.contains("without annotations")]
-    assert len(free) == 3 and set(free["verdict"]) == {"holds"}  # teacher VOC/WB, AIM WB beat unguided
+    # teacher VOC / WB and AIM WB beat unguided, on EPG and (WB) on worst-group accuracy
+    assert len(free) == 5 and set(free["verdict"]) == {"holds"}
     md = (tmp_path / "figs" / "ext.guidance_claims.md").read_text()
     assert "ext demo" in md  # the demo deviations are printed under the table
 
