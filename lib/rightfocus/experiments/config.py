@@ -159,7 +159,7 @@ class RunConfig:
                 f"RunConfig: method, tap and loss must all be set (guided run) or all be None "
                 f"(baseline); got method={self.method!r}, tap={self.tap!r}, loss={self.loss!r}"
             )
-        from rightfocus.training.mask_sources import check_mask_source
+        from rightfocus.experiments.mask_spec import check_mask_source
 
         check_mask_source(self)
         if not 0.0 < self.annotation_fraction <= 1.0:

@@ -187,7 +187,7 @@ def _run_targets(paper: str, every: dict[str, RunConfig], results: Path, profile
 
 def _source_runs(config: RunConfig) -> list[str]:
     """The run a teacher / AIM mask source reads, when named by id (it must be done first)."""
-    from rightfocus.training.mask_sources import referenced_run
+    from rightfocus.experiments.mask_spec import referenced_run
 
     ref = referenced_run(config.mask_source)
     return [ref] if ref is not None and "/" not in ref else []
