@@ -20,20 +20,11 @@ from rightfocus.data import collate, load_dataset
 from rightfocus.data.synthetic import make
 from rightfocus.data.voc import VOC_CLASSES
 from rightfocus.experiments import store
-from rightfocus.experiments.config import RunConfig, run_id
+from rightfocus.experiments.config import RunConfig
 from rightfocus.training import checkpoint as ckpt
 from rightfocus.training.mask_sources import (
     AimSource, BoxSource, SegmentationSource, TeacherSource, build_mask_source, parse_mask_source,
 )
-
-
-def _targets_with_pixels(batch, seg_value):
-    """One class per image that is present in its segmentation (the source's `has` must be True)."""
-    out = []
-    for i in range(len(batch["labels"])):
-        present = [int(k) for k in torch.nonzero(batch["labels"][i]).flatten()]
-        out.append(next((k for k in present if (batch["seg"][i] == seg_value(k)).any()), -1))
-    return torch.tensor(out)
 
 
 # ---- segmentation from each dataset's own annotation -------------------------------------------

@@ -26,7 +26,7 @@ refused with an error naming both.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 if TYPE_CHECKING:  # torch is imported where masks are built: validating a RunConfig needs none
     import torch
