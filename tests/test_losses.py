@@ -86,7 +86,7 @@ def test_batch_and_reduction():
     torch.testing.assert_close(per_image, torch.tensor([1 - 1 / 6, 0.0], dtype=torch.float64))
     torch.testing.assert_close(localisation_loss("energy", a, m), per_image.sum())
     torch.testing.assert_close(localisation_loss("energy", a, m, reduction="mean"), per_image.mean())
-    assert set(LOSSES) == {"energy", "l1", "ppce", "rrr"}
+    assert set(LOSSES) == {"energy", "l1", "ppce", "rrr", "distill"}
     with pytest.raises(ValueError, match="unknown localisation loss"):
         localisation_loss("iou", a, m)
     with pytest.raises(ValueError, match="reduction"):

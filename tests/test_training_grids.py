@@ -176,19 +176,19 @@ def test_demo_trains_and_renders_both_papers_in_one_graph(tmp_path):
     render in two halves after that paper's groups (and only its own ids); MG's longest group starts second."""
     import sys
 
-    from rightfocus.experiments import aim_grids
+    from rightfocus.experiments import aim_grids, ext_grids
 
     repo, venv = Path(__file__).resolve().parents[1], Path(sys.executable).parent.parent
-    for paper in ("mg", "aim"):
+    for paper in ("mg", "aim", "ext"):
         write_grid("demo", tmp_path, "data", paper=paper)
     out = subprocess.run(["make", "-n", "-o", str(venv / ".stamp"), f"VENV={venv}", "demo-train",
                           f"RESULTS={tmp_path}"], cwd=repo, capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     lines = out.stdout.splitlines()
     notebooks = [i for i, line in enumerate(lines) if "papermill" in line]
-    assert len(notebooks) == len(grids.GROUPS) + len(aim_grids.GROUPS)
+    assert len(notebooks) == len(grids.GROUPS) + len(aim_grids.GROUPS) + len(ext_grids.GROUPS)
     assert "aim_train-aim-main" in lines[notebooks[0]] and "mg_train-waterbirds" in lines[notebooks[1]]
-    for paper, nb in (("aim", "aim_train.ipynb"), ("mg", "mg_train.ipynb")):
+    for paper, nb in (("aim", "aim_train-"), ("mg", "mg_train-"), ("ext", "ext_train-")):
         renders = [i for i, line in enumerate(lines) if "rightfocus figures" in line and f"'{paper}.*'" in line]
         assert [lines[i].split("--part ")[1].strip() for i in renders] == ["1/2", "2/2"]
         assert all(f"--results {tmp_path}" in lines[i] and "--profile demo" in lines[i] for i in renders)

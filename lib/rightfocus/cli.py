@@ -206,7 +206,7 @@ def _build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_train)
 
     p = sub.add_parser("grid", help="list a profile's runs, write group manifests and a Make fragment")
-    p.add_argument("--paper", default="mg", choices=["mg", "aim"], help=PAPER_HELP)
+    p.add_argument("--paper", default="mg", choices=["mg", "aim", "ext"], help=PAPER_HELP)
     p.add_argument("--profile", default="demo", help=PROFILE_HELP)
     p.add_argument("--results", default="results", help=RESULTS_HELP)
     p.add_argument("--data-root", default="data", help=DATA_ROOT_HELP)

@@ -12,8 +12,11 @@ Methods (attributions at the layer, from the one forward pass; `rightfocus.attri
 with a zero baseline on bias-free, positively homogeneous models such as X-DNNs, where it equals IxG;
 on any other model it computes IxG and `Guide` warns so), ``bcos`` (IxG in the model's B-cos
 explanation mode). Losses (`rightfocus.losses`, post-processing at the layer's resolution, then
-bilinear upsampling to the masks): ``energy``, ``l1``, ``ppce``, ``rrr``. Masks are [N, H, W], 1 inside
-the union of the target class's boxes: `rightfocus.data.boxes_to_masks(boxes, targets, (H, W))`.
+bilinear upsampling to the masks): ``energy``, ``l1``, ``ppce``, ``rrr``, ``distill``. Masks are
+[N, H, W] in [0, 1]: 1 inside the union of the target class's boxes
+(`rightfocus.data.boxes_to_masks(boxes, targets, (H, W))`), or soft masks (segmentations, a teacher's
+maps, AIM's masks: `rightfocus.training.mask_sources`; what a soft mask means for each loss:
+`rightfocus.losses`).
 The paper's training step sums `loc` over the batch (its lambdas assume that) and draws one
 ground-truth class per image as the target.
 
@@ -147,7 +150,7 @@ class Guide:
         """(logits [N, K], localisation loss per image [N]) from ONE forward pass.
 
         targets: one class per image [N] (-1: no localisation loss for that image, e.g. no box);
-        masks: [N, H, W], 1 where the target class's evidence should be. Both outputs are in the graph:
+        masks: [N, H, W] in [0, 1], 1 where the target class's evidence should be (soft values weight pixels). Both outputs are in the graph:
         call ``backward`` on your total loss outside any explanation context (this returns outside it).
         guided: optional [N] bool, which images the loss counts (default: every image with a target).
         Images with a target but not guided are still attributed (in train-mode batch norm their
@@ -160,6 +163,10 @@ class Guide:
                 f"masks must be a tensor [N, H, W] (1 inside the target class's boxes; "
                 f"rightfocus.data.boxes_to_masks builds them), got {getattr(masks, 'shape', type(masks).__name__)}"
             )
+        if masks.device.type == "cpu" and masks.numel() and (float(masks.min()) < 0 or float(masks.max()) > 1):
+            # checked on the host only (on a device it would cost a synchronisation per step)
+            raise ValueError(f"masks must lie in [0, 1] (binary, or soft weights), got values in "
+                             f"[{float(masks.min()):g}, {float(masks.max()):g}]; rescale them")
         n = images.shape[0] if torch.is_tensor(images) else -1
         t = torch.as_tensor(targets)
         if t.dim() > 1 or t.is_floating_point():

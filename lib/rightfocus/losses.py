@@ -12,6 +12,19 @@ align_corners), in the reference code's order:
 
 Each returns one value per image [N]; the training step reduces with `localisation_loss` (official:
 SUM over the batch, while BCE is a mean; the paper's lambdas assume it).
+
+Soft masks. The paper's masks are binary (1 inside the union of the class's boxes); every loss also
+takes masks with values in [0, 1] (segmentations, a teacher's maps, AIM's merged masks; the training
+step's `mask_source`), read as per-pixel weights:
+
+- Energy: EPG with the positive attribution of each pixel counted in proportion to its mask value,
+  sum(m * a+) / sum(a+); a mask of constant c gives c.
+- L1: the target of the normalised positive attribution at each pixel IS the mask value.
+- PPCE: the mean of -log A-hat+ weighted by m, sum(m * nll) / sum(m) (0 for an all-zero mask).
+- RRR*: out-of-mask pixels weighted by 1 - m: a pixel at 0.3 costs 0.7 of an outside pixel.
+- Distillation (``distill``, for teacher maps): 1 - cosine similarity between the student's A-hat+
+  (upsampled) and the mask, the explanation-distillation objective (Parchami-Araghi et al. 2024,
+  "Good Teachers Explain"); a soft mask is a target map, its scale does not matter.
 """
 
 from __future__ import annotations
@@ -83,7 +96,8 @@ def ppce_loss(attributions: Tensor, masks: Tensor) -> Tensor:
     log = torch.log(a_hat.clamp_min(torch.finfo(a_hat.dtype).tiny))
     nll = torch.where(a_hat > 0, -log, torch.full_like(log, LOG_CLAMP)).clamp(max=LOG_CLAMP)
     area = m.flatten(1).sum(1)
-    return (m * nll).flatten(1).sum(1) / area.clamp_min(1)
+    # an empty mask costs 0; a soft mask divides by its own (possibly fractional) mass
+    return (m * nll).flatten(1).sum(1) / torch.where(area > 0, area, torch.ones_like(area))
 
 
 def rrr_loss(attributions: Tensor, masks: Tensor) -> Tensor:
@@ -93,11 +107,25 @@ def rrr_loss(attributions: Tensor, masks: Tensor) -> Tensor:
     return ((1 - m) * a_hat.square()).flatten(1).sum(1)
 
 
+def distill_loss(attributions: Tensor, masks: Tensor) -> Tensor:
+    """Explanation distillation: 1 - cos(A-hat+, M) per image, A-hat+ the normalised positive
+    attributions upsampled to the target maps M [N, H, W] in [0, 1] (e.g. a teacher's maps). A map
+    or target that is all zero has no direction: its loss is 1 with a zero gradient [N]."""
+    a, m = _prepare(attributions, masks)
+    s = _upsample(normalised_positive(a), m).flatten(1)
+    t = m.flatten(1)
+    norms = s.norm(dim=1) * t.norm(dim=1)
+    ok = norms > 0
+    cos = (s * t).sum(1) / torch.where(ok, norms, torch.ones_like(norms))
+    return 1 - torch.where(ok, cos, torch.zeros_like(cos))
+
+
 LOSSES: dict[str, Callable[[Tensor, Tensor], Tensor]] = {
     "energy": energy_loss,
     "l1": l1_loss,
     "ppce": ppce_loss,
     "rrr": rrr_loss,
+    "distill": distill_loss,
 }
 
 

@@ -20,7 +20,7 @@ PAPERS = ("mg", "aim")
 MODEL_KINDS = ("vanilla", "xdnn", "bcos", "aim")
 METHODS = ("ixg", "intgrad", "gradcam", "bcos")
 TAPS = ("input", "mid1", "mid2", "mid3", "final")
-LOSSES = ("energy", "l1", "ppce", "rrr")
+LOSSES = ("energy", "l1", "ppce", "rrr", "distill")
 TASKS = ("bird", "place")
 
 #: fields that locate a run or choose hardware; they never change its results, so never its id
@@ -33,6 +33,9 @@ NON_RESULT_FIELDS = frozenset({"data_root", "profile", "device", "num_workers", 
 #: elsewhere. It changes results, so an explicit "fp32" / "bf16" enters the id ("auto" keeps every
 #: existing id)
 PRECISIONS = ("auto", "fp32", "bf16")
+
+#: the guidance signal of a guided run (`training.mask_sources`); the default keeps every existing id
+DEFAULT_MASK_SOURCE = "boxes"
 
 #: rehearsal caps: they change results, so they enter the id, but only when set (None keeps every
 #: existing run id)
@@ -67,6 +70,8 @@ FIELD_HELP: dict[str, str] = {
     "lr": "learning rate",
     "batch_size": "global batch size",
     "image_size": "training and evaluation resolution (pixels)",
+    "mask_source": "guidance signal: boxes | dilated-boxes:<p> | segmentation | teacher:<run id or run folder> | "
+                   "aim:<run id or run folder> (soft masks in [0, 1]; rightfocus.training.mask_sources)",
     "init_from": "GUIDED MG RUNS NEED IT: the run id of the baseline they start from (train the baseline "
                  "first; `.venv/bin/rightfocus train` prints its run_id); a list: the best of them on validation; "
                  f"{FROM_INIT!r}: start where a baseline starts (extra.weights, else the seeded fresh "
@@ -113,6 +118,8 @@ class RunConfig:
     lr: float = 1e-4
     batch_size: int = 64
     image_size: int = 224
+    #: what the localisation loss compares the attributions with (`training.mask_sources`)
+    mask_source: str = DEFAULT_MASK_SOURCE
     init_from: str | list[str] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
     profile: str = "demo"
@@ -171,6 +178,9 @@ class RunConfig:
         if isinstance(self.init_from, list) and FROM_INIT in self.init_from:
             raise ValueError(f"RunConfig.init_from: {FROM_INIT!r} (start from the initialisation) cannot be one "
                              f"of a list of baseline run ids; give it alone")
+        from rightfocus.experiments.mask_spec import check_mask_source
+
+        check_mask_source(self)
         if not 0.0 < self.annotation_fraction <= 1.0:
             raise ValueError(f"RunConfig.annotation_fraction={self.annotation_fraction} must be in (0, 1]")
         if self.dilation < 0:
@@ -222,7 +232,8 @@ class RunConfig:
         so that existing runs keep their ids)."""
         return {k: v for k, v in self.to_dict().items()
                 if k not in NON_RESULT_FIELDS and not (k in CAP_FIELDS and v is None)
-                and not (k == "precision" and v == "auto")}
+                and not (k == "precision" and v == "auto")
+                and not (k == "mask_source" and v == DEFAULT_MASK_SOURCE)}
 
     @property
     def run_id(self) -> str:
@@ -286,6 +297,10 @@ def run_id(config: RunConfig) -> str:
         variant = [f"T{e['stage']}"] if e.get("stage") is not None else []
         variant += [f"tau{_fmt(e['tau'])}"] if e.get("tau") is not None else ["noanneal"]
         parts = head + variant + _tags(e) + [f"lr{_fmt(c.lr)}", f"s{c.seed}"]
+    elif not c.is_baseline and c.mask_source != DEFAULT_MASK_SOURCE:
+        # the source's short name (teacher / aim / segmentation / dilated-boxes), not the referenced run
+        parts = head + [str(c.method), str(c.tap), str(c.loss), f"l{_fmt(c.lam)}",
+                        f"f{_fmt(c.annotation_fraction)}", c.mask_source.split(":")[0], *_tags(c.extra), f"s{c.seed}"]
     elif c.is_baseline:
         parts = head + ["baseline", f"lr{_fmt(c.lr)}"] + _tags(c.extra) + [f"s{c.seed}"]
     else:

@@ -60,6 +60,8 @@ PAPERS: dict[str, PaperGrid] = {
     "mg": PaperGrid("rightfocus.experiments.grids", "notebooks/mg_train.ipynb"),
     # the AIM loop has no run lock: groups sharing aim-main's runs must not train them side by side
     "aim": PaperGrid("rightfocus.experiments.aim_grids", "notebooks/aim_train.ipynb", first_group="aim-main"),
+    # guidance beyond boxes (ext.* ids): model-guidance runs with other mask sources
+    "ext": PaperGrid("rightfocus.experiments.ext_grids", "notebooks/mg_train.ipynb"),
 }
 
 
@@ -165,7 +167,7 @@ def _run_targets(paper: str, every: dict[str, RunConfig], results: Path, profile
     lines = [f"{var} := \\"] + [f"  {_done(results, profile, r)} \\" for r in every]
     lines += ["", f".PHONY: {paper}-runs", f"{paper}-runs: $({var})", ""]
     for k, (rid, c) in enumerate(every.items()):
-        deps = c.init_run_ids
+        deps = c.init_run_ids + _source_runs(c)
         env = f"CUDA_VISIBLE_DEVICES={k % gpus} " if gpus > 0 else ""
         params = base / "params" / f"{rid}.yaml"
         text = yaml.safe_dump(run_params(c, results), sort_keys=False)
@@ -180,6 +182,14 @@ def _run_targets(paper: str, every: dict[str, RunConfig], results: Path, profile
             "",
         ]
     return lines
+
+
+def _source_runs(config: RunConfig) -> list[str]:
+    """The run a teacher / AIM mask source reads, when named by id (it must be done first)."""
+    from rightfocus.experiments.mask_spec import referenced_run
+
+    ref = referenced_run(config.mask_source)
+    return [ref] if ref is not None and "/" not in ref else []
 
 
 #: the executed training notebook of a paper / rehearsal run, in its run folder
@@ -214,8 +224,10 @@ def _group_targets(paper: str, per_group: dict[str, list[RunConfig]], results: P
             store.atomic_write_text(params, text)
         stamp = base / "stamps" / group
         first = spec.first_group if spec.first_group in per_group and spec.first_group != group else None
+        # groups of other papers whose runs this one reads (ext groups: teachers, AIM runs, box runs)
+        needs = [base.parent / p / "stamps" / g for p, g in getattr(spec.grids, "GROUP_NEEDS", {}).get(group, ())]
         lines += [
-            f"{stamp}: {params}" + (f" {base / 'stamps' / first}" if first else ""),
+            f"{stamp}: {params}" + (f" {base / 'stamps' / first}" if first else "") + "".join(f" {n}" for n in needs),
             f"\t@mkdir -p {_q(nb_dir)} {_q(stamp.parent)}",
             f"\t{python} -m papermill --log-output -k python3 {_q(spec.notebook)} {_q(out_nb)} -f {_q(params)}",
             f"\ttouch {_q(stamp)}",

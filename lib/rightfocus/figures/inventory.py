@@ -59,6 +59,15 @@ MG_EXTRA_IDS: dict[str, tuple[str, tuple[str, ...]]] = {
 }
 
 
+#: ids beyond both papers (guidance without hand-drawn boxes: `experiments.ext_grids`,
+#: `figures.ext_guidance`)
+EXT_GUIDANCE_IDS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "ext.boxes_vs_masks": ("figure", ("ext-masks",)),
+    "ext.annotation_free": ("figure", ("ext-annotation-free",)),
+    "ext.guidance_claims": ("table", ("ext-masks", "ext-annotation-free")),
+}
+
+
 def parse_inventory(text: str) -> dict[str, str]:
     """Ids -> runs column from the markdown tables of INVENTORY.md (ranges like `a .. b` and
     `a, b` in one cell are expanded)."""

@@ -327,6 +327,7 @@ def _run_locked(task: Task, results: Path, rdir: Path, stop_after: int | None, p
     ckdir = rdir / "ckpt"
     ckdir.mkdir(parents=True, exist_ok=True)
     task.load_data()
+    task.results = results  # where runs a task reads (MG's teacher / AIM mask sources) live
     ckpt.seed_everything(config.seed)  # the fresh initialisation is part of the run's identity
     task.build(device)
 

@@ -36,6 +36,7 @@ from rightfocus.training.distributed import (
     DistributedTapped, ShardedBatchSampler, all_gather, all_reduce_sum, gather_lists, shard_range,
 )
 from rightfocus.training.engine import LossCheck, batches, eval_subset
+from rightfocus.training.mask_sources import BoxSource, MaskSource, _has_box_of, build_mask_source
 from rightfocus.training.runtime import Runtime, full
 
 
@@ -65,11 +66,6 @@ def random_positive_class(labels: Tensor, generator: torch.Generator, global_siz
     scores = torch.where(labels > 0, noise, torch.full_like(noise, -1.0))
     choice = scores.argmax(1)
     return torch.where((labels > 0).any(1), choice, torch.full_like(choice, -1))
-
-
-def _has_box_of(boxes: Sequence[Tensor], classes: Tensor) -> Tensor:
-    return torch.tensor([bool((b[:, 0].long() == int(c)).any()) if len(b) else False
-                         for b, c in zip(boxes, classes.tolist())], dtype=torch.bool)
 
 
 def localisation_step(model: torch.nn.Module, images: Tensor, targets: Tensor, masks: Tensor, tap: str,
@@ -110,11 +106,13 @@ def train_one_epoch(
     generator: torch.Generator,
     runtime: Runtime | torch.device | str = "cpu",
     shards: ShardedBatchSampler | None = None,
+    source: MaskSource | None = None,
 ) -> dict[str, float]:
     """One pass over `loader`: BCE (mean) + lambda * SUM over the batch of the localisation loss.
 
-    The attribution of one random ground-truth class per image (`localisation_step`); images whose
-    chosen class has no box (limited annotations) contribute only to BCE. Returns mean losses.
+    The attribution of one random ground-truth class per image (`localisation_step`), compared with
+    that class's mask from `source` (`training.mask_sources`; default: its boxes); images whose
+    chosen class has no mask (no box, limited annotations) contribute only to BCE. Returns mean losses.
     `runtime` (`training.runtime`): device, bf16 autocast of forward + attribution + loss (the
     backward runs outside it), memory format. Targets and masks are built on the host from the CPU
     batch and copied without blocking; losses are summed on the device and read once per epoch.
@@ -125,6 +123,7 @@ def train_one_epoch(
     rt = runtime if isinstance(runtime, Runtime) else Runtime(torch.device(runtime))
     model.train()
     guide = guide_for(model, guidance.tap, guidance.method, guidance.loss) if guidance is not None else None
+    source = source if source is not None else BoxSource()
     totals = torch.zeros(3, dtype=torch.float64, device=rt.device)  # loss, bce, loc
     n_batches = 0
     check = LossCheck(rt.device, rt.distributed)
@@ -141,12 +140,8 @@ def train_one_epoch(
                 assert guidance is not None
                 targets = random_positive_class(batch["labels"], generator,
                                                 global_size if shards is not None else None, offset)
-                use = (targets >= 0) & _has_box_of(batch["boxes"], targets)
+                masks, use = source.masks(batch, batch["image"], targets)
                 keep = use.nonzero().flatten()
-                masks = torch.zeros(len(targets), *images.shape[-2:])
-                if len(keep):
-                    masks[keep] = boxes_to_masks([batch["boxes"][i] for i in keep.tolist()], targets[keep],
-                                                 tuple(images.shape[-2:]), invert=batch["invert_mask"][keep])
                 # targets and `use` stay on the host: Guide reads them there (no synchronisation)
                 logits, per_image = guide(images, targets.clamp_min(0), rt.to(masks), guided=use)
                 loc = per_image[rt.to(keep)].sum() if len(keep) else torch.zeros((), device=rt.device)
@@ -448,6 +443,9 @@ class MgTask:
         self.config = config
         self.generators: dict[str, torch.Generator] = {}
         self.runtime: Runtime | None = None  # set by the engine (hardware options, process group)
+        #: the results folder teacher / AIM mask sources are read from (set by the engine)
+        self.results: Path = Path("results")
+        self.source: MaskSource | None = None
 
     def load_data(self) -> None:
         self.data = build_datasets(self.config)
@@ -542,8 +540,10 @@ class MgTask:
     def train_epoch(self, epoch: int, progress: bool) -> dict[str, Any]:
         loader = batches(self.loaders["train"], self.config, f"epoch {epoch}/{self.config.epochs}", progress,
                          train=True)
+        if self.guidance is not None and self.source is None:
+            self.source = build_mask_source(self.config, self.num_classes, self.results, self.device)
         stats = train_one_epoch(self.train_model, loader, self.optimizer, self.guidance, self.generators["classes"],
-                                self.runtime, self.shards)
+                                self.runtime, self.shards, self.source)
         return {"train_loss": stats["loss"], "train_bce": stats["bce"], "train_loc": stats["loc"]}
 
     def validate(self, epoch: int, stats: dict[str, Any], progress: bool) -> list[dict[str, Any]]:

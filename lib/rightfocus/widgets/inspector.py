@@ -69,6 +69,8 @@ class HeatmapInspector:
         self.cmap = W.Dropdown(options=list(CMAPS), value=s.cmap, description="colormap", style=style)
         self.mask_epoch = W.SelectionSlider(options=[CHECKPOINT_MASKS], value=CHECKPOINT_MASKS[1],
                                             description="AIM epoch", style=style)
+        self.show_guidance = W.Checkbox(value=s.show_guidance, description="show guidance signal (box / mask / teacher)",
+                                        indent=False, layout=W.Layout(width="auto"))
         self.export_path = W.Text(value="inspector.png", description="export to", style=style)
         self.export = W.Button(description="export PNG")
         self.status = W.HTML()
@@ -81,7 +83,7 @@ class HeatmapInspector:
             W.HBox([self.filter_class, self.filter_group, self.use_epg, self.filter_epg]),
             W.HBox([self.by_change, self.matches]),
             W.HBox([self.target, self.method, self.tap]),
-            W.HBox([self.alpha, self.cmap, self.mask_epoch]),
+            W.HBox([self.alpha, self.cmap, self.mask_epoch]), self.show_guidance,
             W.HBox([self.export_path, self.export]), self.status, self.image,
         ])
         if s.runs:
@@ -99,7 +101,7 @@ class HeatmapInspector:
     def _wire(self) -> None:
         self.reload.on_click(lambda _: self._reload())
         self.runs.observe(lambda ch: self._on_runs(ch["new"]), names="value")
-        for name in ("split", "index", "target", "method", "tap", "alpha", "cmap", "mask_epoch"):
+        for name in ("split", "index", "target", "method", "tap", "alpha", "cmap", "mask_epoch", "show_guidance"):
             getattr(self, name).observe(lambda ch, n=name: self._on_select(n, ch["new"]), names="value")
         for w in (self.filter_class, self.filter_group, self.filter_epg, self.use_epg, self.by_change):
             w.observe(lambda ch: self._apply_filter(), names="value")

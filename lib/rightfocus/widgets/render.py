@@ -72,8 +72,9 @@ def draw_outline(ax, seg: Any) -> None:
 
 
 def inspector_figure(view: Any, cmap: str = "jet", alpha: float = 0.5):
-    """The inspector's current view (a `widgets.state.View`; views never import the state logic): the image with boxes / outline, then one overlay per run, and for
-    AIM runs a second row with its per-stage masks and the merged mask."""
+    """The inspector's current view (a `widgets.state.View`; views never import the state logic): the image with boxes / outline, then one overlay per run, and a
+    row per run with masks: AIM's per-stage masks and merged mask, and (``show_guidance``) the guidance
+    signal a guided run was trained with."""
     panels = view.panels
     mask_cols = max([len(p.masks) for p in panels] + [0])
     ncols = max(1 + len(panels), mask_cols)

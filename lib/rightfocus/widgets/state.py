@@ -131,7 +131,8 @@ class Panel:
     target_score: float  # score of the inspected class
     metrics: dict[str, Any]  # epg, iou, onobj_epg, mask ("boxes" | "seg": what EPG / IoU were computed against)
     tap: str  # the tap actually used (CLASSIFIER_TAP resolved)
-    masks: dict[str, np.ndarray] = field(default_factory=dict)  # AIM: "S<l>" per stage and "merged"
+    # AIM: "S<l>" per stage and "merged"; with show_guidance: "trained on <source>" (its guidance signal)
+    masks: dict[str, np.ndarray] = field(default_factory=dict)
     mask_epoch: int | None = None  # AIM: stored epoch shown (None: the checkpoint's own masks)
     error: str | None = None  # why the map could not be computed for this run (e.g. bcos on vanilla)
 
@@ -226,6 +227,9 @@ class InspectorState:
         self.cmap = "jet"
         self.mask_source = "auto"
         self.mask_epoch: int | None = None
+        #: also show, per guided run, the guidance signal it was trained with (box, mask, teacher map)
+        self.show_guidance = False
+        self._sources: dict[str, Any] = {}
         if runs:
             self.set_runs(runs)
 
@@ -309,13 +313,13 @@ class InspectorState:
 
     def select(self, **changes: Any) -> "InspectorState":
         """Set selections by name (split, index, target, method, tap, alpha, cmap, mask_source,
-        mask_epoch, checkpoint), validating each; ``runs=`` goes through `set_runs`."""
+        mask_epoch, checkpoint, show_guidance), validating each; ``runs=`` goes through `set_runs`."""
         from rightfocus.attributions import METHODS
 
         if "runs" in changes:
             self.set_runs(changes.pop("runs"))
         allowed = {"split", "index", "target", "method", "tap", "alpha", "cmap", "mask_source", "mask_epoch",
-                   "checkpoint"}
+                   "checkpoint", "show_guidance"}
         unknown = set(changes) - allowed
         if unknown:
             raise ValueError(f"unknown selection(s) {sorted(unknown)}; choose from {sorted(allowed)}")
@@ -570,6 +574,31 @@ class InspectorState:
         merged = blob.get("merged")
         return stages, (torch.as_tensor(merged)[row] if merged is not None else None)
 
+    # ---- the guidance signal ---------------------------------------------------------------------
+    def guidance_signal(self, run_id: str, index: int | None = None, target: int | None = None
+                        ) -> tuple[str, np.ndarray] | None:
+        """(name, mask [H, W] in [0, 1]) a guided model-guidance run was trained with for this image and
+        class: its boxes, segmentation, teacher map or AIM mask (`training.mask_sources`, the training
+        step's own code), or None for baselines, AIM runs and images without that annotation."""
+        config = self.config(run_id)
+        if config.paper != "mg" or config.is_baseline:
+            return None
+        index = int(self.index if index is None else index)
+        target = self.resolve_target(index) if target is None else int(target)
+
+        def compute() -> tuple[str, np.ndarray] | None:
+            from rightfocus.data import collate
+            from rightfocus.training.mask_sources import build_mask_source
+
+            if run_id not in self._sources:
+                self._sources[run_id] = build_mask_source(config, len(self.class_names), self.results, self.device)
+            source = self._sources[run_id]
+            batch = collate([self.sample(index)])
+            masks, has = source.masks(batch, batch["image"], torch.tensor([target]))
+            return (config.mask_source, masks[0].numpy()) if bool(has[0]) else None
+
+        return self.cache.get_or_compute(("guidance", run_id, self.split, index, target), compute)
+
     # ---- the view ------------------------------------------------------------------------------
     def panel(self, run_id: str) -> Panel:
         index = self.index
@@ -585,6 +614,10 @@ class InspectorState:
                 and index in self.mask_images(run_id)
             epoch = self.mask_epoch if stored else None  # otherwise: the checkpoint's own masks
             masks = self.aim_masks(run_id, index, epoch)
+        if self.show_guidance:
+            signal = self.guidance_signal(run_id, index, target)
+            if signal is not None:
+                masks = {**masks, f"trained on {signal[0].split(':')[0]}": signal[1]}
         try:
             tap = self.resolve_tap(run_id)
             heat = self.heatmap(run_id)
@@ -614,7 +647,7 @@ class InspectorState:
     def view_key(self) -> tuple:
         """Everything the drawn view depends on (the PNG cache's key)."""
         return ("png", tuple(self.runs), self.checkpoint, self.split, self.index, self.resolve_target(), self.method,
-                self.tap, float(self.alpha), self.cmap, self.mask_source, self.mask_epoch)
+                self.tap, float(self.alpha), self.cmap, self.mask_source, self.mask_epoch, self.show_guidance)
 
     def png(self) -> bytes:
         """The current view drawn as PNG bytes, cached: revisiting a view costs a lookup, not a redraw
