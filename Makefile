@@ -35,6 +35,7 @@ help:
 	@echo "  make mg-check     rightfocus check for model guidance's grid (data, weights, disk, device, time)"
 	@echo "  make aim-check    the same for AIM's grid"
 	@echo "  make mg|aim       check, then train the paper grid [-j N] and render its figures"
+	@echo "  make ext          guidance beyond boxes (masks, a teacher, AIM's masks), after or beside mg and aim"
 	@echo "  make rehearse     both paper grids on stand-in data and weights, every run capped (FULL=1: all runs)"
 	@echo "Tests and measurements:"
 	@echo "  make test         the fast test suite"

@@ -218,7 +218,7 @@ def test_id_tags_default_to_the_grids_defaults():
 
 # ---- make help and the CLI's help name everything a user runs ---------------------------------------------
 #: Make targets that other targets call (not run by hand)
-INTERNAL_TARGETS = {"help", "demo-train", "draw-gallery", "mg-grid", "mg-train", "aim-grid", "aim-train", "aim-figures",
+INTERNAL_TARGETS = {"help", "demo-train", "draw-gallery", "mg-grid", "mg-train", "aim-grid", "aim-train", "aim-figures", "ext-grid", "ext-train",
                     "rehearse-data", "rehearse-check"}
 
 
