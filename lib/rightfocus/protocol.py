@@ -236,8 +236,10 @@ def mismatches(recipe: Recipe, configs: Iterable[Any]) -> list[str]:
 
 def paper_configs(group: str) -> list[Any]:
     """The paper-profile configs the grid generates for `group` (either paper's grid)."""
-    from rightfocus.experiments import aim_grids, grids
+    from rightfocus.experiments import aim_grids, ext_grids, grids
 
+    if group in ext_grids.GROUPS:
+        return ext_grids.group_configs(group, "paper")
     if group in grids.GROUPS:
         return grids.group_configs(group, "paper")
     if group in aim_grids.GROUPS:

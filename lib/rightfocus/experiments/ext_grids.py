@@ -154,7 +154,9 @@ def free_runs(profile: str, data_root: str = "data") -> list[RunConfig]:
         else:
             kw, lam = {"data_root": data_root}, _lambda(profile, "energy", 1.0)
         box = grids.guided(profile, dataset, "vanilla", "ixg", "input", "energy", lam, **kw)
-        free = replace(box, annotation_fraction=1.0, extra={})
+        # no boxes: every image's signal comes from its source, so no annotation subset (the weights stay)
+        free = replace(box, annotation_fraction=1.0,
+                       extra={k: v for k, v in (box.extra or {}).items() if k != "annotation_seed"})
         teacher = teacher_run(profile, dataset, data_root)
         out += [teacher, box, replace(free, loss="distill", lam=s["distill_lambda"], mask_source=f"teacher:{teacher.run_id}")]
         if dataset == "waterbirds":

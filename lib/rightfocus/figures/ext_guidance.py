@@ -20,6 +20,8 @@ import numpy as np
 import pandas as pd
 
 from rightfocus.figures import DEVIATION_PROVIDERS, MissingResults, RenderContext, Table, register, style
+from rightfocus.figures.mg_common import MG_RECIPES, mg_recipes
+from rightfocus.protocol import Protocol, Recipe
 
 
 def _guidance_deviations(fig_id: str, others: Any = DEVIATION_PROVIDERS.get("ext")) -> list[str]:
@@ -41,35 +43,41 @@ EQUAL_WITHIN = 5.0
 #: a guided model "improves" a metric when it beats the unguided model by at least this many points
 IMPROVES_BY = 0.5
 
-#: the card of each id (what it tests, protocol, operating point), declared beside its renderer
-CARDS: dict[str, dict[str, Any]] = {
-    "ext.boxes_vs_masks": {
-        "question": "do bounding boxes guide as well as segmentation masks at the same annotation budget?",
-        "runs": "ext-masks: B-cos (bcos) and Vanilla (IxG) at the input, Energy and L1, mask_source boxes vs "
-                "segmentation, budgets 100/10/1 % (demo: 100/10 %), VOC, COCO, Waterbirds bird task",
-        "metrics": "test EPG and IoU against the boxes, on-object EPG against the segmentation, micro-F1; "
-                   "Waterbirds: worst-group accuracy",
-        "selection": "each run's validation front in (F1, EPG, IoU); representative: highest val EPG with "
-                     "<= 5 points F1 drop from the baseline (MG D.1.1)",
-        "operating_point": "training localisation loss falls and val EPG moves from the baseline",
-    },
-    "ext.annotation_free": {
-        "question": "can a model be guided without any annotation, by a teacher's explanations or AIM's masks?",
-        "runs": "ext-annotation-free: Vanilla (IxG, input) unguided, boxes (Energy), teacher:<B-cos Energy run> "
-                "(distill loss), aim:<AIM Waterbirds-100 run> (Energy, Waterbirds)",
-        "metrics": "test EPG, IoU, on-object EPG, F1; Waterbirds: accuracy and worst-group accuracy",
-        "selection": "as ext.boxes_vs_masks (Waterbirds: best validation accuracy, MG D.1.2)",
-        "operating_point": "as ext.boxes_vs_masks",
-    },
-    "ext.guidance_claims": {
-        "question": "which of 'boxes guide as well as masks' and 'annotation-free guidance helps' hold here?",
-        "runs": "ext-masks and ext-annotation-free (representative checkpoints)",
-        "metrics": f"as well as: box guidance within {EQUAL_WITHIN:g} points of mask guidance on on-object EPG "
-                   f"(Waterbirds: worst-group accuracy); improves: >= {IMPROVES_BY:g} points over unguided",
-        "selection": "the representative model of each run",
-        "operating_point": "runs that miss it are listed under the table",
-    },
-}
+# ---- protocol cards: the paper-profile recipes of the ext groups (their runs are MG-style runs) ----------
+
+def _ext_recipes(group: str) -> tuple[Recipe, ...]:
+    """VOC / COCO runs as MG's D.1.1 (guided runs from their baseline), Waterbirds runs as D.1.2 (from ImageNet)."""
+    from dataclasses import replace
+
+    return (*mg_recipes(group, "voc2007", 300, 50), *mg_recipes(group, "coco2014", 60, 10),
+            *(replace(r, group=group) for r in MG_RECIPES["waterbirds"]))
+
+
+_BOXES_CLAIM = ("bounding box supervision can provide sufficient guidance ... whilst being much cheaper to obtain "
+                "than semantic segmentation masks")
+_SELECTION_NOTE = ("selection: each run's validation front in (F1, EPG, IoU); representative: highest val EPG with "
+                   "<= 5 points F1 drop from the baseline (MG D.1.1); Waterbirds: best validation accuracy (MG D.1.2)")
+_OPERATING_NOTE = "operating point: training localisation loss falls and val EPG moves from the baseline"
+BOXES_VS_MASKS = Protocol(
+    _BOXES_CLAIM, "MG Sec. 1, contribution 1 (argued there, tested here: beyond the paper)", _ext_recipes("ext-masks"),
+    notes=("runs: B-cos (bcos) and Vanilla (IxG) at the input, Energy and L1, mask_source boxes vs segmentation, "
+           "budgets 100/10/1 % (demo: 100/10 %), VOC, COCO, Waterbirds bird task",
+           "metrics: test EPG and IoU against the boxes, on-object EPG against the segmentation, micro-F1; "
+           "Waterbirds: worst-group accuracy", _SELECTION_NOTE, _OPERATING_NOTE))
+ANNOTATION_FREE = Protocol(
+    "AIM learns from labels alone which features to keep; a guided B-cos model's explanations localise the object",
+    "AIM Sec. 1 and MG Sec. 5 (their outputs used as guidance signals: beyond both papers)",
+    _ext_recipes("ext-annotation-free"),
+    notes=("runs: Vanilla (IxG, input) unguided, boxes (Energy), teacher:<B-cos Energy run> (distill loss), "
+           "aim:<AIM Waterbirds-100 run> (Energy, Waterbirds); no boxes for the teacher- and AIM-guided runs",
+           "metrics: test EPG, IoU, on-object EPG, F1; Waterbirds: accuracy and worst-group accuracy",
+           _SELECTION_NOTE, _OPERATING_NOTE))
+GUIDANCE_CLAIMS = Protocol(
+    _BOXES_CLAIM, "MG Sec. 1, contribution 1; this project's annotation-free extension",
+    (*_ext_recipes("ext-masks"), *_ext_recipes("ext-annotation-free")),
+    notes=(f"as well as: box guidance within {EQUAL_WITHIN:g} points of mask guidance on on-object EPG "
+           f"(Waterbirds: worst-group accuracy); improves: >= {IMPROVES_BY:g} points over unguided",
+           "runs that miss the operating point are listed under the table"))
 
 
 def _source(ms: Any) -> str:
@@ -150,7 +158,7 @@ def _datasets(rows: pd.DataFrame) -> list[str]:
     return [d for d in ("voc2007", "coco2014") if d in set(rows["dataset"])]
 
 
-@register("ext.boxes_vs_masks", kind="figure", groups=["ext-masks"])
+@register("ext.boxes_vs_masks", kind="figure", groups=["ext-masks"], protocol=BOXES_VS_MASKS)
 def boxes_vs_masks(ctx: RenderContext):
     rows = _rows(ctx.metrics("ext-masks"))
     datasets = _datasets(rows)
@@ -170,7 +178,7 @@ def boxes_vs_masks(ctx: RenderContext):
     return fig
 
 
-@register("ext.annotation_free", kind="figure", groups=["ext-annotation-free"])
+@register("ext.annotation_free", kind="figure", groups=["ext-annotation-free"], protocol=ANNOTATION_FREE)
 def annotation_free(ctx: RenderContext):
     rows = _rows(ctx.metrics("ext-annotation-free"))
     datasets = _datasets(rows)
@@ -261,7 +269,8 @@ def free_claims(rows: pd.DataFrame) -> list[dict[str, Any]]:
     return out
 
 
-@register("ext.guidance_claims", kind="table", groups=["ext-masks", "ext-annotation-free"])
+@register("ext.guidance_claims", kind="table", groups=["ext-masks", "ext-annotation-free"],
+          protocol=GUIDANCE_CLAIMS)
 def claims(ctx: RenderContext) -> Table:
     items = mask_claims(_rows(ctx.metrics("ext-masks"))) + free_claims(_rows(ctx.metrics("ext-annotation-free")))
     if not items:

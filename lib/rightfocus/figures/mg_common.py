@@ -300,7 +300,7 @@ D12 = ("We train starting from models pre-trained on ImageNet [S13]. We fine-tun
        "10^-5 with lambda_loc of 5x10^-2 (...) using an Adam optimizer [S6]. We train for 350 epochs")
 
 
-def _mg_recipes(group: str, dataset: str, base_epochs: int, guided_epochs: int) -> tuple[Recipe, ...]:
+def mg_recipes(group: str, dataset: str, base_epochs: int, guided_epochs: int) -> tuple[Recipe, ...]:
     """A VOC/COCO group's two recipes: the baselines (lr sweep from ImageNet) and the guided runs."""
     lrs = (1e-3, 1e-4, 1e-5)
     return (
@@ -313,9 +313,9 @@ def _mg_recipes(group: str, dataset: str, base_epochs: int, guided_epochs: int) 
 
 #: group -> the recipes of its runs in the paper profile (`experiments.grids`, paper settings)
 MG_RECIPES: dict[str, tuple[Recipe, ...]] = {
-    **{g: _mg_recipes(g, "voc2007", 300, 50)
+    **{g: mg_recipes(g, "voc2007", 300, 50)
        for g in ("voc-main", "voc-layers", "voc-dilation", "voc-limited", "voc-gradcam", "voc-backbones")},
-    **{g: _mg_recipes(g, "coco2014", 60, 10) for g in ("coco-main", "coco-gradcam", "coco-dilation")},
+    **{g: mg_recipes(g, "coco2014", 60, 10) for g in ("coco-main", "coco-gradcam", "coco-dilation")},
     "waterbirds": (
         Recipe("waterbirds", "baselines", {"guided": False, "dataset": "waterbirds"}, INIT_IMAGENET, (350,), (1e-5,),
                64, (224,), WB_CROP, WB_SELECTION, D12, "Supp. D.1.2"),
