@@ -31,7 +31,7 @@ def perturbation_curve(model: nn.Module, images: Tensor, targets: Tensor, maps: 
         raise ValueError(f"maps must be [N, H, W] = {(n, h, w)} like the images, got {tuple(maps.shape)}")
     if pixels_per_step < 1:
         raise ValueError(f"pixels_per_step must be >= 1, got {pixels_per_step}")
-    order = maps.reshape(n, -1).sort(1, descending=True, stable=True).indices
+    order = torch.sort(maps.reshape(n, -1), dim=1, descending=True, stable=True).indices
     baseline = images.reshape(n, -1).amin(1)[:, None, None]
     flat = images.reshape(n, c, h * w)
     current = flat.clone() if mode == "deletion" else baseline.expand(n, c, h * w).clone()
