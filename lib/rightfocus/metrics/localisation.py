@@ -90,10 +90,10 @@ def attribution_localisation(maps: Tensor, masks: Tensor, weighted: bool = False
 def _top_count_hits(flat: Tensor, target: Tensor, k: Tensor) -> Tensor:
     """Expected number of mask pixels among the k largest values per row (ties at the k-th value
     shared by a uniformly random order). `k` [N] integers in [0, P]."""
-    n, p = flat.shape
+    p = flat.shape[1]
     kk = k.clamp(1, p)
-    ordered = flat.sort(1, descending=True).values
-    kth = ordered.gather(1, (kk - 1)[:, None])  # the k-th largest value
+    largest = flat.topk(int(kk.max()), dim=1).values  # sorted, descending
+    kth = largest.gather(1, (kk - 1)[:, None])  # the k-th largest value
     above = flat > kth
     tied = flat == kth
     n_above = above.sum(1)
@@ -142,12 +142,19 @@ def relevance_rank_accuracy(maps: Tensor, masks: Tensor) -> Tensor:
     return torch.where(area > 0, hits / area.clamp_min(1).to(flat.dtype), torch.zeros_like(hits))
 
 
-def _average_ranks(flat: Tensor) -> Tensor:
-    """1-based ranks per row with ties given their average rank (scipy's rankdata 'average')."""
-    ordered = flat.sort(1).values.contiguous()
-    lo = torch.searchsorted(ordered, flat.contiguous(), right=False)
-    hi = torch.searchsorted(ordered, flat.contiguous(), right=True)
-    return (lo + hi + 1).to(flat.dtype) / 2
+def sorted_average_ranks(flat: Tensor) -> tuple[Tensor, Tensor]:
+    """Rows sorted ascending -> (1-based ranks in sorted order with ties given their average rank,
+    as scipy's rankdata 'average'; the sorting indices). One sort and two scans per row."""
+    ordered, index = flat.sort(1)
+    p = flat.shape[1]
+    pos = torch.arange(p, device=flat.device).expand_as(ordered)
+    starts = torch.ones_like(ordered, dtype=torch.bool)
+    starts[:, 1:] = ordered[:, 1:] != ordered[:, :-1]
+    ends = torch.ones_like(starts)
+    ends[:, :-1] = starts[:, 1:]
+    first = torch.where(starts, pos, torch.zeros_like(pos)).cummax(1).values
+    last = torch.where(ends, pos, torch.full_like(pos, p - 1)).flip(1).cummin(1).values.flip(1)
+    return (first + last + 2).to(flat.dtype) / 2, index
 
 
 def auc(maps: Tensor, masks: Tensor) -> Tensor:
@@ -157,10 +164,10 @@ def auc(maps: Tensor, masks: Tensor) -> Tensor:
     Quantus. An empty or full mask scores 0.5 (Quantus: NaN)."""
     flat, target = _flat(maps, masks)
     work = flat if flat.dtype == torch.float64 else flat.float()
-    ranks = _average_ranks(work)
+    ranks, index = sorted_average_ranks(work)
     pos = target.sum(1).to(work.dtype)
     neg = target.shape[1] - pos
-    u = (ranks * target).sum(1) - pos * (pos + 1) / 2
+    u = (ranks * target.gather(1, index)).sum(1) - pos * (pos + 1) / 2
     ok = (pos > 0) & (neg > 0)
     score = torch.where(ok, u / torch.where(ok, pos * neg, torch.ones_like(pos)), torch.full_like(pos, 0.5))
     return score.to(flat.dtype)

@@ -17,15 +17,15 @@ from typing import Callable
 import torch
 from torch import Tensor, nn
 
+from rightfocus.metrics.localisation import sorted_average_ranks
+
 #: explain(model, images, targets) -> maps [N, H, W]
 Explain = Callable[[nn.Module, Tensor, Tensor], Tensor]
 
 
 def _average_ranks(flat: Tensor) -> Tensor:
-    ordered = flat.sort(1).values.contiguous()
-    lo = torch.searchsorted(ordered, flat.contiguous(), right=False)
-    hi = torch.searchsorted(ordered, flat.contiguous(), right=True)
-    return (lo + hi + 1).to(flat.dtype) / 2
+    ranks, index = sorted_average_ranks(flat)
+    return torch.empty_like(ranks).scatter_(1, index, ranks)
 
 
 def spearman(a: Tensor, b: Tensor) -> Tensor:
