@@ -190,11 +190,13 @@ class MetricAccumulator:
     returns whichever of f1, map (multi-label), accuracy (single-label), group_accuracy,
     worst_group_accuracy, epg, epg_degenerate, iou, iou_threshold, iou_by_threshold, onobject_epg and
     pairs apply. EPG and IoU are averaged flat over all pairs (reference code). IoU is kept for every
-    candidate threshold so that one can be selected on validation without storing maps.
+    candidate threshold so that one can be selected on validation without storing maps. `suite`:
+    names of `rightfocus.metrics.registry.MAP_METRICS` also averaged over the pairs (keys = names).
     """
 
     def __init__(
-        self, iou_threshold: float = 0.5, iou_candidates: Sequence[float] = (), num_groups: int | None = None
+        self, iou_threshold: float = 0.5, iou_candidates: Sequence[float] = (), num_groups: int | None = None,
+        suite: Sequence[str] = (),
     ) -> None:
         self.iou_threshold = float(iou_threshold)
         self.thresholds = sorted({self.iou_threshold, *map(float, iou_candidates)})
@@ -206,6 +208,8 @@ class MetricAccumulator:
         self._degenerate = 0
         self._iou: list[Tensor] = []
         self._onobject: list[Tensor] = []
+        self.suite = tuple(suite)
+        self._suite: list[Tensor] = []  # [pairs, len(suite)] per batch
 
     def add_classification(self, logits: Tensor, labels: Tensor, groups: Tensor | None = None) -> None:
         self._logits.append(logits.detach().cpu())
@@ -220,6 +224,10 @@ class MetricAccumulator:
         self._iou.append(iou_per_threshold(maps, masks, self.thresholds).cpu())
         if seg_masks is not None:
             self._onobject.append(onobject_epg(maps, masks, seg_masks.detach()).cpu())
+        if self.suite:
+            from rightfocus.metrics.registry import score
+
+            self._suite.append(torch.stack(list(score(self.suite, maps.float(), masks).values()), 1).cpu())
 
     def iou_by_threshold(self) -> dict[float, float]:
         """Mean IoU over all pairs at every kept threshold."""
@@ -252,4 +260,7 @@ class MetricAccumulator:
             out["iou_by_threshold"] = by_threshold
         if self._onobject:
             out["onobject_epg"] = float(torch.cat(self._onobject).double().mean())
+        if self._suite:
+            means = torch.cat(self._suite).double().mean(0)
+            out.update({name: float(v) for name, v in zip(self.suite, means)})
         return out

@@ -27,7 +27,7 @@ from rightfocus.data.encoding import encode
 from rightfocus.experiments import store
 from rightfocus.experiments.config import NATIVE_METHOD, RunConfig
 from rightfocus.guide import Guide
-from rightfocus.metrics import MetricAccumulator, onobject_epg
+from rightfocus.metrics import MAP_METRICS, MetricAccumulator, onobject_epg, suite_for
 from rightfocus.pareto import front_rows, representative
 from rightfocus.training import checkpoint as ckpt
 from rightfocus.training.distributed import (
@@ -199,6 +199,7 @@ def evaluate(
     num_groups: int | None = None,
     binary_seg: bool = False,
     runtime: Runtime | None = None,
+    suite: Sequence[str] = (),
 ) -> dict[tuple[str | None, str | None], dict[str, Any]]:
     """Classification metrics and, per (tap, method) in `pairs`, EPG / IoU / on-object EPG over
     EVERY ground-truth class of every image (Sec. 3.3; flat average over pairs).
@@ -209,11 +210,12 @@ def evaluate(
     `runtime`: bf16 autocast of the forward passes and attributions (maps and logits are scored in
     fp32), memory format; under DDP each rank scores its shard of the set and the per-image / per-pair
     values are gathered in rank order before the metrics are computed (= one process's metrics).
+    `suite`: further registered metrics (`rightfocus.metrics.registry`) averaged over the same pairs.
     """
     rt = runtime if runtime is not None else Runtime(torch.device(device))
     model.eval()
     cls_acc = MetricAccumulator(num_groups=num_groups)
-    loc_acc = {p: MetricAccumulator() for p in pairs}
+    loc_acc = {p: MetricAccumulator(suite=suite) for p in pairs}
     onobj: dict[tuple[str, str], list[Tensor]] = {p: [] for p in pairs}
     for batch in loader:
         images = rt.inputs(batch["image"], model.input_encoding)
@@ -289,6 +291,8 @@ def metrics_row(result: dict[str, Any], **fields: Any) -> dict[str, Any]:
         "worst_group_acc": result.get("worst_group_accuracy"),
         "pairs": result.get("pairs"),
     }
+    # the explanation-metric suite the profile selects (`rightfocus.metrics.registry.PROFILE_SUITES`)
+    row.update({k: result[k] for k in MAP_METRICS if k in result and k not in row})
     row.update(fields)
     return row
 
@@ -455,7 +459,8 @@ class MgTask:
         return evaluate(self.model, batches(self.loaders[split], self.config, split, progress),
                         self.pairs if with_pairs else (), device=self.device,
                         num_groups=4 if self.config.dataset == "waterbirds" else None,
-                        binary_seg=self.config.dataset == "waterbirds", runtime=self.runtime)
+                        binary_seg=self.config.dataset == "waterbirds", runtime=self.runtime,
+                        suite=suite_for(self.config.profile))
 
     def start(self, rdir: Path, results: Path) -> tuple[list[dict[str, Any]], dict[str, Any]]:
         """Guided runs: load the baseline's selected checkpoint; epoch 0 = that baseline (the figures'
