@@ -71,3 +71,15 @@ def test_mg_evaluate_writes_the_suite_and_attribution_localisation_equals_epg(vo
     row = metrics_row(res, epoch=1, split="test", tap="final", method="ixg")
     for name in suite:
         assert 0.0 <= row[name] <= 1.0, name
+
+
+def test_check_states_the_suite_and_its_cost():
+    from rightfocus.check import metric_cost_line
+    from rightfocus.experiments.grids import group_configs
+
+    configs = group_configs("voc-main", "paper", "data")
+    line = metric_cost_line("paper", configs)
+    for name in PROFILE_SUITES["paper"]:
+        assert name in line
+    expected = cost_estimate(PROFILE_SUITES["paper"], pairs=1000, pixels=224 * 224)
+    assert f"~{expected:.2f} CPU-s per 1,000" in line and "224 px" in line
