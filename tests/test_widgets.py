@@ -457,3 +457,28 @@ def test_relative_data_roots_resolve_next_to_the_results(tree, tmp_path, monkeyp
     lost = InspectorState(clone / "results", "demo", [tree["baseline"]], data_root="gone/voc")
     with pytest.raises(FileNotFoundError, match=r"data_root is none of .*gone/voc.*pass data_root=<folder>"):
         lost.num_images
+
+
+def test_readout_adds_registered_metrics_equal_to_quantus(tree, state):
+    import warnings
+
+    import numpy as np
+
+    quantus = pytest.importorskip("quantus")
+    from rightfocus.data import boxes_to_masks
+
+    state.select(index=3, target=1, readout=("pointing_game", "auc"))
+    box = boxes_to_masks(state.sample()["boxes"], 1, (SIZE, SIZE)).numpy()[None, None].astype(np.float64)
+    kw = dict(normalise=False, abs=False, disable_warnings=True)
+    for panel in state.view().panels:
+        a = panel.heatmap.double().numpy()[None, None]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            q = {name: float(metric(model=None, x_batch=np.zeros_like(a), y_batch=np.zeros(1, int), a_batch=a,
+                                    s_batch=box, channel_first=True)[0])
+                 for name, metric in (("pointing_game", quantus.PointingGame(**kw)), ("auc", quantus.AUC(**kw)))}
+        assert panel.metrics["auc"] == pytest.approx(q["auc"], abs=1e-6)
+        assert panel.metrics["pointing_game"] == q["pointing_game"]
+        assert "PG" in panel.title() and "AUC" in panel.title()
+    with pytest.raises(ValueError, match="readout"):
+        state.select(readout=("no_such_metric",))
