@@ -159,6 +159,12 @@ def test_relevance_mass_accuracy_matches_quantus(seed):
         _close(relevance_mass_accuracy(_t(m), _t(masks)), _q(quantus.RelevanceMassAccuracy(**QKW), m, masks))
 
 
+def test_registry_relevance_mass_accuracy_is_quantus_on_the_positive_part():
+    maps, masks = _random(0)
+    ours = MAP_METRICS["relevance_mass_accuracy"].fn(_t(maps), _t(masks))
+    _close(ours, _q(quantus.RelevanceMassAccuracy(**QKW), np.maximum(maps, 0), masks))
+
+
 def test_relevance_mass_accuracy_zero_total_and_empty_mask():
     maps, masks = _random(2, n=4)
     maps[0] = 0.0
