@@ -132,6 +132,13 @@ def test_attribution_localisation_matches_quantus(seed, positive):
         _close(big, theirs, atol=1e-7)
 
 
+def test_attribution_localisation_weighted_is_the_ratio_times_the_area_share():
+    maps, masks = _random(2)
+    theirs = _q(quantus.AttributionLocalisation(positive_attributions=True, **QKW), maps, masks)
+    area = masks.reshape(len(masks), -1).mean(1)
+    _close(attribution_localisation(_t(maps), _t(masks), weighted=True), theirs * area)
+
+
 def test_attribution_localisation_all_zero_map_and_empty_mask():
     maps, masks = _random(1, n=4)
     maps[0] = 0.0

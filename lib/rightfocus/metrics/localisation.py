@@ -74,7 +74,9 @@ def attribution_localisation(maps: Tensor, masks: Tensor, weighted: bool = False
     neural network decisions with LRP"): the share of (positive) attribution inside the mask,
     sum(M * A+) / (sum(A+) + 1e-9) [N]; `weighted` multiplies by the mask's area share. EPG without
     its 1e-7 degenerate-map rule. An empty mask scores 0 (Quantus: NaN); with `positive_only=False` a
-    ratio above 1 (negative total) is clipped to 0 (Quantus: NaN)."""
+    ratio above 1 (negative total) is clipped to 0 (Quantus: NaN). Quantus 0.6.0's `weighted` divides
+    the mask area by the size of ``x_batch[2:]`` (the batch without its first two inputs), not by the
+    map's pixel count; here the weight is the mask's area share of the map."""
     flat, target = _flat(maps, masks)
     if positive_only:
         flat = flat.clamp_min(0)
