@@ -62,6 +62,12 @@ def test_sanity_figure_renders_from_checkpoints(tmp_path):
             assert 0 <= ys[0] <= 1 and (ys[0] * SANITY_IMAGES) == pytest.approx(round(ys[0] * SANITY_IMAGES)), (kind, name)
             assert len(ys) > 2
     assert any(ys[0] == pytest.approx(1.0) for per in curves.values() for ys in per.values())
+    import re
+
+    for per in curves.values():
+        for name in per:  # deletion / insertion AUCs of probabilities: in [0, 1]
+            d, i = map(float, re.search(r"\(del ([\d.]+), ins ([\d.]+)\)", name).groups())
+            assert 0 <= d <= 1 and 0 <= i <= 1, name
     out = tmp_path / "out"
     assert render_all("demo", results, only=["ext.sanity"], out=out).placeholders == {}
     assert (out / "ext.sanity.png").stat().st_size > 5000

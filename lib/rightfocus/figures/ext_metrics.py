@@ -9,7 +9,8 @@ attribution methods pass the randomisation sanity check?
   stored test rows only.
 * ``ext.sanity`` (figure): the cascading model-parameter randomisation check (Adebayo et al. 2018;
   `rightfocus.metrics.sanity`) of each model family's selected baseline checkpoint in ``voc-main``
-  and its attribution methods, on the first test images with boxes. It loads checkpoints and
+  and its attribution methods, on the first test images with boxes, with the deletion / insertion
+  AUCs of the same maps (`rightfocus.metrics.faithfulness`). It loads checkpoints and
   computes maps (like the qualitative figures); it never trains.
 """
 
@@ -37,6 +38,8 @@ SANITY_METHODS = {"vanilla": (("ixg", "input"), ("gradcam", "final")),
                   "xdnn": (("intgrad", "input"), ("gradcam", "final")),
                   "bcos": (("bcos", "input"), ("gradcam", "final"))}
 SANITY_IMAGES = 8
+#: deletion / insertion steps per image (pixels per step = pixels / steps)
+FAITHFULNESS_STEPS = 16
 
 
 def _metric_columns(df: pd.DataFrame) -> list[str]:
@@ -210,13 +213,16 @@ def metric_agreement_fig(ctx: RenderContext) -> Any:
 
 
 def sanity_curves(ctx: RenderContext, group: str = "voc-main") -> dict[str, dict[str, list[float]]]:
-    """{model kind: {method@tap: mean similarity to the trained model's maps, original first, then
-    after each further layer is randomised}} for each family's baseline in `group`."""
+    """{model kind: {"method@tap (del D, ins I)": mean similarity to the trained model's maps, original
+    first, then after each further layer is randomised}} for each family's baseline in `group`; D and
+    I are the mean deletion / insertion AUCs on [0, 1] (`rightfocus.metrics.faithfulness`) of the
+    trained model's maps."""
     import torch
 
     from rightfocus.attributions import attribute
     from rightfocus.data import encode
     from rightfocus.figures.mg_qualitative import baseline_model, target_class, test_samples
+    from rightfocus.metrics.faithfulness import deletion_insertion
     from rightfocus.metrics.sanity import cascading_randomisation
 
     out: dict[str, dict[str, list[float]]] = {}
@@ -235,7 +241,10 @@ def sanity_curves(ctx: RenderContext, group: str = "voc-main") -> dict[str, dict
 
             torch.manual_seed(0)
             sims = cascading_randomisation(model, x, k, explain)
-            out[kind][f"{method}@{tap}"] = [float(v.mean()) for v in sims.values()]
+            faith = deletion_insertion(model, x, k, explain(model, x, k).detach(),
+                                       pixels_per_step=max(1, x.shape[-1] * x.shape[-2] // FAITHFULNESS_STEPS))
+            name = f"{method}@{tap} (del {float(faith['deletion'].mean()):.2f}, ins {float(faith['insertion'].mean()):.2f})"
+            out[kind][name] = [float(v.mean()) for v in sims.values()]
     if not out:
         raise MissingResults(f"no baseline checkpoint in {group} - run `make mg PROFILE={ctx.profile}`")
     return out
@@ -251,13 +260,14 @@ def sanity(ctx: RenderContext) -> Any:
     for ax, (kind, per_method) in zip(axes[0], curves.items()):
         for i, (name, ys) in enumerate(per_method.items()):
             ax.plot(range(len(ys)), ys, marker="o", ms=2, label=name, color=f"C{i}")
-            finals.append(f"{kind} {name} {ys[-1]:.2f}")
+            finals.append(f"{kind} {name.split(' ')[0]} {ys[-1]:.2f}")
         ax.set_title(kind, fontsize=8)
         ax.set_xlabel("layers randomised (output first)", fontsize=7)
         ax.set_ylim(-0.2, 1.05)
         ax.legend(fontsize=6)
     axes[0, 0].set_ylabel("Spearman similarity to\ntrained model's |map|", fontsize=7)
-    fig.suptitle("Cascading parameter randomisation (low = the maps depend on the weights). "
+    fig.suptitle("Cascading parameter randomisation (low = the maps depend on the weights; legend: "
+                 "deletion AUC, low = faithful, insertion AUC, high = faithful). "
                  "Measured, all layers randomised: " + "; ".join(finals), fontsize=6, wrap=True)
     fig.tight_layout()
     return fig
