@@ -2,9 +2,8 @@
 [N, H, W] masks, by name, with its direction, what it needs and a cost estimate.
 
 `score(names, maps, masks)` evaluates several at once; `PROFILE_SUITES` says which ones each
-profile's evaluation writes into the runs' metric rows (columns named like the metrics). Model-based
-checks (`rightfocus.metrics.sanity`, `rightfocus.metrics.faithfulness`) need a model and inputs and
-are listed in `MODEL_CHECKS`.
+profile's evaluation writes into the runs' metric rows (columns named like the metrics). Metrics with
+other inputs (a model, or mosaics' quadrant labels) are listed in `OTHER_METRICS`.
 """
 
 from __future__ import annotations
@@ -58,8 +57,9 @@ _ENTRIES = (
 #: every mask metric by name
 MAP_METRICS: dict[str, MapMetric] = {m.name: m for m in _ENTRIES}
 
-#: metrics that need a model (not written per run; the `ext.sanity` renderer evaluates them)
-MODEL_CHECKS: dict[str, str] = {
+#: metrics with other inputs than (maps, masks): not written per run; the `ext.sanity` renderer
+#: evaluates the model-based ones, Focus needs 2x2 mosaics (which no dataset here provides)
+OTHER_METRICS: dict[str, str] = {
     "randomisation": "rightfocus.metrics.sanity.cascading_randomisation (Adebayo et al. 2018)",
     "deletion": "rightfocus.metrics.faithfulness.deletion_insertion (Petsiuk et al. 2018)",
     "focus": "rightfocus.metrics.localisation.focus on 2x2 mosaics (Arias-Duart et al. 2022)",
