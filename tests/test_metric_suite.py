@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from rightfocus.metrics import MAP_METRICS, PROFILE_SUITES, MetricAccumulator, score
-from rightfocus.metrics.registry import cost_estimate, suite_for
+from rightfocus.metrics.registry import cost_estimate, functions, suite_for
 
 
 def _batches(seed: int = 0, n: int = 3):
@@ -21,7 +21,7 @@ def _batches(seed: int = 0, n: int = 3):
 
 def test_accumulator_suite_is_the_mean_of_the_registry_scores_over_all_pairs():
     names = tuple(MAP_METRICS)
-    acc = MetricAccumulator(suite=names)
+    acc = MetricAccumulator(suite=functions(names))
     maps, masks = [], []
     for m, k in _batches():
         acc.add_localisation(m, k)

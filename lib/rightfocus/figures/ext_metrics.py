@@ -124,7 +124,14 @@ def aim_pairs(ctx: RenderContext) -> pd.DataFrame:
 
 
 def agreement_frame(ctx: RenderContext) -> tuple[pd.DataFrame, dict[str, pd.DataFrame]]:
-    """(the table, {ranking label: its per-cell means}) from whichever groups have results."""
+    """(the table, {ranking label: its per-cell means}) from whichever groups have results (computed
+    once per rendering: the table and the figure share it)."""
+    if "ext.agreement" not in ctx._cache:
+        ctx._cache["ext.agreement"] = _agreement_frame(ctx)
+    return ctx._cache["ext.agreement"]
+
+
+def _agreement_frame(ctx: RenderContext) -> tuple[pd.DataFrame, dict[str, pd.DataFrame]]:
     rows: list[dict[str, Any]] = []
     means: dict[str, pd.DataFrame] = {}
     for label, group, cells, item in MG_RANKINGS:

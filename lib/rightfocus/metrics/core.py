@@ -9,7 +9,7 @@ Localisation metrics take the raw attribution maps ALREADY upsampled to the mask
 from __future__ import annotations
 
 import warnings
-from typing import Sequence
+from typing import Callable, Mapping, Sequence
 
 import torch
 from torch import Tensor
@@ -191,12 +191,13 @@ class MetricAccumulator:
     worst_group_accuracy, epg, epg_degenerate, iou, iou_threshold, iou_by_threshold, onobject_epg and
     pairs apply. EPG and IoU are averaged flat over all pairs (reference code). IoU is kept for every
     candidate threshold so that one can be selected on validation without storing maps. `suite`:
-    names of `rightfocus.metrics.registry.MAP_METRICS` also averaged over the pairs (keys = names).
+    further metrics ``{name: fn(maps, masks) -> [N]}`` (`rightfocus.metrics.registry.functions`)
+    averaged over the pairs (keys = names).
     """
 
     def __init__(
         self, iou_threshold: float = 0.5, iou_candidates: Sequence[float] = (), num_groups: int | None = None,
-        suite: Sequence[str] = (),
+        suite: Mapping[str, Callable[[Tensor, Tensor], Tensor]] | None = None,
     ) -> None:
         self.iou_threshold = float(iou_threshold)
         self.thresholds = sorted({self.iou_threshold, *map(float, iou_candidates)})
@@ -208,7 +209,7 @@ class MetricAccumulator:
         self._degenerate = 0
         self._iou: list[Tensor] = []
         self._onobject: list[Tensor] = []
-        self.suite = tuple(suite)
+        self.suite = dict(suite or {})
         self._suite: list[Tensor] = []  # [pairs, len(suite)] per batch
 
     def add_classification(self, logits: Tensor, labels: Tensor, groups: Tensor | None = None) -> None:
@@ -225,9 +226,7 @@ class MetricAccumulator:
         if seg_masks is not None:
             self._onobject.append(onobject_epg(maps, masks, seg_masks.detach()).cpu())
         if self.suite:
-            from rightfocus.metrics.registry import score
-
-            self._suite.append(torch.stack(list(score(self.suite, maps.float(), masks).values()), 1).cpu())
+            self._suite.append(torch.stack([fn(maps.float(), masks) for fn in self.suite.values()], 1).cpu())
 
     def iou_by_threshold(self) -> dict[float, float]:
         """Mean IoU over all pairs at every kept threshold."""

@@ -89,6 +89,11 @@ def get(name: str) -> MapMetric:
     return MAP_METRICS[name]
 
 
+def functions(names: Iterable[str]) -> dict[str, Callable[[Tensor, Tensor], Tensor]]:
+    """{name: fn(maps, masks) -> [N]} of the named metrics (`MetricAccumulator`'s `suite`)."""
+    return {n: get(n).fn for n in names}
+
+
 def score(names: Iterable[str], maps: Tensor, masks: Tensor) -> dict[str, Tensor]:
     """Every named metric of `maps` against `masks`, {name: [N]}."""
     return {n: get(n).fn(maps, masks) for n in names}

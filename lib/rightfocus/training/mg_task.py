@@ -28,6 +28,7 @@ from rightfocus.experiments import store
 from rightfocus.experiments.config import NATIVE_METHOD, RunConfig
 from rightfocus.guide import Guide
 from rightfocus.metrics import MAP_METRICS, MetricAccumulator, onobject_epg, suite_for
+from rightfocus.metrics.registry import functions as metric_functions
 from rightfocus.pareto import front_rows, representative
 from rightfocus.training import checkpoint as ckpt
 from rightfocus.training.distributed import (
@@ -215,7 +216,7 @@ def evaluate(
     rt = runtime if runtime is not None else Runtime(torch.device(device))
     model.eval()
     cls_acc = MetricAccumulator(num_groups=num_groups)
-    loc_acc = {p: MetricAccumulator(suite=suite) for p in pairs}
+    loc_acc = {p: MetricAccumulator(suite=metric_functions(suite)) for p in pairs}
     onobj: dict[tuple[str, str], list[Tensor]] = {p: [] for p in pairs}
     for batch in loader:
         images = rt.inputs(batch["image"], model.input_encoding)
