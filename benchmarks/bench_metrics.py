@@ -30,6 +30,8 @@ from pathlib import Path
 from typing import Callable
 
 #: Quantus class name and keyword arguments per registered metric
+#: (the registry's Relevance Mass Accuracy scores the maps' positive part: Quantus gets that part too)
+POSITIVE_PART = {"relevance_mass_accuracy"}
 QUANTUS = {
     "pointing_game": ("PointingGame", {}),
     "attribution_localisation": ("AttributionLocalisation", {"positive_attributions": True}),
@@ -107,7 +109,8 @@ def main(argv: list[str] | None = None) -> dict:
         def run() -> np.ndarray:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                return np.asarray(metric(model=None, x_batch=x_np, y_batch=y_np, a_batch=a_np, s_batch=s_np,
+                a = np.maximum(a_np, 0) if name in POSITIVE_PART else a_np
+                return np.asarray(metric(model=None, x_batch=x_np, y_batch=y_np, a_batch=a, s_batch=s_np,
                                          channel_first=True), dtype=np.float64)
         return run
 
