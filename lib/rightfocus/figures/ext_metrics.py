@@ -270,7 +270,7 @@ def sanity(ctx: RenderContext) -> Any:
             finals.append(f"{kind} {name.split(' ')[0]} {ys[-1]:.2f}")
         ax.set_title(kind, fontsize=8)
         ax.set_xlabel("layers randomised (output first)", fontsize=7)
-        ax.set_ylim(-0.2, 1.05)
+        ax.set_ylim(-1.05, 1.05)
         ax.legend(fontsize=6)
     axes[0, 0].set_ylabel("Spearman similarity to\ntrained model's |map|", fontsize=7)
     fig.suptitle("Cascading parameter randomisation (low = the maps depend on the weights; legend: "
