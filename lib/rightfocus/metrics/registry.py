@@ -57,9 +57,12 @@ _ENTRIES = (
 #: every mask metric by name
 MAP_METRICS: dict[str, MapMetric] = {m.name: m for m in _ENTRIES}
 
-#: metrics with other inputs than (maps, masks): not written per run; the `ext.sanity` renderer
-#: evaluates the model-based ones, Focus needs 2x2 mosaics (which no dataset here provides)
+#: metrics with other inputs than (maps, masks): on-object EPG (every run writes it), the model-based
+#: ones (the `ext.sanity` renderer evaluates them) and Focus (needs 2x2 mosaics, which no dataset here
+#: provides)
 OTHER_METRICS: dict[str, str] = {
+    "onobject_epg": "rightfocus.metrics.core.onobject_epg of maps, box masks and segmentations "
+                    "(Rao et al. 2023, B.4; written per run as onobj_epg)",
     "randomisation": "rightfocus.metrics.sanity.cascading_randomisation (Adebayo et al. 2018)",
     "deletion": "rightfocus.metrics.faithfulness.deletion_insertion (Petsiuk et al. 2018)",
     "focus": "rightfocus.metrics.localisation.focus on 2x2 mosaics (Arias-Duart et al. 2022)",
