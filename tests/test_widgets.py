@@ -473,3 +473,28 @@ def test_panel_titles_show_scores_as_percentages():
     panel = Panel("r", "guided", torch.zeros(2, 2), 1, "bird", 0.9, 0.9,
                   {"epg": 0.6926156282424927, "iou": 0.25, "onobj_epg": 0.5, "mask": "boxes"}, "final")
     assert panel.title().splitlines()[-1] == "EPG 69.3 % IoU 25.0 % on-obj 50.0 %"
+
+
+def test_readout_adds_registered_metrics_equal_to_quantus(tree, state):
+    import warnings
+
+    import numpy as np
+
+    quantus = pytest.importorskip("quantus")
+    from rightfocus.data import boxes_to_masks
+
+    state.select(index=3, target=1, readout=("pointing_game", "auc"))
+    box = boxes_to_masks(state.sample()["boxes"], 1, (SIZE, SIZE)).numpy()[None, None].astype(np.float64)
+    kw = dict(normalise=False, abs=False, disable_warnings=True)
+    for panel in state.view().panels:
+        a = panel.heatmap.double().numpy()[None, None]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            q = {name: float(metric(model=None, x_batch=np.zeros_like(a), y_batch=np.zeros(1, int), a_batch=a,
+                                    s_batch=box, channel_first=True)[0])
+                 for name, metric in (("pointing_game", quantus.PointingGame(**kw)), ("auc", quantus.AUC(**kw)))}
+        assert panel.metrics["auc"] == pytest.approx(q["auc"], abs=1e-6)
+        assert panel.metrics["pointing_game"] == q["pointing_game"]
+        assert "PG" in panel.title() and "AUC" in panel.title()
+    with pytest.raises(ValueError, match="readout"):
+        state.select(readout=("no_such_metric",))

@@ -45,6 +45,7 @@ class CheckReport:
     steps: dict[tuple, StepTime] = field(default_factory=dict)
     hours: dict[str, float | None] = field(default_factory=dict)
     measure_note: str = ""
+    metric_cost: str = ""
     problems: list[Problem] = field(default_factory=list)
 
     @property
@@ -95,6 +96,8 @@ class CheckReport:
                      "-" if total is None else (f"{total:.1f}" if not math.isnan(total) else "?")])
         unit = "hours on this CPU" if self.device and self.device.kind == "cpu" else "GPU-hours"
         out += _table(["group", "runs", f"{unit} (training steps)"], rows)
+        if self.metric_cost:
+            out.append(f"  {self.metric_cost}")
         sources = {k.release: k for k in (s.known for s in self.specs) if k is not None}
         if sources:
             out += ["", "Release counts compared against (rightfocus.check.known_counts)"]
@@ -106,6 +109,19 @@ class CheckReport:
         out.append("FAILED: fix the errors above before running the grid" if self.errors else
                    "OK: the grid can start" + (" (read the warnings)" if self.warnings else ""))
         return "\n".join(out)
+
+
+def metric_cost_line(profile: str, configs: list[RunConfig]) -> str:
+    """The explanation-metric suite `profile` writes per evaluation, and its estimated CPU cost."""
+    from rightfocus.metrics.registry import cost_estimate, suite_for
+
+    suite = suite_for(profile)
+    if not suite or not configs:
+        return "explanation metrics: EPG / IoU only (the profile selects no further metric)"
+    size = max(c.image_size for c in configs)
+    per_1k = cost_estimate(suite, pairs=1000, pixels=size * size)
+    return (f"explanation metrics ({', '.join(suite)}): ~{per_1k:.2f} CPU-s per 1,000 evaluated "
+            f"(image, class) pairs at {size} px, on top of EPG / IoU (estimate from benchmarks/bench_metrics.py)")
 
 
 def _table(head: list[str], rows: list[list[str]]) -> list[str]:
@@ -174,6 +190,7 @@ def run_check(paper: str = "mg", profile: str = "paper", data_root: str = "data"
     report.disk, found = disk_estimate(every, classes, results)
     report.problems += found
 
+    report.metric_cost = metric_cost_line(profile, every)
     if not measure:
         report.measure_note = "step times not measured (--no-measure)"
     elif report.errors:

@@ -68,6 +68,16 @@ EXT_GUIDANCE_IDS: dict[str, tuple[str, tuple[str, ...]]] = {
 }
 
 
+# ---- ext: beyond both papers (explanation-metric suite) ----------------------------------------
+#: ext ids of the explanation-metric suite (`figures/ext_metrics.py`): their kind and the groups they
+#: need (the agreement ids also read voc-layers and aim-main when those have results)
+EXT_METRIC_IDS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "ext.metric_agreement": ("table", ("voc-main",)),
+    "ext.metric_agreement_fig": ("figure", ("voc-main",)),
+    "ext.sanity": ("figure", ("voc-main",)),
+}
+
+
 def parse_inventory(text: str) -> dict[str, str]:
     """Ids -> runs column from the markdown tables of INVENTORY.md (ranges like `a .. b` and
     `a, b` in one cell are expanded)."""

@@ -48,6 +48,7 @@ from rightfocus.data import collate  # the shared batching (tensors stacked, the
 from rightfocus.experiments import store
 from rightfocus.experiments.aim_grids import AIM_EXTRA_DEFAULTS, DATASETS, EVAL_CENTER_CROP, PRETRAINED_FILES
 from rightfocus.experiments.config import RunConfig
+from rightfocus.metrics import MAP_METRICS, suite_for
 from rightfocus.models.aim_plain import PlainBackbone
 from rightfocus.models.taps import TappedModel
 from rightfocus.training import checkpoint as ckpt
@@ -352,15 +353,17 @@ def train_one_epoch(model: nn.Module, loader: Iterable[dict[str, Any]], optimize
 
 def evaluate(model: nn.Module, loader: Iterable[dict[str, Any]], *, gradcam_at: str = "classifier_input",
              methods: Sequence[str] = ("gradcam",), num_groups: int | None = None,
-             per_sample: bool = False) -> tuple[dict[str, dict[str, Any]], list[dict[str, Any]]]:
+             per_sample: bool = False, suite: Sequence[str] = ()
+             ) -> tuple[dict[str, dict[str, Any]], list[dict[str, Any]]]:
     """Accuracy, group accuracies, mask activity and EPG per attribution method on `loader`.
 
     Returns ({method: metrics}, per-sample rows). EPG is of the ground-truth class's map against the
     object mask (`object_masks`); GradCAM and Guided GradCAM read `gradcam_layer(model, gradcam_at)`,
-    Guided Backprop the input.
+    Guided Backprop the input. `suite`: further registered metrics (`rightfocus.metrics.registry`)
+    of the same maps and masks, averaged per method like EPG.
     """
     from rightfocus.attributions import attribute
-    from rightfocus.metrics import epg, group_accuracies
+    from rightfocus.metrics import epg, group_accuracies, score
 
     model.eval()
     layer = gradcam_layer(model, gradcam_at)
@@ -368,6 +371,7 @@ def evaluate(model: nn.Module, loader: Iterable[dict[str, Any]], *, gradcam_at: 
     stage_shares: list[list[float]] = []
     merged_shares: list[float] = []
     epgs: dict[str, list[Tensor]] = {m: [] for m in methods}
+    suite_scores: dict[str, list[Tensor]] = {m: [] for m in methods}  # [N, len(suite)] per batch
     for batch in loader:
         x = _encode(model, batch["image"])
         targets = targets_of(batch).to(x.device)
@@ -387,6 +391,8 @@ def evaluate(model: nn.Module, loader: Iterable[dict[str, Any]], *, gradcam_at: 
             at = "input" if method == "guided_backprop" else layer
             maps = attribute(model, x, targets, method, layer=at).detach()
             epgs[method].append(epg(maps, masks).cpu())
+            if suite:
+                suite_scores[method].append(torch.stack(list(score(suite, maps.float(), masks).values()), 1).cpu())
     logits, targets = torch.cat(logits_all), torch.cat(targets_all)
     correct = logits.argmax(1) == targets
     base: dict[str, Any] = {"accuracy": float(correct.double().mean()), "group_acc": None,
@@ -405,6 +411,9 @@ def evaluate(model: nn.Module, loader: Iterable[dict[str, Any]], *, gradcam_at: 
     if merged_shares:
         base["merged_active"] = float(torch.tensor(merged_shares).mean())
     summary = {m: {**base, "epg": float(torch.cat(v).double().mean()), "method": m} for m, v in epgs.items()}
+    for m, v in suite_scores.items():
+        if v:
+            summary[m].update(zip(suite, torch.cat(v).double().mean(0).tolist()))
     if not methods:
         summary[None] = {**base, "epg": None, "method": None}
     rows: list[dict[str, Any]] = []
@@ -496,7 +505,7 @@ def _row(epoch: int, split: str, tap: str | None, metrics: dict[str, Any], **mor
             "onobj_epg": None, "accuracy": metrics.get("accuracy"), "group_acc": metrics.get("group_acc"),
             "worst_group_acc": metrics.get("worst_group_acc"), "mask_active": metrics.get("mask_active"),
             "merged_active": metrics.get("merged_active"), "stage_active": metrics.get("stage_active"),
-            **more}
+            **{k: v for k, v in metrics.items() if k in MAP_METRICS and k != "epg"}, **more}
 
 
 class AimTask:
@@ -583,7 +592,7 @@ class AimTask:
         methods = ["gradcam"] + (["guided_gradcam", "guided_backprop"] if opts["guided_eval"] else [])
         test = eval_subset(self.test_set, c)
         summary, per_sample = evaluate(model, batches(self._loader(test), c, "test", progress), methods=methods,
-                                       per_sample=True, **self.eval_kw)
+                                       per_sample=True, suite=suite_for(c.profile), **self.eval_kw)
         rows = [_row(sel, "test", "input" if m == "guided_backprop" else self.tap, summary[m],
                      checkpoint=f"epoch_{sel}.pt") for m in methods]
         _write_csv(rdir / "per_sample.csv", per_sample)

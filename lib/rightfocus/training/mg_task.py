@@ -29,7 +29,8 @@ from rightfocus.data.encoding import encode
 from rightfocus.experiments import store
 from rightfocus.experiments.config import FROM_INIT, NATIVE_METHOD, RunConfig
 from rightfocus.guide import Guide
-from rightfocus.metrics import DEFAULT_IOU_THRESHOLD, IOU_THRESHOLDS, MetricAccumulator, onobject_epg
+from rightfocus.metrics import DEFAULT_IOU_THRESHOLD, IOU_THRESHOLDS, MAP_METRICS, MetricAccumulator, onobject_epg, suite_for
+from rightfocus.metrics.registry import functions as metric_functions
 from rightfocus.pareto import front_rows, representative
 from rightfocus.training import checkpoint as ckpt
 from rightfocus.training.distributed import (
@@ -198,6 +199,7 @@ def evaluate(
     runtime: Runtime | None = None,
     iou_candidates: Sequence[float] = (),
     iou_thresholds: Mapping[tuple[str, str], float] | None = None,
+    suite: Sequence[str] = (),
 ) -> dict[tuple[str | None, str | None], dict[str, Any]]:
     """Classification metrics and, per (tap, method) in `pairs`, EPG / IoU / on-object EPG over
     EVERY ground-truth class of every image (Sec. 3.3; flat average over pairs).
@@ -212,14 +214,16 @@ def evaluate(
     `runtime`: bf16 autocast of the forward passes and attributions (maps and logits are scored in
     fp32), memory format; under DDP each rank scores its shard of the set and the per-image / per-pair
     values are gathered in rank order before the metrics are computed (= one process's metrics).
+    `suite`: further registered metrics (`rightfocus.metrics.registry`) averaged over the same pairs.
     """
     rt = runtime if runtime is not None else Runtime(torch.device(device))
     model.eval()
     cls_acc = MetricAccumulator(num_groups=num_groups)
     fixed = dict(iou_thresholds or {})
-    loc_acc = {p: MetricAccumulator(iou_threshold=fixed[p], iou_candidates=iou_candidates) if p in fixed
-               else MetricAccumulator(iou_threshold=None, iou_candidates=iou_candidates) if iou_candidates
-               else MetricAccumulator() for p in pairs}
+    extra = metric_functions(suite)
+    loc_acc = {p: MetricAccumulator(iou_threshold=fixed[p], iou_candidates=iou_candidates, suite=extra) if p in fixed
+               else MetricAccumulator(iou_threshold=None, iou_candidates=iou_candidates, suite=extra)
+               if iou_candidates else MetricAccumulator(suite=extra) for p in pairs}
     onobj: dict[tuple[str, str], list[Tensor]] = {p: [] for p in pairs}
     for batch in loader:
         images = rt.inputs(batch["image"], model.input_encoding)
@@ -295,6 +299,8 @@ def metrics_row(result: dict[str, Any], **fields: Any) -> dict[str, Any]:
         "worst_group_acc": result.get("worst_group_accuracy"),
         "pairs": result.get("pairs"),
     }
+    # the explanation-metric suite the profile selects (`rightfocus.metrics.registry.PROFILE_SUITES`)
+    row.update({k: result[k] for k in MAP_METRICS if k in result and k not in row})
     row.update(fields)
     return row
 
@@ -507,7 +513,8 @@ class MgTask:
                         num_groups=4 if self.config.dataset == "waterbirds" else None,
                         binary_seg=self.config.dataset == "waterbirds", runtime=self.runtime,
                         iou_candidates=iou_candidates(self.config) if select else (),
-                        iou_thresholds=None if select else iou_thresholds)
+                        iou_thresholds=None if select else iou_thresholds,
+                        suite=suite_for(self.config.profile))
 
     def _val_and_test(self, progress: bool) -> dict[str, dict]:
         """The current model on val (IoU thresholds selected there) and test (with those thresholds)."""

@@ -12,7 +12,7 @@ from typing import Any, Sequence
 from rightfocus.models.taps import TAPS
 from rightfocus.units import points
 from rightfocus.widgets.render import png_width
-from rightfocus.widgets.state import CLASSIFIER_TAP, InspectorState, View
+from rightfocus.widgets.state import CLASSIFIER_TAP, InspectorState, View, readout_choices
 
 #: the value of a dropdown's "no choice" option ("any" filter, the ground-truth class): a dropdown whose
 #: value is None shows a blank box, so the widgets hold this sentinel and the state gets None
@@ -67,6 +67,8 @@ class HeatmapInspector:
         self.tap = W.Dropdown(options=[CLASSIFIER_TAP, *TAPS], value=s.tap, description="tap", style=style)
         self.alpha = W.FloatSlider(value=s.alpha, min=0.0, max=1.0, step=0.05, description="alpha", style=style)
         self.cmap = W.Dropdown(options=list(CMAPS), value=s.cmap, description="colormap", style=style)
+        self.readout = W.SelectMultiple(options=[(f"{v} ({k})", k) for k, v in readout_choices().items()],
+                                        value=tuple(s.readout), description="metrics", rows=3, style=style)
         self.mask_epoch = W.SelectionSlider(options=[CHECKPOINT_MASKS], value=CHECKPOINT_MASKS[1],
                                             description="AIM epoch", style=style)
         self.show_guidance = W.Checkbox(value=s.show_guidance, description="show guidance signal (box / mask / teacher)",
@@ -83,7 +85,7 @@ class HeatmapInspector:
             W.HBox([self.filter_class, self.filter_group, self.use_epg, self.filter_epg]),
             W.HBox([self.by_change, self.matches]),
             W.HBox([self.target, self.method, self.tap]),
-            W.HBox([self.alpha, self.cmap, self.mask_epoch]), self.show_guidance,
+            W.HBox([self.alpha, self.cmap, self.mask_epoch]), self.show_guidance, self.readout,
             W.HBox([self.export_path, self.export]), self.status, self.image,
         ])
         if s.runs:
@@ -101,7 +103,8 @@ class HeatmapInspector:
     def _wire(self) -> None:
         self.reload.on_click(lambda _: self._reload())
         self.runs.observe(lambda ch: self._on_runs(ch["new"]), names="value")
-        for name in ("split", "index", "target", "method", "tap", "alpha", "cmap", "mask_epoch", "show_guidance"):
+        for name in ("split", "index", "target", "method", "tap", "alpha", "cmap", "mask_epoch", "show_guidance",
+                     "readout"):
             getattr(self, name).observe(lambda ch, n=name: self._on_select(n, ch["new"]), names="value")
         for w in (self.filter_class, self.filter_group, self.filter_epg, self.use_epg, self.by_change):
             w.observe(lambda ch: self._apply_filter(), names="value")

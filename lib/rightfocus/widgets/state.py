@@ -144,7 +144,18 @@ class Panel:
         parts = [f"EPG{against} {percent(m['epg'])}", f"IoU {percent(m['iou'])}"]
         if m.get("onobj_epg") is not None:
             parts.append(f"on-obj {percent(m['onobj_epg'])}")
+        short = readout_choices()
+        parts += [f"{short[k]} {m[k]:.2f}" for k in short if m.get(k) is not None]
         return f"{self.label}\npred {self.predicted_name} ({self.confidence:.2f})\n" + " ".join(parts)
+
+
+def readout_choices() -> dict[str, str]:
+    """Registered metrics the inspector can add to a panel's readout -> their short label."""
+    from rightfocus.metrics import MAP_METRICS
+
+    short = {"pointing_game": "PG", "attribution_localisation": "AL", "top_k_intersection": "TopK",
+             "relevance_mass_accuracy": "RMA", "relevance_rank_accuracy": "RRA", "auc": "AUC"}
+    return {k: short.get(k, k) for k in MAP_METRICS if k not in ("epg", "iou")}
 
 
 @dataclass
@@ -230,6 +241,8 @@ class InspectorState:
         #: also show, per guided run, the guidance signal it was trained with (box, mask, teacher map)
         self.show_guidance = False
         self._sources: dict[str, Any] = {}
+        #: further registered metrics (`readout_choices`) in each panel's readout, beside EPG / IoU
+        self.readout: tuple[str, ...] = ()
         if runs:
             self.set_runs(runs)
 
@@ -319,7 +332,7 @@ class InspectorState:
         if "runs" in changes:
             self.set_runs(changes.pop("runs"))
         allowed = {"split", "index", "target", "method", "tap", "alpha", "cmap", "mask_source", "mask_epoch",
-                   "checkpoint", "show_guidance"}
+                   "checkpoint", "show_guidance", "readout"}
         unknown = set(changes) - allowed
         if unknown:
             raise ValueError(f"unknown selection(s) {sorted(unknown)}; choose from {sorted(allowed)}")
@@ -327,6 +340,11 @@ class InspectorState:
             raise ValueError(f"unknown method {changes['method']!r}; choose one of {list(METHODS)}")
         if "mask_source" in changes and changes["mask_source"] not in MASK_SOURCES:
             raise ValueError(f"unknown mask_source {changes['mask_source']!r}; choose one of {MASK_SOURCES}")
+        if "readout" in changes:
+            changes["readout"] = tuple(changes["readout"] or ())
+            bad = [m for m in changes["readout"] if m not in readout_choices()]
+            if bad:
+                raise ValueError(f"unknown readout metric(s) {bad}; choose from {list(readout_choices())}")
         if "alpha" in changes and not 0.0 <= float(changes["alpha"]) <= 1.0:
             raise ValueError(f"alpha must lie in [0, 1], got {changes['alpha']}")
         if "split" in changes and changes["split"] != self.split:
@@ -490,7 +508,7 @@ class InspectorState:
     def map_metrics(self, run_id: str, heatmap: Tensor, index: int | None = None, target: int | None = None
                     ) -> dict[str, float | None]:
         """EPG, IoU and on-object EPG of one map (`rightfocus.metrics`), IoU at the run's stored threshold."""
-        from rightfocus.metrics import epg, iou, onobject_epg
+        from rightfocus.metrics import epg, iou, onobject_epg, score
 
         sample = self.sample(index)
         target = self.resolve_target(index) if target is None else int(target)
@@ -501,8 +519,10 @@ class InspectorState:
         onobj = None
         if obj is not None and not bool(sample.get("invert_mask", False)) and float(box.sum()) > 0:
             onobj = float(onobject_epg(m, box[None], obj[None])[0])
-        return {"epg": float(epg(m, mask[None])[0]), "iou": float(iou(m, mask[None], self.iou_threshold(run_id))[0]),
-                "onobj_epg": onobj, "mask": self.resolve_mask_source(run_id, obj)}
+        out = {"epg": float(epg(m, mask[None])[0]), "iou": float(iou(m, mask[None], self.iou_threshold(run_id))[0]),
+               "onobj_epg": onobj, "mask": self.resolve_mask_source(run_id, obj)}
+        out.update({k: float(v[0]) for k, v in score(self.readout, m, mask[None].float()).items()})
+        return out
 
     def iou_threshold(self, run_id: str) -> float:
         """The IoU threshold the run's evaluation used (its metrics.jsonl), else 0.5."""

@@ -9,7 +9,7 @@ Localisation metrics take the raw attribution maps ALREADY upsampled to the mask
 from __future__ import annotations
 
 import warnings
-from typing import Sequence
+from typing import Callable, Mapping, Sequence
 
 import torch
 from torch import Tensor
@@ -216,12 +216,14 @@ class MetricAccumulator:
     candidate threshold so that one can be selected without storing maps: ``iou_threshold=None``
     selects the candidate with the best mean IoU over the pairs seen (a validation split, MG Sec. 3.3;
     `best_iou_threshold`), a number fixes it (a test split, with the value selected on validation);
-    ``iou`` / ``iou_threshold`` report the IoU at that threshold and the threshold.
+    ``iou`` / ``iou_threshold`` report the IoU at that threshold and the threshold. `suite`: further
+    metrics ``{name: fn(maps, masks) -> [N]}`` (`rightfocus.metrics.registry.functions`) averaged over
+    the pairs (keys = names).
     """
 
     def __init__(
         self, iou_threshold: float | None = DEFAULT_IOU_THRESHOLD, iou_candidates: Sequence[float] = (),
-        num_groups: int | None = None
+        num_groups: int | None = None, suite: Mapping[str, Callable[[Tensor, Tensor], Tensor]] | None = None,
     ) -> None:
         if iou_threshold is None and len(iou_candidates) == 0:
             raise ValueError("MetricAccumulator(iou_threshold=None) selects among iou_candidates: give some "
@@ -238,6 +240,8 @@ class MetricAccumulator:
         self._degenerate = 0
         self._iou: list[Tensor] = []
         self._onobject: list[Tensor] = []
+        self.suite = dict(suite or {})
+        self._suite: list[Tensor] = []  # [pairs, len(suite)] per batch
 
     def add_classification(self, logits: Tensor, labels: Tensor, groups: Tensor | None = None) -> None:
         self._logits.append(logits.detach().cpu())
@@ -252,6 +256,8 @@ class MetricAccumulator:
         self._iou.append(iou_per_threshold(maps, masks, self.thresholds).cpu())
         if seg_masks is not None:
             self._onobject.append(onobject_epg(maps, masks, seg_masks.detach()).cpu())
+        if self.suite:
+            self._suite.append(torch.stack([fn(maps.float(), masks) for fn in self.suite.values()], 1).cpu())
 
     def iou_by_threshold(self) -> dict[float, float]:
         """Mean IoU over all pairs at every kept threshold."""
@@ -288,4 +294,7 @@ class MetricAccumulator:
             out["iou_by_threshold"] = by_threshold
         if self._onobject:
             out["onobject_epg"] = float(torch.cat(self._onobject).double().mean())
+        if self._suite:
+            means = torch.cat(self._suite).double().mean(0)
+            out.update({name: float(v) for name, v in zip(self.suite, means)})
         return out
