@@ -12,6 +12,7 @@ import pytest
 
 from rightfocus.experiments import aim_grids, ext_grids, grids, store
 from rightfocus.experiments.config import NATIVE_METHOD, RunConfig
+from rightfocus.figures.inventory import EXT_GUIDANCE_IDS
 from rightfocus.training.mask_sources import referenced_run
 
 
@@ -76,7 +77,7 @@ def test_ext_ids_render_and_claims_follow_the_numbers(tmp_path, flip):
     from rightfocus.figures import render_all
 
     _write(tmp_path / "results", flip)
-    out = render_all("demo", tmp_path / "results", only=["ext.*"], out=tmp_path / "figs")
+    out = render_all("demo", tmp_path / "results", only=list(EXT_GUIDANCE_IDS), out=tmp_path / "figs")
     assert not out.placeholders, out.placeholders
     for fig in ("ext.boxes_vs_masks", "ext.annotation_free"):
         assert (tmp_path / "figs" / f"{fig}.png").stat().st_size > 0

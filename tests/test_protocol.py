@@ -14,7 +14,7 @@ from rightfocus import protocol
 from rightfocus.cli import main
 from rightfocus.experiments import aim_grids, grids
 from rightfocus.figures.aim_common import AIM_IDS
-from rightfocus.figures.inventory import EXT_GUIDANCE_IDS, MG_EXTRA_IDS, MG_IDS
+from rightfocus.figures.inventory import EXT_GUIDANCE_IDS, EXT_METRIC_IDS, MG_EXTRA_IDS, MG_IDS
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -31,7 +31,7 @@ def test_every_inventory_id_has_a_card():
         assert set(c.groups) <= {r.group for r in c.recipes}, fig_id  # every group it reads has its recipe
 
 
-@pytest.mark.parametrize("fig_id", sorted({*MG_IDS, *MG_EXTRA_IDS, *AIM_IDS, *EXT_GUIDANCE_IDS}))
+@pytest.mark.parametrize("fig_id", sorted({*MG_IDS, *MG_EXTRA_IDS, *AIM_IDS, *EXT_GUIDANCE_IDS, *EXT_METRIC_IDS}))
 def test_card_matches_the_paper_profile_grid(fig_id):
     assert protocol.check(fig_id) == []
 

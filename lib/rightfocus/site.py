@@ -37,6 +37,7 @@ from rightfocus.protocol import card_markdown
 PAPERS: dict[str, tuple[str, str]] = {
     "mg": ("Model guidance (Rao et al., ICCV 2023)", "make mg-demo"),
     "aim": ("AIM (Alshami et al., 2025)", "make aim-demo"),
+    "ext": ("Beyond the papers: guidance without boxes, more explanation metrics", "make ext"),
 }
 STAGING = Path("build") / "site-src"
 #: scripts or styles loaded from another host: a page must work offline
@@ -54,6 +55,10 @@ def paper_ids(paper: str) -> dict[str, tuple[str, tuple[str, ...]]]:
         from rightfocus.figures.aim_common import AIM_IDS
 
         return dict(AIM_IDS)
+    if paper == "ext":
+        from rightfocus.figures.inventory import EXT_GUIDANCE_IDS, EXT_METRIC_IDS
+
+        return {**EXT_GUIDANCE_IDS, **EXT_METRIC_IDS}
     raise ValueError(f"unknown paper {paper!r}; choose one of {list(PAPERS)}")
 
 

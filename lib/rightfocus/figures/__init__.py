@@ -131,9 +131,15 @@ def _aim_deviations(fig_id: str) -> list[str]:
     return out
 
 
-#: paper prefix -> function(fig_id) giving the demo deviations that affect that id; a renderer
-#: module may replace its paper's entry with a finer one
-DEVIATION_PROVIDERS: dict[str, Callable[[str], list[str]]] = {"mg": _mg_deviations, "aim": _aim_deviations}
+def _ext_deviations(fig_id: str) -> list[str]:
+    from rightfocus.experiments.ext_grids import deviations_for as ext_deviations
+
+    return ext_deviations(fig_id)
+
+
+#: id prefix -> function(fig_id) giving the demo deviations that affect that id
+DEVIATION_PROVIDERS: dict[str, Callable[[str], list[str]]] = {"mg": _mg_deviations, "aim": _aim_deviations,
+                                                              "ext": _ext_deviations}
 
 
 #: the note under every figure and table of the rehearsal profile (`make rehearse`)
@@ -170,6 +176,13 @@ def _load_renderer_modules() -> None:
     for info in pkgutil.iter_modules(__path__):
         if "_" in info.name and not info.name.startswith("_"):
             importlib.import_module(f"{__name__}.{info.name}")
+
+
+def _grid_of(group: str) -> str:
+    """The Make target that trains `group` (mg, aim or ext)."""
+    from rightfocus.experiments import aim_grids, ext_grids
+
+    return "aim" if group in aim_grids.GROUPS else "ext" if group in ext_grids.GROUPS else "mg"
 
 
 def render_all(
@@ -210,9 +223,8 @@ def render_all(
         reason = None
         result = None
         if missing:
-            paper = fig_id.split(".")[0]
-            reason = (f"no results for group {', '.join(missing)} in {Path(results) / profile} "
-                      f"- run `make {paper} PROFILE={profile}`")
+            targets = " / ".join(dict.fromkeys(f"make {_grid_of(g)} PROFILE={profile}" for g in missing))
+            reason = f"no results for group {', '.join(missing)} in {Path(results) / profile} - run `{targets}`"
         else:
             try:
                 result = rend.func(ctx)

@@ -19,19 +19,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from rightfocus.figures import DEVIATION_PROVIDERS, MissingResults, RenderContext, Table, register, style
+from rightfocus.figures import MissingResults, RenderContext, Table, register, style
 from rightfocus.figures.mg_common import MG_RECIPES, mg_recipes
 from rightfocus.protocol import Protocol, Recipe
 
 
-def _guidance_deviations(fig_id: str, others: Any = DEVIATION_PROVIDERS.get("ext")) -> list[str]:
-    """The ext demo deviations of these ids (other ext ids keep any provider registered before)."""
-    from rightfocus.experiments.ext_grids import deviations_for
-
-    return deviations_for(fig_id) + (others(fig_id) if others is not None else [])
-
-
-DEVIATION_PROVIDERS["ext"] = _guidance_deviations
 
 PCT = 100.0
 SOURCE_STYLE = {"boxes": ("tab:blue", "o"), "segmentation": ("tab:orange", "^"), "teacher": ("tab:green", "D"),

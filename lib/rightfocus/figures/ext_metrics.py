@@ -23,7 +23,27 @@ import pandas as pd
 
 from rightfocus.figures import MissingResults, RenderContext, Table, register
 from rightfocus.figures.inventory import EXT_METRIC_IDS
-from rightfocus.figures.mg_common import guided, selected_test_rows
+from rightfocus.figures.aim_common import AIM_RECIPES
+from rightfocus.figures.mg_common import MG_RECIPES, guided, selected_test_rows
+from rightfocus.protocol import Protocol
+
+#: the papers' conclusions this suite re-tests (MG Sec. 5.1 / 5.2, AIM Sec. 6.2)
+_AGREEMENT = Protocol(
+    "In short, we find that the Energy loss works best for improving the EPG metric, whereas the L1 loss yields the "
+    "highest gains in terms of IoU",
+    "MG Sec. 5 and AIM Sec. 6.2 (their rankings re-scored under other localisation metrics: beyond both papers)",
+    (*MG_RECIPES["voc-main"], *MG_RECIPES["voc-layers"], *AIM_RECIPES["aim-main"]),
+    optional=("voc-layers", "aim-main"),
+    notes=("metrics: the registered suite (`rightfocus.metrics.registry`): Pointing Game, Attribution Localisation, "
+           "Relevance Mass / Rank Accuracy, AUC (paper profile: also Top-K), EPG and IoU, on the runs' test rows "
+           "of their selected checkpoints", "agreement: Spearman rank correlation with EPG's ranking per cell"))
+_SANITY = Protocol(
+    "an explanation that stays the same when the model's parameters are randomised cannot explain the model",
+    "Adebayo et al. 2018, cascading model-parameter randomisation (a check beyond both papers)",
+    MG_RECIPES["voc-main"],
+    notes=("maps of each attribution method of the selected voc-main checkpoints, layers randomised from the "
+           "top down; similarity: Spearman rank correlation with the original maps; beside them the deletion / "
+           "insertion AUCs of the trained model's maps",))
 
 #: MG rankings: (label, group, cell columns, item column)
 MG_RANKINGS: tuple[tuple[str, str, tuple[str, ...], str], ...] = (
@@ -157,7 +177,7 @@ def _agreement_frame(ctx: RenderContext) -> tuple[pd.DataFrame, dict[str, pd.Dat
     return pd.DataFrame(rows), means
 
 
-@register("ext.metric_agreement", *EXT_METRIC_IDS["ext.metric_agreement"])
+@register("ext.metric_agreement", *EXT_METRIC_IDS["ext.metric_agreement"], protocol=_AGREEMENT)
 def metric_agreement(ctx: RenderContext) -> Table:
     frame, _ = agreement_frame(ctx)
     frame = frame.assign(spearman_vs_epg=frame["spearman_vs_epg"].round(3))
@@ -176,7 +196,7 @@ def _ratio(col: pd.Series) -> str:
     return f"{sum(a for a, _ in nums)}/{sum(b for _, b in nums)}"
 
 
-@register("ext.metric_agreement_fig", *EXT_METRIC_IDS["ext.metric_agreement_fig"])
+@register("ext.metric_agreement_fig", *EXT_METRIC_IDS["ext.metric_agreement_fig"], protocol=_AGREEMENT)
 def metric_agreement_fig(ctx: RenderContext) -> Any:
     import matplotlib.pyplot as plt
 
@@ -257,7 +277,7 @@ def sanity_curves(ctx: RenderContext, group: str = "voc-main") -> dict[str, dict
     return out
 
 
-@register("ext.sanity", *EXT_METRIC_IDS["ext.sanity"])
+@register("ext.sanity", *EXT_METRIC_IDS["ext.sanity"], protocol=_SANITY)
 def sanity(ctx: RenderContext) -> Any:
     import matplotlib.pyplot as plt
 

@@ -8,10 +8,13 @@ model-parameter randomisation check; `faithfulness`: deletion / insertion curves
 """
 
 from rightfocus.metrics.core import (
+    DEFAULT_IOU_THRESHOLD,
     EPG_EPS,
+    IOU_THRESHOLDS,
     MetricAccumulator,
     accuracy,
     average_precision_per_class,
+    best_iou_threshold,
     binarise,
     epg,
     f1,
@@ -37,8 +40,9 @@ from rightfocus.metrics.localisation import (
 from rightfocus.metrics.registry import MAP_METRICS, PROFILE_SUITES, MapMetric, score, suite_for
 
 __all__ = [
-    "EPG_EPS", "MAP_METRICS", "MapMetric", "MetricAccumulator", "PROFILE_SUITES", "accuracy",
-    "attribution_localisation", "auc", "average_precision_per_class", "binarise", "epg", "f1", "focus",
+    "DEFAULT_IOU_THRESHOLD", "EPG_EPS", "IOU_THRESHOLDS", "MAP_METRICS", "MapMetric", "MetricAccumulator",
+    "PROFILE_SUITES", "accuracy", "attribution_localisation", "auc", "average_precision_per_class",
+    "best_iou_threshold", "binarise", "epg", "f1", "focus",
     "group_accuracies", "iou", "iou_per_threshold", "mean_average_precision", "no_positive_attribution",
     "onobject_epg", "pointing_game", "quadrant_masks", "relevance_mass_accuracy", "relevance_rank_accuracy",
     "score", "select_iou_threshold", "suite_for", "top_k_intersection", "worst_group_accuracy",

@@ -29,7 +29,8 @@ from rightfocus.data.encoding import encode
 from rightfocus.experiments import store
 from rightfocus.experiments.config import FROM_INIT, NATIVE_METHOD, RunConfig
 from rightfocus.guide import Guide
-from rightfocus.metrics import DEFAULT_IOU_THRESHOLD, IOU_THRESHOLDS, MAP_METRICS, MetricAccumulator, onobject_epg, suite_for
+from rightfocus.metrics import (DEFAULT_IOU_THRESHOLD, IOU_THRESHOLDS, MAP_METRICS, MetricAccumulator, onobject_epg,
+                                suite_for)
 from rightfocus.metrics.registry import functions as metric_functions
 from rightfocus.pareto import front_rows, representative
 from rightfocus.training import checkpoint as ckpt
