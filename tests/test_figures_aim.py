@@ -23,7 +23,7 @@ from rightfocus.figures import FIGURES, render_all
 from rightfocus.figures.aim_common import AIM_IDS
 from rightfocus.figures.operating_point import MARK
 
-INVENTORY = Path("/work/shared/INVENTORY.md")
+INVENTORY = Path(__file__).resolve().parents[2] / "shared" / "INVENTORY.md"  # beside the clone, when present
 SIZE = 16
 N_TEST = 6
 
