@@ -21,3 +21,7 @@ ext: ext-train
 GRID_TARGETS += ext-grid
 GRID_FRAGMENTS += $(EXT_GRID_MK)
 RENDER_GOALS += $(addprefix render-ext.,$(RENDER_PARTS))
+# the metric-suite ids (ext.metric_agreement*, ext.sanity) read MG's and AIM's runs as well: they render
+# once both grids are trained, on one torch thread per rendering process (ext.sanity evaluates models)
+$(addprefix render-ext.,$(RENDER_PARTS)): mg-runs aim-runs
+render-ext.%: export OMP_NUM_THREADS := 1
