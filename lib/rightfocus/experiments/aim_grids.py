@@ -16,7 +16,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Iterable
 
-from rightfocus.experiments.config import CAP_FIELDS, RunConfig
+from rightfocus.experiments.config import CAP_FIELDS, RunConfig, unique_runs
 
 #: ImageNet-1k torchvision release files the AIM backbones start from (looked up under $WEIGHTS_ROOT;
 #: never downloaded): grid data, like `grids.PAPER_WEIGHTS`
@@ -344,8 +344,4 @@ def group_configs(group: str, profile: str, data_root: str = "data") -> list[Run
 
 def all_configs(profile: str, data_root: str = "data", groups: Iterable[str] = GROUPS) -> list[RunConfig]:
     """The union of the groups' runs (each run once)."""
-    out: dict[str, RunConfig] = {}
-    for g in groups:
-        for cfg in group_configs(g, profile, data_root):
-            out.setdefault(cfg.run_id, cfg)
-    return list(out.values())
+    return unique_runs(c for g in groups for c in group_configs(g, profile, data_root))

@@ -282,6 +282,14 @@ def _tags(extra: Mapping[str, Any] | None) -> list[str]:
     return [tag(extra[k]) for k, (default, tag) in ID_TAGS.items() if k in extra and extra[k] != default]
 
 
+def unique_runs(configs: Iterable[RunConfig]) -> list[RunConfig]:
+    """`configs` with each run id once (the first of each), in order."""
+    seen: dict[str, RunConfig] = {}
+    for c in configs:
+        seen.setdefault(c.run_id, c)
+    return list(seen.values())
+
+
 def run_id(config: RunConfig) -> str:
     """Readable prefix + "-" + 8 hex digits of a hash of `config.result_fields()`.
 

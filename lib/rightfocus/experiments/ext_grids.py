@@ -23,7 +23,7 @@ from dataclasses import replace
 from typing import Any, Iterable
 
 from rightfocus.experiments import aim_grids, grids
-from rightfocus.experiments.config import RunConfig
+from rightfocus.experiments.config import RunConfig, unique_runs
 
 GROUPS: tuple[str, ...] = ("ext-masks", "ext-annotation-free")
 
@@ -180,18 +180,12 @@ def group_configs(group: str, profile: str, data_root: str = "data") -> list[Run
     base: list[RunConfig] = []
     for r in runs:
         base += grids.baselines(profile, r.dataset, r.model_kind, r.arch, task=r.task, seed=r.seed, data_root=data_root)
-    seen: dict[str, RunConfig] = {}
-    for c in (*base, *runs):
-        seen.setdefault(c.run_id, c)
-    return list(seen.values())
+    return unique_runs([*base, *runs])
 
 
 def all_configs(profile: str, data_root: str = "data", groups: Iterable[str] = GROUPS) -> list[RunConfig]:
-    out: dict[str, RunConfig] = {}
-    for g in groups:
-        for c in group_configs(g, profile, data_root):
-            out.setdefault(c.run_id, c)
-    return list(out.values())
+    """The union of the groups' runs (each run once)."""
+    return unique_runs(c for g in groups for c in group_configs(g, profile, data_root))
 
 
 def rehearsal_key(config: RunConfig) -> tuple:

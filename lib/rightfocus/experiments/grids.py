@@ -27,7 +27,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any, Iterable
 
-from rightfocus.experiments.config import CAP_FIELDS, FROM_INIT, RunConfig
+from rightfocus.experiments.config import CAP_FIELDS, FROM_INIT, RunConfig, unique_runs
 
 # the paper's printed lambdas (Tables D1/D2, D.1.2) live with the other paper numbers
 from rightfocus.experiments.paper_numbers_mg import TABLE_D1, TABLE_D2, WATERBIRDS_LAMBDA
@@ -346,7 +346,7 @@ def group_configs(group: str, profile: str, data_root: str = "data") -> list[Run
     base: list[RunConfig] = []
     for g in guided_runs:
         base += baselines(profile, g.dataset, g.model_kind, g.arch, task=g.task, seed=g.seed, data_root=data_root)
-    return _unique(base + guided_runs)
+    return unique_runs(base + guided_runs)
 
 
 def all_configs(profile: str, data_root: str = "data", groups: Iterable[str] = GROUPS) -> list[RunConfig]:
@@ -354,14 +354,7 @@ def all_configs(profile: str, data_root: str = "data", groups: Iterable[str] = G
     out: list[RunConfig] = []
     for g in groups:
         out += group_configs(g, profile, data_root)
-    return _unique(out)
-
-
-def _unique(configs: Iterable[RunConfig]) -> list[RunConfig]:
-    seen: dict[str, RunConfig] = {}
-    for c in configs:
-        seen.setdefault(c.run_id, c)
-    return list(seen.values())
+    return unique_runs(out)
 
 
 def resolve_configs(configs: Iterable[RunConfig | dict[str, Any]] | None = None, group: str | None = None,

@@ -150,12 +150,9 @@ def _datasets(rows: pd.DataFrame) -> list[str]:
     return [d for d in ("voc2007", "coco2014") if d in set(rows["dataset"])]
 
 
-@register("ext.boxes_vs_masks", kind="figure", groups=["ext-masks"], protocol=BOXES_VS_MASKS)
-def boxes_vs_masks(ctx: RenderContext):
-    rows = _rows(ctx.metrics("ext-masks"))
-    datasets = _datasets(rows)
-    if not datasets:
-        raise MissingResults("ext-masks has no VOC / COCO runs with test rows")
+def _dataset_grid(rows: pd.DataFrame, datasets: list[str]) -> tuple[Any, Any, pd.DataFrame]:
+    """One row of (EPG, on-object EPG, IoU) vs F1 panels per dataset, then a Waterbirds row whose first
+    panel shows accuracy and worst-group accuracy; returns the figure, its axes and the Waterbirds rows."""
     fig, axes = style.subplots(len(datasets) + 1, 3, panel=(3.3, 3.0))
     for i, ds in enumerate(datasets):
         sub = rows[rows["dataset"] == ds]
@@ -163,6 +160,16 @@ def boxes_vs_masks(ctx: RenderContext):
             _panel(axes[i, j], sub, y, f"{DATASET_NAMES[ds]}: {y} vs F1")
     wb = rows[rows["dataset"] == "waterbirds"]
     _waterbirds_panel(axes[-1, 0], wb)
+    return fig, axes, wb
+
+
+@register("ext.boxes_vs_masks", kind="figure", groups=["ext-masks"], protocol=BOXES_VS_MASKS)
+def boxes_vs_masks(ctx: RenderContext):
+    rows = _rows(ctx.metrics("ext-masks"))
+    datasets = _datasets(rows)
+    if not datasets:
+        raise MissingResults("ext-masks has no VOC / COCO runs with test rows")
+    fig, axes, wb = _dataset_grid(rows, datasets)
     for ax in axes[-1, 1:]:
         ax.set_axis_off()
     _legend(fig)
@@ -174,13 +181,7 @@ def boxes_vs_masks(ctx: RenderContext):
 def annotation_free(ctx: RenderContext):
     rows = _rows(ctx.metrics("ext-annotation-free"))
     datasets = _datasets(rows)
-    fig, axes = style.subplots(len(datasets) + 1, 3, panel=(3.3, 3.0))
-    for i, ds in enumerate(datasets):
-        sub = rows[rows["dataset"] == ds]
-        for j, y in enumerate(("epg", "onobj_epg", "iou")):
-            _panel(axes[i, j], sub, y, f"{DATASET_NAMES[ds]}: {y} vs F1")
-    wb = rows[rows["dataset"] == "waterbirds"]
-    _waterbirds_panel(axes[-1, 0], wb)
+    fig, axes, wb = _dataset_grid(rows, datasets)
     _panel(axes[-1, 1], wb, "epg", "Waterbirds: EPG vs F1")
     _panel(axes[-1, 2], wb, "onobj_epg", "Waterbirds: on-object EPG vs F1")
     _legend(fig)
