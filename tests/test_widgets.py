@@ -226,7 +226,7 @@ def test_inspector_agrees_with_the_runs_own_evaluation(tmp_path):
         epgs, ious = [], []
         for i in range(s.num_images):
             for c in s.ground_truth(i):
-                m = s.map_metrics(run, s.heatmap(run, i, c, "ixg", "input"), i, c)
+                m = s.map_metrics(run, s.heatmap(run, i, c, "ixg", "input"), i, c, "ixg", "input")
                 epgs.append(m["epg"])
                 ious.append(m["iou"])
         assert np.mean(epgs) == pytest.approx(row["epg"], abs=1e-5)

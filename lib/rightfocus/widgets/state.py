@@ -225,7 +225,7 @@ class InspectorState:
         self._datasets: dict[str, Any] = {}
         self._tables: dict[str, pd.DataFrame] = {}
         self._scores: dict[tuple, pd.DataFrame] = {}
-        self._iou_thresholds: dict[str, float] = {}
+        self._iou_thresholds: dict[tuple, float] = {}
         self._roots: dict[str, str] = {}  # data root as given -> as found
         # selections
         self.runs: list[str] = []
@@ -505,9 +505,10 @@ class InspectorState:
             return obj
         return box
 
-    def map_metrics(self, run_id: str, heatmap: Tensor, index: int | None = None, target: int | None = None
-                    ) -> dict[str, float | None]:
-        """EPG, IoU and on-object EPG of one map (`rightfocus.metrics`), IoU at the run's stored threshold."""
+    def map_metrics(self, run_id: str, heatmap: Tensor, index: int | None = None, target: int | None = None,
+                    method: str | None = None, tap: str | None = None) -> dict[str, float | None]:
+        """EPG, IoU and on-object EPG of one map (`rightfocus.metrics`) of `method` at `tap` (default: the
+        selection), IoU at the threshold the run's evaluation selected for them (`iou_threshold`)."""
         from rightfocus.metrics import epg, iou, onobject_epg, score
 
         sample = self.sample(index)
@@ -519,18 +520,36 @@ class InspectorState:
         onobj = None
         if obj is not None and not bool(sample.get("invert_mask", False)) and float(box.sum()) > 0:
             onobj = float(onobject_epg(m, box[None], obj[None])[0])
-        out = {"epg": float(epg(m, mask[None])[0]), "iou": float(iou(m, mask[None], self.iou_threshold(run_id))[0]),
+        out = {"epg": float(epg(m, mask[None])[0]), "iou": float(iou(m, mask[None], self.iou_threshold(run_id, method, tap))[0]),
                "onobj_epg": onobj, "mask": self.resolve_mask_source(run_id, obj)}
         out.update({k: float(v[0]) for k, v in score(self.readout, m, mask[None].float()).items()})
         return out
 
-    def iou_threshold(self, run_id: str) -> float:
-        """The IoU threshold the run's evaluation used (its metrics.jsonl), else 0.5."""
-        if run_id not in self._iou_thresholds:
-            rows = store.read_metrics(self.run_dir(run_id))
-            values = [r.get("iou_threshold") for r in rows if r.get("iou_threshold") is not None]
-            self._iou_thresholds[run_id] = float(values[-1]) if values else 0.5
-        return self._iou_thresholds[run_id]
+    def iou_threshold(self, run_id: str, method: str | None = None, tap: str | None = None) -> float:
+        """The IoU threshold the run's evaluation used for the shown checkpoint and (tap, method): the
+        one validation selected there (its metrics.jsonl rows; MG Sec. 3.3), else the run's latest for
+        that pair, else `metrics.DEFAULT_IOU_THRESHOLD`."""
+        from rightfocus.metrics import DEFAULT_IOU_THRESHOLD
+
+        tap = self.resolve_tap(run_id, tap)
+        method = method or self.method
+        key = (run_id, self.checkpoint, method, tap)
+        if key not in self._iou_thresholds:
+            rows = [r for r in store.read_metrics(self.run_dir(run_id))
+                    if r.get("iou_threshold") is not None and (r.get("tap"), r.get("method")) == (tap, method)]
+            epoch = self._checkpoint_epoch(run_id)
+            at = [r for r in rows if r.get("epoch") == epoch]
+            chosen = (at or rows)[-1]["iou_threshold"] if (at or rows) else DEFAULT_IOU_THRESHOLD
+            self._iou_thresholds[key] = float(chosen)
+        return self._iou_thresholds[key]
+
+    def _checkpoint_epoch(self, run_id: str) -> int | None:
+        """The epoch of the checkpoint shown (`checkpoint`: "selected", an epoch, or "latest": None)."""
+        if self.checkpoint == "latest":
+            return None
+        if self.checkpoint in (None, "selected"):
+            return store.read_done(self.run_dir(run_id)).get("selected_epoch")
+        return int(self.checkpoint)
 
     # ---- AIM masks -----------------------------------------------------------------------------
     def is_aim(self, run_id: str) -> bool:
