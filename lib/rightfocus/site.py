@@ -150,7 +150,7 @@ def paper_page(paper: str, figures: Path, results: Path, profile: str,
     """The markdown of `paper`'s page and the notebooks it links (group -> file)."""
     ids = paper_ids(paper)
     title = PAPERS[paper][0]
-    claims = f"{paper}.claims"
+    claims = next((i for i in ids if i.endswith("claims")), "")  # the claims table the page opens with
     groups = list(dict.fromkeys(g for _, gs in ids.values() for g in gs))
     found = executed_notebooks(results, profile, paper)
     parts = [f"# {title}", "",
