@@ -9,7 +9,7 @@ shared host it can take a third of two cores), the wall time without it at most 
 core-seconds / cores: steal costs at least that much wall time, exactly that while every core is busy),
 each executed notebook's duration, and whether `git status` is clean afterwards.
 
-    python benchmarks/demo_timing.py --out benchmarks/out        # ~15-20 min, the machine to itself
+    python benchmarks/demo_timing.py --out benchmarks/out        # ~10 min on 2 idle cores, the machine to itself
 
 Not part of `make bench` (it is the whole demo). Numbers are measurements, not tests.
 """
