@@ -141,13 +141,16 @@ def _table4_cells(configs: list[Any]) -> dict[str, str]:
     }
 
 
+#: where Tables 4 / 5's "ours" cells come from
+_FROM_RUN_CONFIGS = ("ours: read from the run configs of every AIM group (the results when present, else the "
+                     "configs the grid generates)")
+
+
 @register("aim.tab4", kind="table", groups=["config"],
           protocol=aim_protocol(
               "Table 4, App. A.1",
               "The primary hyperparameters used for our AIM models are the shown in Table 4",
-              notes=(
-                  "ours: read from the run configs of every AIM group (the results when present, else the "
-                  "configs the grid generates)",)))
+              notes=(_FROM_RUN_CONFIGS,)))
 def tab4(ctx: RenderContext) -> Table:
     """Table 4 beside the values of the runs of each profile (`profile_configs`)."""
     paper_rows = {**{k: str(v) for k, v in P.TABLE4.items()}, "epochs / threshold annealing": "200 / 100 (A.3)",
@@ -166,9 +169,7 @@ def tab4(ctx: RenderContext) -> Table:
           protocol=aim_protocol(
               "Table 5, App. A.1",
               "We used different learning rates for each of the backbones, as listed in Table 5.",
-              notes=(
-                  "ours: read from the run configs of every AIM group (the results when present, else the "
-                  "configs the grid generates)",)))
+              notes=(_FROM_RUN_CONFIGS,)))
 def tab5(ctx: RenderContext) -> Table:
     """Table 5 beside the backbone learning rates of each profile's runs, per paper backbone."""
     lrs, notes = {}, []
