@@ -72,7 +72,7 @@ class Guide:
         every patch's attribution is zero (see the module docstring). `Guide` warns when the maps of
         its first call are all constant over the image, with the reason and a layer that works.
     method : ixg | gradcam | intgrad | bcos (see the module docstring).
-    loss : energy | l1 | ppce | rrr.
+    loss : energy | l1 | ppce | rrr | distill (explanation distillation toward soft target maps).
     prefix_tokens : ViT layers only: class / register tokens before the patch tokens (default: timm's
         ``num_prefix_tokens``, 1 for torchvision's ViT, else inferred from the token count).
 
@@ -150,7 +150,8 @@ class Guide:
         """(logits [N, K], localisation loss per image [N]) from ONE forward pass.
 
         targets: one class per image [N] (-1: no localisation loss for that image, e.g. no box);
-        masks: [N, H, W] in [0, 1], 1 where the target class's evidence should be (soft values weight pixels). Both outputs are in the graph:
+        masks: [N, H, W] in [0, 1], 1 where the target class's evidence should be (soft values weight
+        pixels). Both outputs are in the graph:
         call ``backward`` on your total loss outside any explanation context (this returns outside it).
         guided: optional [N] bool, which images the loss counts (default: every image with a target).
         Images with a target but not guided are still attributed (in train-mode batch norm their
