@@ -235,15 +235,12 @@ def mismatches(recipe: Recipe, configs: Iterable[Any]) -> list[str]:
 
 
 def paper_configs(group: str) -> list[Any]:
-    """The paper-profile configs the grid generates for `group` (either paper's grid)."""
-    from rightfocus.experiments import aim_grids, ext_grids, grids
+    """The paper-profile configs the grid generates for `group` (any paper's grid)."""
+    from rightfocus.experiments.makefile import PAPERS
 
-    if group in ext_grids.GROUPS:
-        return ext_grids.group_configs(group, "paper")
-    if group in grids.GROUPS:
-        return grids.group_configs(group, "paper")
-    if group in aim_grids.GROUPS:
-        return aim_grids.group_configs(group, "paper")
+    for spec in PAPERS.values():
+        if group in spec.grids.GROUPS:
+            return spec.grids.group_configs(group, "paper")
     raise ValueError(f"unknown group {group!r}")
 
 

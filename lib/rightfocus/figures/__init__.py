@@ -179,10 +179,10 @@ def _load_renderer_modules() -> None:
 
 
 def _grid_of(group: str) -> str:
-    """The Make target that trains `group` (mg, aim or ext)."""
-    from rightfocus.experiments import aim_grids, ext_grids
+    """The Make target that trains `group`: the paper whose grid has it (`experiments.makefile.PAPERS`)."""
+    from rightfocus.experiments.makefile import PAPERS
 
-    return "aim" if group in aim_grids.GROUPS else "ext" if group in ext_grids.GROUPS else "mg"
+    return next((paper for paper, spec in PAPERS.items() if group in spec.grids.GROUPS), "mg")
 
 
 def render_all(

@@ -27,6 +27,8 @@ class MapMetric:
     #: CPU seconds per 1,000 maps of 224 x 224 px on one thread (the inputs of benchmarks/bench_metrics.py,
     #: 100 maps per call; measured on the project's 2-core build host)
     cpu_s_per_1k_224: float
+    #: abbreviation where space is short (the inspector's panel titles)
+    short: str = ""
 
 
 def _top_k(maps: Tensor, masks: Tensor) -> Tensor:
@@ -41,17 +43,17 @@ def _rma_positive(maps: Tensor, masks: Tensor) -> Tensor:
 
 
 _ENTRIES = (
-    MapMetric("epg", core.epg, "EPG", "Rao et al. 2023, Eq. (2)", 0.07),
-    MapMetric("iou", core.iou, "IoU@0.5", "Rao et al. 2023, Sec. 3.3", 0.43),
-    MapMetric("pointing_game", localisation.pointing_game, "Pointing Game", "Zhang et al. 2018", 0.10),
+    MapMetric("epg", core.epg, "EPG", "Rao et al. 2023, Eq. (2)", 0.07, "EPG"),
+    MapMetric("iou", core.iou, "IoU@0.5", "Rao et al. 2023, Sec. 3.3", 0.43, "IoU"),
+    MapMetric("pointing_game", localisation.pointing_game, "Pointing Game", "Zhang et al. 2018", 0.10, "PG"),
     MapMetric("attribution_localisation", localisation.attribution_localisation, "Attribution Localisation",
-              "Kohlbrenner et al. 2020", 0.30),
-    MapMetric("top_k_intersection", _top_k, "Top-K Intersection", "Theiner et al. 2021", 1.5),
+              "Kohlbrenner et al. 2020", 0.30, "AL"),
+    MapMetric("top_k_intersection", _top_k, "Top-K Intersection", "Theiner et al. 2021", 1.5, "TopK"),
     MapMetric("relevance_mass_accuracy", _rma_positive, "Relevance Mass Accuracy",
-              "Arras et al. 2022", 0.33),
+              "Arras et al. 2022", 0.33, "RMA"),
     MapMetric("relevance_rank_accuracy", localisation.relevance_rank_accuracy, "Relevance Rank Accuracy",
-              "Arras et al. 2022", 2.05),
-    MapMetric("auc", localisation.auc, "AUC", "Fawcett 2006", 6.45),
+              "Arras et al. 2022", 2.05, "RRA"),
+    MapMetric("auc", localisation.auc, "AUC", "Fawcett 2006", 6.45, "AUC"),
 )
 
 #: every mask metric by name

@@ -153,9 +153,7 @@ def readout_choices() -> dict[str, str]:
     """Registered metrics the inspector can add to a panel's readout -> their short label."""
     from rightfocus.metrics import MAP_METRICS
 
-    short = {"pointing_game": "PG", "attribution_localisation": "AL", "top_k_intersection": "TopK",
-             "relevance_mass_accuracy": "RMA", "relevance_rank_accuracy": "RRA", "auc": "AUC"}
-    return {k: short.get(k, k) for k in MAP_METRICS if k not in ("epg", "iou")}
+    return {k: m.short or k for k, m in MAP_METRICS.items() if k not in ("epg", "iou")}
 
 
 @dataclass
