@@ -104,11 +104,10 @@ demo: setup data
 # Both papers' grids and renderings as one graph under one jobserver (DEMO_JOBS notebook executions or
 # renderings at once, one torch thread each), goals in the order Make should prefer: AIM's main group
 # (GRID_FIRST: the other AIM groups share its runs and wait for it) and MG's longest group first, then
-# MG's other groups and rendering, AIM's other groups and rendering (measured: Make starts MG's rendering
-# only when a slot frees after AIM's groups have started, so it overlaps AIM's last groups at best).
-# Measured on 2 cores: one paper after the other (each -j2, then one rendering of all ids) left a core
-# idle for ~14 of the demo's 26 minutes.
-# DEMO_JOBS=3 on 2 cores was measured no better (18.1 min and 1,827 s user on a busy host).
+# MG's other groups and rendering, AIM's other groups and rendering (Make starts MG's rendering only
+# when a slot frees after AIM's groups have started, so it overlaps AIM's last groups at best). One graph
+# keeps both cores busy where one paper after the other leaves one idle; DEMO_JOBS=3 on 2 cores is no
+# faster (benchmarks/recorded/demo_timing_2026-12-01.md).
 DEMO_JOBS ?= 2
 demo-train: $(GRID_TARGETS)
 	$(MAKE) -j$(DEMO_JOBS) -f Makefile $(addprefix -f ,$(GRID_FRAGMENTS)) $(GRID_FIRST) draw-gallery $(RENDER_GOALS) \

@@ -6,7 +6,7 @@ the B-cos ViT-S at the same shape; AIM (Alshami et al. 2025, Eq. 7) on ConvNeXt-
 (512, 224 px). Evaluation: `attribute_all_classes` over every (image, ground-truth class) pair.
 Per measurement: images/s, ms per step and peak GPU memory; per mode the speed-up over fp32.
 
-The step is the training engine's (`rightfocus.training.engine.train_one_epoch`), written out here
+The step is model guidance's training step (`rightfocus.training.mg_task.train_one_epoch`), written out here
 from the public pieces (`attribution_context`, `forward_taps`, `attribution_from_tap` with
 ``create_graph=True``, `localisation_loss`, BCE, Adam) so that the modes can be switched locally:
 bf16 = forward, attribution and loss inside ``torch.autocast(dtype=torch.bfloat16)`` (the double
@@ -16,7 +16,7 @@ model and batch in ``torch.channels_last``. Losses stay on the device (no host s
     python benchmarks/bench_gpu.py --out benchmarks/out          # one H200: a few minutes
     python benchmarks/bench_gpu.py --out /tmp/b --quick          # CPU, tiny models, seconds
 
-Numbers are measurements, not tests: the JSON records each ratio next to the issue's goal. Without a
+Numbers are measurements, not tests: the JSON records each ratio next to its goal (`GOALS`). Without a
 CUDA device (and without --quick) the quick CPU version runs, and the JSON says so.
 """
 
@@ -44,7 +44,7 @@ from rightfocus.models import build_model
 MODES = ("fp32", "bf16", "bf16_cl")
 MG_CLASSES = 20  # VOC
 AIM_CLASSES = 200  # CUB
-#: goals of the issue (measured here, asserted nowhere); our fp32 step stands for the official code's,
+#: the project's speed goals on a GPU (measured here, asserted nowhere); our fp32 step stands for the official code's,
 #: which it matched on CPU (0.97-1.08x its time, benchmarks/recorded/bench_guidance_*)
 GOALS = {
     "guided_speedup_over_fp32": (">=", 2.0),

@@ -1,4 +1,4 @@
-"""Memory at paper scale (issue 10, part 4): the decoded-image cache and the peak RSS of one
+"""Memory at paper scale: the decoded-image cache and the peak RSS of one
 paper-shaped model-guidance run, on a COCO-sized stand-in (synthetic COCO 2014 at 480-640 px, the
 release's typical size), extrapolated to the real releases' image counts. Writes JSON to --out DIR
 (nothing here asserts a size).

@@ -13,9 +13,9 @@
 # under their own names (never downloaded; see README "Pretrained weights"): convnext_tiny-983f1562.pth,
 # resnet50-0676ba61.pth, resnet101-63fe2227.pth (from https://download.pytorch.org/models/).
 #
-# Demo runs use one torch thread each (RunConfig.threads; measured: 2 threads on a busy 2-core machine
-# cost ~10x the CPU time); parallelism comes from `make -j`. Measured: `make aim-train PROFILE=demo -j2`
-# (35 runs, 7 notebook executions, 6 epochs) took 5 min 21 s wall / 7 min 11 s user on an idle 2-core VM.
+# Demo runs use one torch thread each (RunConfig.threads: 2 threads on a busy 2-core machine cost ~10x
+# the CPU time); parallelism comes from `make -j`. Its time on 2 cores:
+# benchmarks/recorded/aim_demo_schedule_2026-12-01.md.
 
 AIM_GRID_MK = $(RESULTS)/$(PROFILE)/aim/grid.mk
 # Paper profile: `rightfocus check --paper aim` runs first and writes nothing (see mk/mg.mk)

@@ -100,7 +100,7 @@ def test_xdnn_single_pass_intgrad_equals_captum_and_biases_break_it():
     ours = attribute(xdnn, x, TARGETS, "intgrad", "input")
     theirs = IntegratedGradients(xdnn).attribute(x, target=TARGETS, n_steps=256).sum(1)
     torch.testing.assert_close(ours, theirs, atol=1e-5, rtol=1e-4)
-    # the same single pass on a net WITH biases (mislabelled as X-DNN) is no longer IntGrad
+    # the same single pass on a net WITH biases (mislabelled as X-DNN) is not IntGrad
     biased = _net(bias=True, kind="xdnn")
     ours_b = attribute(biased, x, TARGETS, "intgrad", "input")
     theirs_b = IntegratedGradients(biased).attribute(x, target=TARGETS, n_steps=256).sum(1)

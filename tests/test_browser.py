@@ -1,4 +1,4 @@
-"""The interactive notebooks as a user meets them (issue 14): a real JupyterLab serving a small project
+"""The interactive notebooks as a user meets them: a real JupyterLab serving a small project
 (results of tiny runs whose data roots are RELATIVE, as `make demo` writes them), its kernels started in
 ``notebooks/``, driven by headless Chromium through playwright. Each notebook's cells run from the
 Run menu; then selectors change and buttons are clicked, and the picture (the bytes of the widget's

@@ -158,7 +158,7 @@ def test_collate_refuses_mixed_sizes(fresh):
     assert torch.is_tensor(collate([ds[0]])["image"])
 
 
-# ---- every format, corrupted: the error names the file (and line / record) and the fix (issue 15) ----
+# ---- every format, corrupted: the error names the file (and line / record) and the fix ------------
 VOC = "VOCdevkit/VOC2007"
 CUB = "CUB_200_2011"
 WB = "waterbird_complete100_forest2water2/metadata.csv"

@@ -264,8 +264,8 @@ def test_cli_make_data_writes_a_loadable_dataset(tmp_path):
 
 @pytest.mark.parametrize("kind", ["voc2007", "coco2014"])
 def test_the_test_split_size_changes_no_train_or_val_image(tmp_path, kind):
-    """The demo's test splits were cut (VOC 120 -> 60, COCO 100 -> 60) on the promise that train and val
-    stay the same images (so do the trained models) and test keeps its first images."""
+    """The test split's size (the demo's: 60 images) changes no train or val image (so no trained model),
+    and a smaller test split is the first images of a larger one."""
     small, large = (make(kind, tmp_path / str(n), seed=3, n_train=6, n_val=3, n_test=n, min_size=20, max_size=24)
                     for n in (2, 5))
     for split in ("train", "val", "test"):

@@ -1,4 +1,4 @@
-"""One run on several processes (issue 12, part 2; `training.distributed`), on CPU with the gloo
+"""One run on several processes (`training.distributed`), on CPU with the gloo
 backend and 2 processes: a guided run (double backward through DDP) ends with the metrics of the
 same run on one process, and a run interrupted after epoch 1 resumes under another world size (2 -> 1,
 1 -> 2) with the final metrics of the uninterrupted run.
@@ -263,8 +263,8 @@ def _nan_worker(rank: int, world: int, port: int, cfg: dict, results: str) -> No
 @pytest.mark.slow
 def test_a_nan_on_one_rank_stops_every_rank(setup):
     """A non-finite loss on one rank stops all ranks with the same error (the check is collective).
-    Before, rank 1 stopped alone and rank 0 died in its next all-reduce with gloo's "Connection closed
-    by peer" (measured; NCCL would wait there until its timeout)."""
+    Were the check per rank, rank 1 would stop alone and rank 0 would die in its next all-reduce
+    (gloo: "Connection closed by peer"; NCCL would wait there until its timeout)."""
     import time
 
     root, guided = setup

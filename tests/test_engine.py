@@ -1,7 +1,7 @@
 """The run engine (training/engine.py) and what it shares between the papers: run ids unchanged by the
 rehearsal caps unless set, the caps honoured, model guidance's localisation step against the loss
 functions it wraps, and the run lock. (Resume == uninterrupted for each paper: test_training.py and
-test_aim_training.py; identical demo metrics before/after the engine: see the merge note.)"""
+test_aim_training.py.)"""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Nothing lost, nothing executed (issue 15), for both papers on tiny runs:
+"""Nothing lost, nothing executed, for both papers on tiny runs:
 
 - checkpoints hold tensors and plain data only: every .pt file of a run loads with
   ``torch.load(weights_only=True)``; a file that needs pickle is refused (and its code never runs);
@@ -111,7 +111,7 @@ def test_a_checkpoint_that_needs_pickle_is_refused(mg_ref, tmp_path, kind):
     rdir = train_run(cfg, tmp_path, progress=False)
     sel = store.checkpoint_path(rdir, "selected")
     marker = tmp_path / "pwned"
-    payload = _Evil(marker) if kind == "evil" else np.random.get_state()  # the old RNG format
+    payload = _Evil(marker) if kind == "evil" else np.random.get_state()  # numpy's RNG state (its arrays need pickle)
     state = store.load_torch(sel)
     torch.save({**state, "rng": payload}, sel)
     with pytest.raises(store.NeedsPickleError, match=re.escape(str(sel)) + r".*refused.*re-train"):

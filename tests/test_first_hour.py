@@ -1,4 +1,4 @@
-"""The first hour of a new user (issue 14): the README's runnable block, the example configs, the CLI's
+"""The first hour of a new user: the README's runnable block, the example configs, the CLI's
 help and its errors, and relative paths that mean the project root's folders from any working directory.
 
 Oracles: the run store's own files (`done`, config.yaml), `RunConfig.run_id`, exact messages naming the

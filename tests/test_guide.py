@@ -77,7 +77,7 @@ def test_ixg_at_input_equals_captum_input_x_gradient(arch):
     x, targets, _ = _batch()
     ref = InputXGradient(model).attribute(x, target=targets).sum(1)
     torch.testing.assert_close(Guide(model, "input", "ixg").attribute(x, targets), ref)
-    # the old entry point now accepts any nn.Module too (same code)
+    # the functional entry point `attribute` accepts any nn.Module as well (same code)
     torch.testing.assert_close(attribute(model, x, targets, "ixg"), ref)
 
 

@@ -2,7 +2,7 @@
 (vanilla, X-DNN, B-cos; same weights), for every tap x method x loss, the logits, the per-image
 localisation loss and the parameter gradient of BCE + sum(loc) equal the internal path
 (`attribution_context` + ``forward_taps`` + `attribution_from_tap` + `rightfocus.losses`, as in
-`rightfocus.training.engine.train_one_epoch`). A representative subset runs fast, the full grid is slow.
+`rightfocus.training.mg_task.train_one_epoch`). A representative subset runs fast, the full grid is slow.
 """
 
 from __future__ import annotations
@@ -60,7 +60,7 @@ def _params(model: torch.nn.Module) -> list[torch.nn.Parameter]:
 
 
 def _internal(model, images, labels, targets, masks, tap, method, loss):
-    """The training step's computation (engine.train_one_epoch), one loss."""
+    """The training step's computation (mg_task.train_one_epoch), one loss."""
     if tap == "input":
         images = images.clone().requires_grad_(True)
     with attribution_context(model, method):

@@ -1,4 +1,4 @@
-"""No import circles in lib/rightfocus (issue 11): experiments reads results and never imports
+"""No import circles in lib/rightfocus: experiments reads results and never imports
 training; widgets' logic and views import one way.
 
 The graph is read with `ast` from the source, without importing anything: an edge A -> B for every

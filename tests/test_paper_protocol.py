@@ -1,4 +1,4 @@
-"""The figures follow the papers' protocol (issue: eight protocol departures), items owned by the figure
+"""The figures follow the papers' protocol, items owned by the figure
 modules: AIM Table 10's B-cos row is exactly model guidance's Table 1 cell; mg.fig2's GradCAM column
 reads the voc-gradcam runs; the ResNet qualitative figures have runs at every threshold the paper
 shows; AIM Tables 4/5 read their "ours" cells from the configs; mg.fig8 draws the measured speed-up

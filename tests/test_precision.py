@@ -1,7 +1,7 @@
-"""bf16 autocast (issue 12, part 1; `training.runtime`), checked on CPU autocast: the guided step runs
+"""bf16 autocast (`training.runtime`), checked on CPU autocast: the guided step runs
 for every model kind and tap with its forward, attribution (double backward) and loss in bf16, and
 stays close to fp32; an AIM step likewise; a fixed checkpoint evaluated under bf16 has metrics within
-stated tolerances of fp32; the new RunConfig options leave existing run ids alone and the defaults
+stated tolerances of fp32; RunConfig's precision and performance options at their defaults leave run ids unchanged, and the defaults
 per device are as documented."""
 
 from __future__ import annotations

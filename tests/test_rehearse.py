@@ -1,4 +1,4 @@
-"""The rehearsal profile (issue 10): the paper grids at paper shapes with capped runs, the CPU sample,
+"""The rehearsal profile: the paper grids at paper shapes with capped runs, the CPU sample,
 stand-in data at release sizes, per-run papermill recipes, and REHEARSAL on every rendered id."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Paper-profile runs train through papermill (issue 10, part 3): the per-run recipe's notebook
+"""Paper-profile runs train through papermill: the per-run recipe's notebook
 execution and `rightfocus train CONFIG` produce identical metrics for the same small runs, and the
 executed notebook lands in the run's folder."""
 

@@ -1,4 +1,4 @@
-"""A rehearsal at the papers' shapes (issue 10): one guided run per MG model kind (Vanilla IxG, X-DNN
+"""A rehearsal at the papers' shapes: one guided run per MG model kind (Vanilla IxG, X-DNN
 IntGrad, B-cos) with ResNet-50 at 224 px from its baseline, and one AIM run (ConvNeXt-tiny, 224 px),
 on release-sized stand-in data with stand-in weights, configs taken from the rehearsal grids."""
 

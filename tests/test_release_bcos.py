@@ -195,7 +195,7 @@ def test_standins_have_the_exact_layout_of_the_package_models(tmp_path, file_nam
 
 
 def test_a_model_that_max_pools_its_stem_is_detected(tmp_path):
-    # the comparison can fail: the stem pooling this project used before B-cos v2's definition
+    # the comparison can fail: a max-pooled stem, which B-cos v2's definition does not have
     torch.manual_seed(0)
     theirs = _perturb(_package_release("resnet_18-68b4160fff.pth"), 64)
     torch.save(theirs.state_dict(), tmp_path / "r18.pth")

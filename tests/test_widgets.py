@@ -1,4 +1,4 @@
-"""Heatmap inspector and perception study (issue 6), driven through their Python API.
+"""Heatmap inspector and perception study, driven through their Python API.
 
 Oracles: `rightfocus.attributions.attribute` and `rightfocus.metrics` on the same checkpoint / map
 (other modules), hand-drawn boxes and segmentations, `scipy.stats.binomtest`, exact reproducibility.
@@ -421,7 +421,7 @@ def test_notebook_runs_headless_under_papermill(tree, tmp_path, name, monkeypatc
         assert s["simulated"] is True and s["n"] == 3  # 6 test images in 2 subsets: one participant's 3
 
 
-# ---- where the inspector looks: unfinished runs, relative data roots (issue 14) ----------------------------
+# ---- where the inspector looks: unfinished runs, relative data roots ---------------------------------------
 def test_unfinished_run_folders_are_skipped_with_a_note(tree, tmp_path):
     from rightfocus.experiments import store
 

@@ -19,7 +19,7 @@ from rightfocus.check.known_counts import KNOWN, KnownCounts, counts_key
 from rightfocus.check.problems import ERROR, WARNING, Problem
 from rightfocus.experiments.config import RunConfig
 
-#: MG runs read train / val / test of their dataset (`training.runner.build_datasets`)
+#: MG runs read train / val / test of their dataset (`training.mg_task.build_datasets`)
 MG_SPLITS = ("train", "val", "test")
 
 

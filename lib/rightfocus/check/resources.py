@@ -3,7 +3,7 @@
 - Device: CUDA (name, memory) or CPU (a warning for the paper profile).
 - Disk: free space where results go against the grid's checkpoint volume, estimated as parameter
   bytes (float32, counted on the model each run builds) x checkpoints a FINISHED run keeps
-  (`KEPT_CHECKPOINTS`) summed over the runs, plus one running job's resume state (model + Adam's two
+  (`kept_checkpoints`) summed over the runs, plus one running job's resume state (model + Adam's two
   moments + one transient copy: 4 x the largest model).
 - Time: a few training steps of each distinct model of the grid (kind, arch, image size; MG guided
   steps at the INPUT tap with the run's native attribution and the Energy loss, the costliest tap:
@@ -26,12 +26,12 @@ from typing import Any, Callable
 from rightfocus.check.problems import ERROR, WARNING, Problem
 from rightfocus.experiments.config import RunConfig
 
-#: MG guided runs keep the checkpoints on their own validation Pareto front (runner._kept_epochs):
+#: MG guided runs keep the checkpoints on their own validation Pareto front (the MG task's `keep`):
 #: its size is not known before training; assumed here (a 3-D front over 10-50 epochs)
 ASSUMED_FRONT = 10
 #: reduced batch for timing on CPU
 CPU_BATCH = 2
-#: MG native attribution per model kind (training.runner.NATIVE_METHOD)
+#: MG native attribution per model kind (the same table as `experiments.config.NATIVE_METHOD`)
 NATIVE = {"vanilla": "ixg", "xdnn": "intgrad", "bcos": "bcos"}
 
 

@@ -1,5 +1,5 @@
 """Joint image / box / mask transforms: resize, random resized crop and horizontal flip that MOVE the
-boxes and the segmentation with the image (a known bug elsewhere: boxes that do not follow the crop).
+boxes and the segmentation with the image (cropping the image alone would leave the boxes where they were).
 
 Images are uint8 or float tensors [3, H, W]; boxes float [n, 5] (class, x0, y0, x1, y1), end exclusive,
 kept as floats here (rounding happens once, at the end, in the dataset); seg int [H, W] or None.

@@ -83,27 +83,12 @@ PROFILES: dict[str, dict[str, Any]] = {
         "extra": {"anneal_epochs": 100, "anneal_start": 0, "shifted_offset": 0.15},
     },
     "demo": {
-        # chosen from the operating-point check (figures.operating_point: final validation active share
-        # within 5 points of tau), measured per run on synthetic data (AIM[1]/[2], tau 25 %):
-        # - batch 16 / top-down lr 1e-3 / 6 epochs annealed over 3: masks ended 75-90 % active;
-        # - batch 8 + top-down lr 1e-2 (Table 4) + annealed over 2 of 6 epochs: 5 of 25 runs reached tau.
-        #   The Gumbel noise was on until the last epoch (DynConv's 80 %): under noise the training
-        #   share follows E[sigmoid(logit)], not the noise-free share that evaluation sees (one run:
-        #   36 % noised vs 5 % noise-free);
-        # - noise off after 50 % of the epochs: 10 of 25; the shares were still falling at epoch 6
-        #   (Traveling Birds 77 -> 49 %): 64 steps after annealing, and a quadratic mask loss at lambda 6
-        #   that the classification loss holds above tau;
-        # - 10 epochs, noise off after 30 % (0.3 * 10 in floating point: noise in epochs 1-4, none in 5-10),
-        #   lambda 30: training shares settle at tau
-        #   (22-30 % in the five worst runs above); what is left is BatchNorm's batch-of-8 statistics
-        #   against its running statistics at evaluation (validation 18-32 % there). Top-down lr 3e-2 /
-        #   5e-2, DynConv's temperature schedule, LayerNorm in the mask estimator (collapsed to 0 %) and
-        #   BN statistics recomputed on the training set (+6 points, systematically) were no better;
-        # - `make demo` then took 17.8 min on 2 cores (budget 15); the AIM grid alone (`make aim-train
-        #   PROFILE=demo -j2`, fresh results): 10 epochs 657 CPU-s, 20 of 25; 8 epochs 587 CPU-s, 16 of 25;
-        #   6 epochs (annealed over 2, noise in epochs 1-2) 427 CPU-s, 12 of 25;
-        # - chosen: 6 epochs, annealed over the first, Gumbel noise in the first only (0.1 * 6), lambda 30:
-        #   431 CPU-s, 19 of 25 (misses 5-9 points from tau): five noise-free epochs at tau.
+        # chosen from the operating-point check (`figures.operating_point`: a run's final validation
+        # active share within 5 points of tau) within `make demo`'s 2-core budget: batch 8 for more
+        # mask-estimator steps, lambda 30 (at the paper's 6 the classification loss holds the share
+        # above tau), tau annealed over the first epoch and Gumbel noise in it only (the noised share
+        # the loss sees is not the noise-free share evaluation sees), then five noise-free epochs at
+        # tau: 19 of 25 runs reach it. The trials: benchmarks/recorded/aim_demo_schedule_2026-12-01.md
         "epochs": 6, "batch_size": 8, "image_size": 32, "seeds": (0,), "lam": 30.0,
         "backbone_lr": {"tiny": 1e-3},
         "image_size_by_dataset": {},
@@ -186,12 +171,12 @@ def rehearsal_companions(group: str, kept: list[RunConfig], runs: list[RunConfig
     return named + [p for c in [*kept, *named] for p in _partners(c, runs)]
 
 
-#: What the demo profile changes from the paper, printed under every AIM figure/table (entries in
-#: the shape of `rightfocus.experiments.grids.DEMO_DEVIATIONS`: text + the ids they affect).
 #: the AIM ids drawn from training results (schematics and config tables are not affected)
 AIM_RESULT_IDS: tuple[str, ...] = ("aim.fig1", "aim.fig[3-8]", "aim.fig1[0-9]", "aim.fig2[0-6]", "aim.fig29",
                                    "aim.tab[1-3]", "aim.tab[7-9]", "aim.tab1[0-6]", "aim.study", "aim.claims")
 
+#: What the demo profile changes from the paper, printed under every AIM figure/table (entries in
+#: the shape of `rightfocus.experiments.grids.DEMO_DEVIATIONS`: text + the ids they affect).
 AIM_DEMO_DEVIATIONS: list[dict[str, Any]] = [
     {"text": "AIM demo: synthetic datasets (a few hundred images) instead of CUB / Waterbirds / "
              "TravelingBirds / ImageNet-100 / Hard-ImageNet", "figures": list(AIM_RESULT_IDS)},

@@ -30,15 +30,15 @@ NON_RESULT_FIELDS = frozenset({"data_root", "profile", "device", "num_workers", 
                                "channels_last", "cudnn_benchmark"})
 
 #: numeric precision of a run (`training.runtime`): "auto" = bf16 autocast on CUDA with bf16, fp32
-#: elsewhere. It changes results, so an explicit "fp32" / "bf16" enters the id ("auto" keeps every
-#: existing id)
+#: elsewhere. It changes results, so an explicit "fp32" / "bf16" enters the id ("auto" stays out of
+#: it)
 PRECISIONS = ("auto", "fp32", "bf16")
 
-#: the guidance signal of a guided run (`training.mask_sources`); the default keeps every existing id
+#: the guidance signal of a guided run (`training.mask_sources`); the default stays out of the run id
 DEFAULT_MASK_SOURCE = "boxes"
 
-#: rehearsal caps: they change results, so they enter the id, but only when set (None keeps every
-#: existing run id)
+#: rehearsal caps: they change results, so they enter the id, but only when set (None stays out of
+#: it)
 CAP_FIELDS = ("max_steps_per_epoch", "max_eval_images")
 
 #: the attribution method that is native to each model kind (Rao et al. 2023, Sec. 3.2)
@@ -51,7 +51,7 @@ FROM_INIT = "init"
 
 
 #: what each RunConfig field means (`rightfocus train --help` lists these with the defaults;
-#: tests/test_config_cli.py checks that every field has one)
+#: tests/test_first_hour.py checks that every field has one)
 FIELD_HELP: dict[str, str] = {
     "paper": f"which paper's training loop: {' | '.join(PAPERS)}",
     "dataset": "dataset name (voc2007, coco2014, waterbirds, ...; AIM also waterbirds95, cub, ...)",
@@ -228,8 +228,8 @@ class RunConfig:
     # ---- identity ------------------------------------------------------------------------------
     def result_fields(self) -> dict[str, Any]:
         """The fields that can change this run's results (everything but paths/devices/profile and
-        performance knobs; the rehearsal caps only when set and the precision only when not "auto",
-        so that existing runs keep their ids)."""
+        performance knobs; the rehearsal caps only when set, the precision only when not "auto" and the
+        mask source only when not the default, so that a default never changes a run id)."""
         return {k: v for k, v in self.to_dict().items()
                 if k not in NON_RESULT_FIELDS and not (k in CAP_FIELDS and v is None)
                 and not (k == "precision" and v == "auto")

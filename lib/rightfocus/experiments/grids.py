@@ -105,8 +105,8 @@ SETTINGS: dict[str, dict[str, Any]] = {
         "baseline_epochs": {"voc2007": 15, "coco2014": 15, "waterbirds": 10},
         "baseline_epochs_scale": {"vanilla": 2 / 3},  # vanilla (batch norm) learns fastest
         # Waterbirds guided runs start from the baselines' fresh initialisation (GUIDED_INIT) and train
-        # 5 epochs (the baselines 10): every run meets its operating point (measured: training loc loss
-        # falls 14-59 % from epoch 1 to 5, val EPG moves 3.5 to 24 points from the initialisation)
+        # 5 epochs (the baselines 10): enough for every run to meet its operating point
+        # (benchmarks/recorded/demo_timing_2026-12-01.md)
         "guided_epochs": {"voc2007": 2, "coco2014": 2, "waterbirds": 5},
         "guided_lr": {"voc2007": 1e-3, "coco2014": 1e-3, "waterbirds": 1e-3},
         "guided_init": GUIDED_INIT,

@@ -16,7 +16,7 @@ import pandas as pd
 
 from rightfocus.figures import MissingResults, RenderContext
 
-#: every AIM inventory id (INVENTORY.md), kind and groups
+#: every AIM inventory id, its kind and groups
 AIM_IDS: dict[str, tuple[str, tuple[str, ...]]] = {
     "aim.fig1": ("figure", ("aim-main",)), "aim.fig2": ("figure", ()), "aim.fig3": ("figure", ("aim-main",)),
     "aim.fig4": ("figure", ("aim-main",)), "aim.fig5": ("figure", ("aim-main",)),

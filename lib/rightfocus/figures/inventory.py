@@ -1,5 +1,5 @@
-"""Every figure/table id of the inventory (shared INVENTORY.md), with its kind and the experiment
-groups it reads. A test keeps this list equal to the inventory file when that file is present.
+"""The inventory: every figure/table id the project renders (each paper's figures and tables, then the
+project's own summaries), with its kind and the experiment groups it reads.
 
 "none" and "config" groups need no training results (schematics; hyper-parameter tables)."""
 
@@ -79,8 +79,9 @@ EXT_METRIC_IDS: dict[str, tuple[str, tuple[str, ...]]] = {
 
 
 def parse_inventory(text: str) -> dict[str, str]:
-    """Ids -> runs column from the markdown tables of INVENTORY.md (ranges like `a .. b` and
-    `a, b` in one cell are expanded)."""
+    """Ids -> last column of markdown table rows whose first cell names ``mg.*`` / ``aim.*`` ids (ranges
+    like `a .. b` and `a, b` in one cell are expanded); tests compare an id list in that form with this
+    module's."""
     import re
 
     ids: dict[str, str] = {}

@@ -19,7 +19,7 @@ def make_coco(out: Path, rng: np.random.Generator, n_train: int = 150, n_val: in
               max_size: int = 72, p_pair: float = 0.9, p_empty: float = 0.03) -> list[dict]:
     """Write train2014/, val2014/, annotations/ and splits/ under `out`; returns manifest records.
     train2014 (train, then val) is drawn before val2014 (test) from one generator, so `n_test` changes
-    no train or val image (the demo's 60; 100 before, cut for its time budget)."""
+    no train or val image (the demo writes 60)."""
     names = [n for _, n in categories]
     looks = class_looks(len(categories))
     pairs = [(names.index("bicycle"), names.index("person"))] if {"bicycle", "person"} <= set(names) else []

@@ -33,7 +33,7 @@ def make_voc(out: Path, rng: np.random.Generator, n_train: int = 120, n_val: int
              p_pair: float = 0.9, seg_fraction: float = 0.4) -> list[dict]:
     """Write VOCdevkit/VOC2007 under `out`; returns the manifest records. Splits are drawn in the order
     train, val, test from one generator, so `n_test` changes no train or val image. The demo's test split
-    (60 images; 120 before, cut for its time budget) is the size of val."""
+    (60 images) is the size of val."""
     unknown = [c for c in classes if c not in VOC_CLASSES]
     if unknown:
         raise ValueError(f"unknown VOC class {unknown[0]!r}; known: {', '.join(VOC_CLASSES)}")
