@@ -2,7 +2,7 @@
 
 Oracles: `rightfocus.attributions.attribute` and `rightfocus.metrics` on the same checkpoint / map
 (other modules), hand-drawn boxes and segmentations, `scipy.stats.binomtest`, exact reproducibility.
-The results tree is made by the training helper's `train_run` (MG runs) on a tiny VOC-format dataset
+The results tree is made by `training.runner.train_run` (MG runs) on a tiny VOC-format dataset
 (tests/tiny_results.py); the AIM run is a checkpoint + per-epoch masks written with the AIM loop's own
 writers.
 """
