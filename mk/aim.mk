@@ -10,7 +10,7 @@
 # wrapper setting CUDA_VISIBLE_DEVICES). Demo profile: one papermill execution of
 # notebooks/aim_train.ipynb per group; the groups that share runs with aim-main wait for it.
 # The ImageNet backbone weights are torchvision's release files, dropped into WEIGHTS_ROOT unchanged
-# under their own names (never downloaded; see README "Pretrained weights"): convnext_tiny-983f1562.pth,
+# under their own names (never downloaded; see docs/weights.md): convnext_tiny-983f1562.pth,
 # resnet50-0676ba61.pth, resnet101-63fe2227.pth (from https://download.pytorch.org/models/).
 #
 # Demo runs use one torch thread each (RunConfig.threads: 2 threads on a busy 2-core machine cost ~10x

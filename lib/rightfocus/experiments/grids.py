@@ -43,7 +43,7 @@ MODELS: tuple[tuple[str, str], ...] = (("vanilla", "ixg"), ("xdnn", "intgrad"), 
 
 #: ImageNet weights the paper profile starts from: the release files under their own names, read from
 #: WEIGHTS_ROOT unchanged (nothing is downloaded). Which project publishes each file and where:
-#: `rightfocus.models.release.RELEASES` and the README ("Pretrained weights"). B-cos ResNet-50 is model
+#: `rightfocus.models.release.RELEASES` and docs/weights.md. B-cos ResNet-50 is model
 #: guidance's own file (the one the paper used); DenseNet-121 and ViT-S are B-cos-v2's releases.
 PAPER_WEIGHTS: dict[tuple[str, str], str] = {
     ("vanilla", "resnet50"): "resnet50-0676ba61.pth",
