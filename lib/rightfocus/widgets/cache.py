@@ -17,7 +17,7 @@ import torch
 from torch import Tensor
 
 from rightfocus.experiments.config import RunConfig
-from rightfocus.widgets import aim_masks
+from rightfocus.widgets import aim_masks, browse
 from rightfocus.widgets.catalogue import RunCatalogue
 from rightfocus.widgets.selection import CLASSIFIER_TAP, Selection
 
@@ -76,8 +76,8 @@ class AttributionCache:
         self._load_model, self._load_dataset = model_loader, dataset_loader
         self._models: dict[tuple[str, Any], torch.nn.Module] = {}
         self._datasets: dict[str, Any] = {}
-        #: per split: one row per image (`browse.image_table`); per run and selection: per-image EPG
-        self.tables: dict[str, pd.DataFrame] = {}
+        self.tables: dict[str, pd.DataFrame] = {}  # split -> `image_table`
+        #: per-image EPG (`InspectorState.image_epg`) per run, checkpoint, split, method, tap and mask source
         self.image_scores: dict[tuple, pd.DataFrame] = {}
         self._sources: dict[str, Any] = {}  # run id -> its training's mask source (`guidance_signal`)
 
@@ -105,6 +105,13 @@ class AttributionCache:
             config = self.reference_config()
             self._datasets[split] = self._load_dataset(config, split, self.catalogue.data_root_for(config))
         return self._datasets[split]
+
+    def image_table(self, split: str | None = None) -> pd.DataFrame:
+        """One row per image of `split` (default: the selected one): index, classes, group (`browse.image_table`)."""
+        split = split or self.selection.split
+        if split not in self.tables:
+            self.tables[split] = browse.image_table(self.dataset(split))
+        return self.tables[split]
 
     def sample(self, index: int | None = None) -> dict[str, Any]:
         """The dataset's sample (cached: a view reads it several times; decoding costs milliseconds)."""

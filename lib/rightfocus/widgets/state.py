@@ -38,7 +38,7 @@ __all__ = ["CLASSIFIER_TAP", "MASK_SOURCES", "MULTI_LABEL_DATASETS", "DatasetLoa
 
 def default_dataset_loader(config: RunConfig, split: str, data_root: str | None = None) -> Any:
     """The run's evaluation dataset of `split` at its training resolution, loaded as its training
-    loop loads it (MG: `training.runner.build_datasets`' options; AIM: `aim_loop.load_split(s)`, test =
+    loop loads it (MG: `training.mg_task.build_datasets`' options; AIM: `aim_loop.load_split(s)`, test =
     the dataset's test split, val = the run's seeded 20 % of train, both centre-cropped)."""
     import dataclasses
 
@@ -126,6 +126,7 @@ class InspectorState:
     resolve_target, resolve_tap = _On("computed", AttributionCache), _On("computed", AttributionCache)
     logits, heatmap = _On("computed", AttributionCache), _On("computed", AttributionCache)
     aim_masks, guidance_signal = _On("computed", AttributionCache), _On("computed", AttributionCache)
+    image_table = _On("computed", AttributionCache)
 
     def __init__(
         self,
@@ -251,13 +252,6 @@ class InspectorState:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(self.png())
         return path
-
-    def image_table(self, split: str | None = None) -> pd.DataFrame:
-        """One row per image of `split` (default: the selected one): index, classes, group (`browse.image_table`)."""
-        split = split or self.split
-        if split not in self.computed.tables:
-            self.computed.tables[split] = browse.image_table(self.dataset(split))
-        return self.computed.tables[split]
 
     def image_epg(self, run_id: str, method: str | None = None, tap: str | None = None,
                   batch_size: int = 32) -> pd.DataFrame:
