@@ -8,8 +8,8 @@ already ``done``, and submits the rest through submitit (the usual cluster engin
   (``--array=0-N%P``, P = ``--array-parallelism``);
 - a guided run starts from its baseline(s) (``RunConfig.init_from``): on SLURM its job carries
   ``--dependency=afterok:<baseline jobs>`` (and ``--kill-on-invalid-dep=yes``, so a failed baseline
-  does not leave its guided runs pending for ever); the local and debug executors submit in
-  dependency order and wait for each wave;
+  does not leave its guided runs pending for ever); the local and debug executors start a run once
+  its baselines are done;
 - every job is a `RunJob`, a submitit ``Checkpointable``: on preemption or near its time limit
   SLURM sends USR2 (``--signal=USR2@<delay>``), submitit calls `RunJob.checkpoint`, which returns a
   ``DelayedSubmission`` of the same run, and requeues the job (``--requeue``); the requeued job
@@ -18,6 +18,10 @@ already ``done``, and submits the rest through submitit (the usual cluster engin
 - the job calls one stable entry point, `rightfocus.training.runner.train_from_file` on the run's
   ``config.yaml`` (what ``rightfocus train`` and ``make mg`` call), so it keeps working when the
   engine under it changes.
+
+`launch` composes three steps: plan (`plan_launch`: configs -> runs settled or to submit, in
+dependency waves), record (`record_pending`, `record_submitted`, `record_blocked`) and submit
+(`submit_slurm`; `WaveRunner` for the local and debug executors).
 
 A small launch record is written atomically under ``<results>/<profile>/<paper>/launch/``:
 ``runs/<run_id>.json`` (written by the launcher: executor, job id, log, dependencies) and
@@ -539,8 +543,8 @@ def launch(
 ) -> list[Submitted]:
     """Submit every run of `configs` that is not done (one paper and profile per call).
 
-    SLURM: returns once every job is queued. Local / debug: submits wave by wave and returns when
-    every job has ended. `dry_run`: writes nothing and returns the runs it would submit (job id None,
+    SLURM: returns once every job is queued. Local / debug: starts each run once its baselines are
+    done and returns when every job has ended. `dry_run`: writes nothing and returns the runs it would submit (job id None,
     with their wave). Runs that are running or pending under an earlier job of the same executor
     are not submitted again; their dependents wait for that job.
     """

@@ -1,4 +1,5 @@
-"""`HeatmapInspector`: the ipywidgets front end of `InspectorState` (all logic lives there).
+"""`HeatmapInspector`: the ipywidgets front end of `InspectorState` (the logic lives there;
+`match_options` only combines its filters for the "matches" dropdown).
 
 Every control writes one selection into the state and redraws; the drawn view is kept in
 `last_view` and the PNG shown in `image` (what tests look at).
