@@ -8,8 +8,8 @@ already ``done``, and submits the rest through submitit (the usual cluster engin
   (``--array=0-N%P``, P = ``--array-parallelism``);
 - a guided run starts from its baseline(s) (``RunConfig.init_from``): on SLURM its job carries
   ``--dependency=afterok:<baseline jobs>`` (and ``--kill-on-invalid-dep=yes``, so a failed baseline
-  does not leave its guided runs pending for ever); the local and debug executors submit in
-  dependency order and wait for each wave;
+  does not leave its guided runs pending for ever); the local and debug executors start a run once
+  its baselines are done;
 - every job is a `RunJob`, a submitit ``Checkpointable``: on preemption or near its time limit
   SLURM sends USR2 (``--signal=USR2@<delay>``), submitit calls `RunJob.checkpoint`, which returns a
   ``DelayedSubmission`` of the same run, and requeues the job (``--requeue``); the requeued job
@@ -18,6 +18,10 @@ already ``done``, and submits the rest through submitit (the usual cluster engin
 - the job calls one stable entry point, `rightfocus.training.runner.train_from_file` on the run's
   ``config.yaml`` (what ``rightfocus train`` and ``make mg`` call), so it keeps working when the
   engine under it changes.
+
+`launch` composes three steps: plan (`plan_launch`: configs -> runs settled or to submit, in
+dependency waves), record (`record_pending`, `record_submitted`, `record_blocked`) and submit
+(`submit_slurm`; `WaveRunner` for the local and debug executors).
 
 A small launch record is written atomically under ``<results>/<profile>/<paper>/launch/``:
 ``runs/<run_id>.json`` (written by the launcher: executor, job id, log, dependencies) and
@@ -372,6 +376,161 @@ def _dependency(job_ids: Sequence[str]) -> str | None:
     return "afterok:" + ":".join(sorted(job_ids)) if job_ids else None
 
 
+# ---- plan, record, submit ---------------------------------------------------------------------
+@dataclass
+class LaunchPlan:
+    """What one launch submits: its runs, which of them are settled (done, or in flight under an
+    earlier job of the same executor: run id -> job id) and the rest in dependency waves."""
+
+    paper: str
+    profile: str
+    results: str | Path
+    record_dir: Path
+    runs: list[PlannedRun]
+    done: set[str]
+    in_flight: dict[str, str]
+    todo: list[PlannedRun]
+    waves: list[list[PlannedRun]]
+
+
+def plan_launch(configs: Sequence[RunConfig], executor: str, results: str | Path = "results", write: bool = True,
+                log: Any = print) -> LaunchPlan:
+    """Plan a launch of `configs` (one paper and profile; `plan` writes their config files unless
+    `write` is False): runs done or in flight under `executor` are settled, the others ordered in `waves`."""
+    keys = {(c.paper, c.profile) for c in configs}
+    if len(keys) != 1:
+        raise ValueError(f"one launch takes one paper and profile; got {sorted(keys)}")
+    ((paper, profile),) = keys
+    runs = plan(configs, results, write=write)
+    current = {s.run_id: s for s in launch_status(paper, profile, results, [r.run_id for r in runs]
+                                                    + [d for r in runs for d in r.needs])}
+    done = {rid for rid, s in current.items() if s.state == "done"}
+    in_flight = {rid: s.job_id for rid, s in current.items()
+                 if s.state in ("running", "pending") and s.job_id and s.executor == executor}
+    todo = [r for r in runs if r.run_id not in done and r.run_id not in in_flight]
+    for rid in sorted({r.run_id for r in runs} & set(in_flight)):
+        log(f"{rid}: already {current[rid].state} as job {in_flight[rid]}, not resubmitted")
+    return LaunchPlan(paper, profile, results, launch_dir(results, profile, paper), runs, done, in_flight, todo,
+                      waves(todo, done | set(in_flight)))
+
+
+def record_pending(launch_plan: LaunchPlan, executor: str) -> dict[str, Submitted]:
+    """Write a launch record for every run to submit, before the first submission (`launch_status`
+    shows them pending), and drop the job records of earlier attempts."""
+    records: dict[str, Submitted] = {}
+    for r in launch_plan.todo:
+        records[r.run_id] = Submitted(r.run_id, executor, None, None, list(r.needs), str(r.config))
+        _write_json(_launch_record_path(launch_plan.record_dir, r.run_id), asdict(records[r.run_id]))
+        _job_record_path(launch_plan.record_dir, r.run_id).unlink(missing_ok=True)
+    return records
+
+
+def record_submitted(record_dir: Path, rec: Submitted, job: Any, log: Any = print) -> None:
+    """Note `job` (a submitit job) in the run's launch record `rec` and on disk."""
+    rec.job_id, rec.log, rec.submitted_at = str(job.job_id), str(job.paths.stdout), _now()
+    _write_json(_launch_record_path(record_dir, rec.run_id), asdict(rec))
+    log(f"{rec.run_id}: job {rec.job_id}" + (f" after {', '.join(rec.needs)}" if rec.needs else ""))
+
+
+def record_blocked(record_dir: Path, rec: Submitted, failed: Sequence[str], log: Any = print) -> None:
+    """Note that the run was not started because its baselines `failed`."""
+    rec.blocked_by = list(failed)
+    _write_json(_launch_record_path(record_dir, rec.run_id), asdict(rec))
+    log(f"{rec.run_id}: not started, its baseline failed: {', '.join(failed)}")
+
+
+def submit_slurm(ex: Any, launch_plan: LaunchPlan, records: dict[str, Submitted], make_job: Any,
+                 log: Any = print) -> None:
+    """Queue every wave at once: per wave, one job array per set of jobs its runs wait for
+    (``--dependency=afterok:<jobs>``, ``--kill-on-invalid-dep=yes``)."""
+    job_of: dict[str, str] = dict(launch_plan.in_flight)
+    for wave in launch_plan.waves:
+        by_dep: dict[str | None, list[PlannedRun]] = {}
+        for r in wave:
+            by_dep.setdefault(_dependency([job_of[d] for d in r.needs if d in job_of]), []).append(r)
+        for dep, group in by_dep.items():
+            extra = dict(ex.parameters.get("additional_parameters") or {})
+            extra.pop("dependency", None)
+            extra.pop("kill_on_invalid_dep", None)
+            if dep:
+                extra.update(dependency=dep, kill_on_invalid_dep="yes")
+            ex.update_parameters(slurm_additional_parameters=extra)
+            with ex.batch():
+                jobs = [ex.submit(make_job(r)) for r in group]
+            for r, job in zip(group, jobs):
+                record_submitted(launch_plan.record_dir, records[r.run_id], job, log)
+                job_of[r.run_id] = records[r.run_id].job_id
+
+
+class WaveRunner:
+    """Local / debug submission: a run starts as soon as its baselines are done, at most `parallel` at
+    once (local: one job per visible GPU by default, each on its own device); returns when all ended."""
+
+    def __init__(self, ex: Any, executor: str, launch_plan: LaunchPlan, records: dict[str, Submitted],
+                 make_job: Any, options: JobOptions, log: Any = print) -> None:
+        self.ex, self.executor, self.plan, self.records = ex, executor, launch_plan, records
+        self.make_job, self.log = make_job, log
+        self.gpus = _local_gpus() if executor == "local" else 0
+        self.parallel = 1 if executor == "debug" else max(1, options.array_parallelism or self.gpus or 1)
+        self.ok, self.failed = set(launch_plan.done), set()
+        self.waiting = [r for wave in launch_plan.waves for r in wave]
+        self.running: dict[str, tuple[Any, int | None]] = {}  # run id -> (job, device)
+
+    def run(self) -> None:
+        while self.waiting or self.running:
+            for r in list(self.waiting):
+                self.start_if_ready(r)
+            self.collect()
+            if self.running or self.waiting:
+                time.sleep(0.2 if self.running else 5.0)
+
+    def start_if_ready(self, r: PlannedRun) -> None:
+        """Start `r` when its baselines are done and a slot is free; block it when one failed."""
+        outside = [d for d in r.needs if d in self.plan.in_flight and d not in self.ok | self.failed]
+        if outside:  # in flight under another launch: look again
+            for st in launch_status(self.plan.paper, self.plan.profile, self.plan.results, outside):
+                if st.state in ("done", "failed"):
+                    (self.ok if st.state == "done" else self.failed).add(st.run_id)
+        bad = [d for d in r.needs if d in self.failed]
+        if bad:
+            self.waiting.remove(r)
+            self.failed.add(r.run_id)
+            record_blocked(self.plan.record_dir, self.records[r.run_id], bad, self.log)
+        elif all(d in self.ok for d in r.needs) and len(self.running) < self.parallel:
+            self.waiting.remove(r)
+            device = self.pick_device()
+            job = self.ex.submit(self.make_job(r))
+            record_submitted(self.plan.record_dir, self.records[r.run_id], job, self.log)
+            self.running[r.run_id] = (job, device)
+
+    def pick_device(self) -> int | None:
+        """Local: the least-loaded GPU (None without GPUs), set as the next job's only visible one."""
+        if self.executor != "local":
+            return None
+        busy = [dev for _, dev in self.running.values()]
+        device = min(range(self.gpus), key=busy.count) if self.gpus else None
+        self.ex.update_parameters(gpus_per_node=1 if device is not None else 0,
+                                  visible_gpus=(device,) if device is not None else ())
+        return device
+
+    def collect(self) -> None:
+        """Move ended jobs to ok (their run is done) or failed (the job's record holds the error)."""
+        for rid, (job, _) in list(self.running.items()):
+            if not job.done():
+                continue
+            del self.running[rid]
+            try:
+                job.result()
+            except Exception:  # the job's own record holds the error; keep going
+                pass
+            if store.is_done(store.run_dir(self.plan.results, self.plan.profile, rid)):
+                self.ok.add(rid)
+            else:
+                self.failed.add(rid)
+                error = _read_json(_job_record_path(self.plan.record_dir, rid)).get("error", "no error recorded")
+                self.log(f"{rid}: job {job.job_id} failed: {error.splitlines()[0]} (log: {job.paths.stdout})")
+
+
 def launch(
     configs: Sequence[RunConfig],
     executor: str = "slurm",
@@ -384,8 +543,8 @@ def launch(
 ) -> list[Submitted]:
     """Submit every run of `configs` that is not done (one paper and profile per call).
 
-    SLURM: returns once every job is queued. Local / debug: submits wave by wave and returns when
-    every job has ended. `dry_run`: writes nothing and returns the runs it would submit (job id None,
+    SLURM: returns once every job is queued. Local / debug: starts each run once its baselines are
+    done and returns when every job has ended. `dry_run`: writes nothing and returns the runs it would submit (job id None,
     with their wave). Runs that are running or pending under an earlier job of the same executor
     are not submitted again; their dependents wait for that job.
     """
@@ -393,113 +552,21 @@ def launch(
     configs = list(configs)
     if not configs:
         return []
-    keys = {(c.paper, c.profile) for c in configs}
-    if len(keys) != 1:
-        raise ValueError(f"one launch takes one paper and profile; got {sorted(keys)}")
-    ((paper, profile),) = keys
-    rec_dir = launch_dir(results, profile, paper)
-    runs = plan(configs, results, write=not dry_run)
-    by_id = {r.run_id: r for r in runs}
-    # what is settled: done, or in flight under an earlier job of this executor (reuse its job id)
-    current = {s.run_id: s for s in launch_status(paper, profile, results, [r.run_id for r in runs]
-                                                    + [d for r in runs for d in r.needs])}
-    done = {rid for rid, s in current.items() if s.state == "done"}
-    in_flight = {rid: s.job_id for rid, s in current.items()
-                 if s.state in ("running", "pending") and s.job_id and s.executor == executor}
-    todo = [r for r in runs if r.run_id not in done and r.run_id not in in_flight]
-    for rid in sorted(set(by_id) & set(in_flight)):
-        log(f"{rid}: already {current[rid].state} as job {in_flight[rid]}, not resubmitted")
-    order = waves(todo, done | set(in_flight))
+    launch_plan = plan_launch(configs, executor, results, write=not dry_run, log=log)
     if dry_run:  # nothing written: the runs that would be submitted, by wave
         return [Submitted(r.run_id, executor, None, None, list(r.needs), str(r.config), wave=k)
-                for k, wave in enumerate(order) for r in wave]
+                for k, wave in enumerate(launch_plan.waves) for r in wave]
+    ex = make_executor(executor, launch_plan.record_dir / "jobs", options)
+    records = record_pending(launch_plan, executor)
 
-    folder = rec_dir / "jobs"
-    ex = make_executor(executor, folder, options)
-    records: dict[str, Submitted] = {}
-    for r in todo:  # every run is recorded before the first submission: `--status` shows them pending
-        records[r.run_id] = Submitted(r.run_id, executor, None, None, list(r.needs), str(r.config))
-        _write_json(_launch_record_path(rec_dir, r.run_id), asdict(records[r.run_id]))
-        _job_record_path(rec_dir, r.run_id).unlink(missing_ok=True)
-    job_of: dict[str, str] = dict(in_flight)
-
-    def job_for(r: PlannedRun) -> RunJob:
-        return RunJob(r.config, results, rec_dir, simulate_preemption=simulate_preemption,
+    def make_job(r: PlannedRun) -> RunJob:
+        return RunJob(r.config, results, launch_plan.record_dir, simulate_preemption=simulate_preemption,
                       raise_user_errors=executor != "debug")  # debug: no post-mortem debugger for them
 
-    def record(r: PlannedRun, job: Any) -> None:
-        rec = records[r.run_id]
-        rec.job_id, rec.log, rec.submitted_at = str(job.job_id), str(job.paths.stdout), _now()
-        job_of[r.run_id] = rec.job_id
-        _write_json(_launch_record_path(rec_dir, r.run_id), asdict(rec))
-        log(f"{r.run_id}: job {rec.job_id}" + (f" after {', '.join(r.needs)}" if r.needs else ""))
-
     if executor == "slurm":
-        for wave in order:
-            by_dep: dict[str | None, list[PlannedRun]] = {}
-            for r in wave:
-                by_dep.setdefault(_dependency([job_of[d] for d in r.needs if d in job_of]), []).append(r)
-            for dep, group in by_dep.items():
-                extra = dict(ex.parameters.get("additional_parameters") or {})
-                extra.pop("dependency", None)
-                extra.pop("kill_on_invalid_dep", None)
-                if dep:
-                    extra.update(dependency=dep, kill_on_invalid_dep="yes")
-                ex.update_parameters(slurm_additional_parameters=extra)
-                with ex.batch():
-                    jobs = [ex.submit(job_for(r)) for r in group]
-                for r, job in zip(group, jobs):
-                    record(r, job)
-        return list(records.values())
-
-    # local / debug: a run starts as soon as its baselines are done, at most `parallel` at once
-    # (local: one job per visible GPU by default, each on its own device)
-    gpus = _local_gpus() if executor == "local" else 0
-    parallel = 1 if executor == "debug" else max(1, options.array_parallelism or gpus or 1)
-    ok, failed = set(done), set()
-    waiting = [r for wave in order for r in wave]
-    running: dict[str, tuple[Any, int | None]] = {}  # run id -> (job, device)
-    while waiting or running:
-        for r in list(waiting):
-            outside = [d for d in r.needs if d in in_flight and d not in ok | failed]
-            if outside:  # in flight under another launch: look again
-                for st in launch_status(paper, profile, results, outside):
-                    if st.state in ("done", "failed"):
-                        (ok if st.state == "done" else failed).add(st.run_id)
-            bad = [d for d in r.needs if d in failed]
-            if bad:
-                waiting.remove(r)
-                failed.add(r.run_id)
-                records[r.run_id].blocked_by = bad
-                _write_json(_launch_record_path(rec_dir, r.run_id), asdict(records[r.run_id]))
-                log(f"{r.run_id}: not started, its baseline failed: {', '.join(bad)}")
-            elif all(d in ok for d in r.needs) and len(running) < parallel:
-                waiting.remove(r)
-                device = None
-                if executor == "local":
-                    busy = [dev for _, dev in running.values()]
-                    device = min(range(gpus), key=busy.count) if gpus else None  # least-loaded GPU
-                    ex.update_parameters(gpus_per_node=1 if device is not None else 0,
-                                         visible_gpus=(device,) if device is not None else ())
-                job = ex.submit(job_for(r))
-                record(r, job)
-                running[r.run_id] = (job, device)
-        for rid, (job, _) in list(running.items()):
-            if not job.done():
-                continue
-            del running[rid]
-            try:
-                job.result()
-            except Exception:  # the job's own record holds the error; keep going
-                pass
-            if store.is_done(store.run_dir(results, profile, rid)):
-                ok.add(rid)
-            else:
-                failed.add(rid)
-                error = _read_json(_job_record_path(rec_dir, rid)).get("error", "no error recorded")
-                log(f"{rid}: job {job.job_id} failed: {error.splitlines()[0]} (log: {job.paths.stdout})")
-        if running or waiting:
-            time.sleep(0.2 if running else 5.0)
+        submit_slurm(ex, launch_plan, records, make_job, log)
+    else:
+        WaveRunner(ex, executor, launch_plan, records, make_job, options, log).run()
     return list(records.values())
 
 

@@ -1,4 +1,5 @@
-"""`HeatmapInspector`: the ipywidgets front end of `InspectorState` (all logic lives there).
+"""`HeatmapInspector`: the ipywidgets front end of `InspectorState` (the logic lives there;
+`match_options` only combines its filters for the "matches" dropdown).
 
 Every control writes one selection into the state and redraws; the drawn view is kept in
 `last_view` and the PNG shown in `image` (what tests look at).
@@ -22,6 +23,19 @@ GROUND_TRUTH = ("ground truth", NONE)
 #: slider position "the checkpoint's own masks" (a slider cannot hold None)
 CHECKPOINT_MASKS = ("checkpoint", NONE)
 CMAPS = ("jet", "viridis", "inferno", "magma", "coolwarm", "gray")
+STYLE = {"description_width": "initial"}  # labels at their own width, never cut off
+
+
+def match_options(state: InspectorState, cls: int | None, group: int | None,
+                  epg_range: tuple[float, float] | None, by_change: bool) -> list[tuple[str, int]]:
+    """The "matches" dropdown's (label, image index) options: images with class `cls`, in `group`, with
+    per-image EPG in `epg_range`; `by_change` (two runs or more): ranked by EPG change, first -> last run."""
+    keep = state.filter_images(cls, group, epg_range)
+    if by_change and len(state.runs) > 1:
+        ranked = state.epg_change()
+        ranked = ranked[ranked["index"].isin(keep)]
+        return [(f"{int(i)} (ΔEPG {points(d)})", int(i)) for i, d in zip(ranked["index"], ranked["change"])]
+    return [(str(i), i) for i in keep]
 
 
 class HeatmapInspector:
@@ -34,14 +48,25 @@ class HeatmapInspector:
     def __init__(self, state: InspectorState) -> None:
         import ipywidgets as W
 
-        from rightfocus.attributions import METHODS
-
         self.state = state
         self.last_view: View | None = None
         self.last_error: str | None = None
         self._muted = False
+        self._make_browse_controls(W)
+        self._make_view_controls(W)
+        self._refresh_choices()
+        self._wire()
+        self.ui = self._layout(W)
         s = state
-        style = {"description_width": "initial"}  # labels at their own width, never cut off
+        if s.runs:
+            self.refresh()
+        else:  # say what is there to choose from, or where nothing was found
+            self.status.value = (f"choose runs above ({len(self.runs.options)} under {s.results / s.profile})"
+                                 if self.runs.options else s.nothing_found())
+
+    def _make_browse_controls(self, W: Any) -> None:
+        """Store, runs, split, image and the image filters."""
+        s, style = self.state, STYLE
         self.results = W.Text(value=str(s.results), description="results", style=style)
         self.profile = W.Text(value=s.profile, description="profile", style=style)
         self.reload = W.Button(description="load runs")
@@ -62,6 +87,12 @@ class HeatmapInspector:
         self.by_change = W.Checkbox(value=False, description="sort by EPG change (first → last run)", indent=False,
                                     layout=W.Layout(width="auto"))
         self.matches = W.Dropdown(options=[], description="matches", style=style)
+
+    def _make_view_controls(self, W: Any) -> None:
+        """Class, attribution, overlay, readout, AIM epoch, guidance signal, export, status and image."""
+        from rightfocus.attributions import METHODS
+
+        s, style = self.state, STYLE
         self.target = W.Dropdown(options=[GROUND_TRUTH], value=NONE, description="class", style=style)
         self.method = W.Dropdown(options=list(METHODS), value=s.method, description="method", style=style)
         self.tap = W.Dropdown(options=[CLASSIFIER_TAP, *TAPS], value=s.tap, description="tap", style=style)
@@ -77,9 +108,9 @@ class HeatmapInspector:
         self.export = W.Button(description="export PNG")
         self.status = W.HTML()
         self.image = W.Image(format="png", layout=W.Layout(max_width="100%"))
-        self._refresh_choices()
-        self._wire()
-        self.ui = W.VBox([
+
+    def _layout(self, W: Any) -> Any:
+        return W.VBox([
             W.HBox([self.results, self.profile, self.reload]), self.runs,
             W.HBox([self.split, self.index, self.prev, self.next]),
             W.HBox([self.filter_class, self.filter_group, self.use_epg, self.filter_epg]),
@@ -88,11 +119,6 @@ class HeatmapInspector:
             W.HBox([self.alpha, self.cmap, self.mask_epoch]), self.show_guidance, self.readout,
             W.HBox([self.export_path, self.export]), self.status, self.image,
         ])
-        if s.runs:
-            self.refresh()
-        else:  # say what is there to choose from, or where nothing was found
-            self.status.value = (f"choose runs above ({len(self.runs.options)} under {s.results / s.profile})"
-                                 if self.runs.options else s.nothing_found())
 
     @classmethod
     def from_results(cls, results: str | Path = "results", profile: str = "demo", runs: Sequence[str] = (),
@@ -155,20 +181,10 @@ class HeatmapInspector:
     def _apply_filter(self) -> None:
         if self._muted or not self.state.runs:
             return
-        s = self.state
-
-        def compute() -> list[tuple[str, int]]:
-            cls, group = (None if w.value == NONE else w.value for w in (self.filter_class, self.filter_group))
-            epg_range = tuple(v / 100.0 for v in self.filter_epg.value) if self.use_epg.value else None  # % -> fraction
-            keep = s.filter_images(cls, group, epg_range)
-            if self.by_change.value and len(s.runs) > 1:
-                ranked = s.epg_change()
-                ranked = ranked[ranked["index"].isin(keep)]
-                return [(f"{int(i)} (ΔEPG {points(d)})", int(i)) for i, d in zip(ranked["index"], ranked["change"])]
-            return [(str(i), i) for i in keep]
-
+        cls, group = (None if w.value == NONE else w.value for w in (self.filter_class, self.filter_group))
+        epg_range = tuple(v / 100.0 for v in self.filter_epg.value) if self.use_epg.value else None  # % -> fraction
         options: list[tuple[str, int]] = []
-        self._guard(lambda: options.extend(compute()))
+        self._guard(lambda: options.extend(match_options(self.state, cls, group, epg_range, self.by_change.value)))
         self._muted = True
         self.matches.options = options
         self.matches.value = None

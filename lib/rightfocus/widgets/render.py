@@ -72,7 +72,7 @@ def draw_outline(ax, seg: Any) -> None:
 
 
 def inspector_figure(view: Any, cmap: str = "jet", alpha: float = 0.5):
-    """The inspector's current view (a `widgets.state.View`; views never import the state logic): the image with boxes / outline, then one overlay per run, and a
+    """The inspector's current view (a `widgets.view.View`; views never import the state logic): the image with boxes / outline, then one overlay per run, and a
     row per run with masks: AIM's per-stage masks and merged mask, and (``show_guidance``) the guidance
     signal a guided run was trained with."""
     panels = view.panels
