@@ -43,9 +43,9 @@ import torch
 from torch import Tensor, nn
 
 from rightfocus.attributions import upsample_maps
-from rightfocus.attributions.layer import INPUT, LayerTap, as_targets, layer_maps, method_context
+from rightfocus.attributions.layer import INPUT, LayerTap, as_targets, layer_maps
 from rightfocus.attributions.layer_choice import ZERO_HEAD, explain, map_problem, suggest_layer
-from rightfocus.attributions.methods import GUIDE_METHODS, get_method
+from rightfocus.attributions.methods import GUIDE_METHODS, attribution_context, get_method
 from rightfocus.losses import get_loss
 
 #: per model: the (layer, method) pairs whose maps were seen to vary, or were warned about for good
@@ -105,7 +105,7 @@ class Guide:
              ) -> tuple[Tensor, Tensor]:
         """(logits [N, K], maps [N, h, w] at the layer's resolution) from ONE forward pass; with
         `create_graph` the maps are differentiable w.r.t. the parameters. Target -1: no map (zeros)."""
-        with torch.enable_grad(), method_context(self.model, self.method):
+        with torch.enable_grad(), attribution_context(self.model, self.method, strict=None):
             logits, act = self.tap.forward(images)
             maps = layer_maps(logits, act, targets, self.method, images.shape[-2:], create_graph,
                               self.tap.prefix_tokens, f"layer {self.layer!r}")

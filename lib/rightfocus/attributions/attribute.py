@@ -12,7 +12,7 @@ from torch import Tensor
 
 from rightfocus.attributions.gradients import input_leaf as _input_leaf
 from rightfocus.attributions.gradients import upsample_maps
-from rightfocus.attributions.methods import METHODS, get_method
+from rightfocus.attributions.methods import METHODS, attribution_context, get_method
 from rightfocus.models.taps import TappedModel
 
 __all__ = ["METHODS", "attribute", "upsample_maps"]
@@ -31,12 +31,12 @@ def _attribute_any(model: torch.nn.Module, images: Tensor, targets: Tensor, meth
                    create_graph: bool, upsample: bool) -> Tensor:
     """Any nn.Module (not a TappedModel): the single-pass maps of `rightfocus.attributions.layer`
     (`layer` a module name or ``input``; a method not exact on the model is warned about)."""
-    from rightfocus.attributions.layer import LayerTap, layer_maps, method_context
+    from rightfocus.attributions.layer import LayerTap, layer_maps
 
     if images.dim() != 4:
         raise ValueError(f"images must be [N, C, H, W], got shape {tuple(images.shape)}")
     tap = LayerTap(model, layer)
-    with torch.enable_grad(), method_context(model, method):
+    with torch.enable_grad(), attribution_context(model, method, strict=False):
         logits, act = tap.forward(images)
         maps = layer_maps(logits, act, targets, method, images.shape[-2:], create_graph, tap.prefix_tokens,
                           f"layer {layer!r}")

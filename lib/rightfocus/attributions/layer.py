@@ -12,8 +12,8 @@ Sec. 3.2), differentiable w.r.t. the parameters (double backprop) for guidance.
 `layer_maps` differentiates ``sum_i logits[i, targets[i]]`` w.r.t. that activation and combines
 gradient and activation by the method's rule (`AttributionMethod.combine`). Activations are ``[N, C, h, w]`` (channels first) or
 tokens ``[N, L, D]`` (ViTs): the prefix tokens (class / register tokens) are dropped and the rest
-laid out on the patch grid. `method_context` (`attribution_context`, warning instead of refusing
-an inexact map) is what the forward AND that gradient must run in: math attention (the fused
+laid out on the patch grid. `attribution_context` (`method_context`: the same without the exactness
+check) is what the forward AND that gradient must run in: math attention (the fused
 scaled-dot-product kernels have no double backward) and the method's own context (``bcos``: the
 model's explanation mode).
 """
@@ -37,9 +37,9 @@ INPUT = "input"
 
 
 def method_context(model: nn.Module, method: str) -> ContextManager:
-    """`attribution_context` that warns instead of refusing where the single-pass map is not exact
-    (``intgrad`` on a model with biases); what `rightfocus.Guide` and `layer_maps` callers run in."""
-    return attribution_context(model, method, strict=False)
+    """`attribution_context` without the exactness check (``strict=None``): math attention and the
+    method's own context."""
+    return attribution_context(model, method, strict=None)
 
 
 def find_module(model: nn.Module, layer: str) -> nn.Module:

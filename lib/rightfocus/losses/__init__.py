@@ -1,7 +1,7 @@
 """Localisation losses (Rao et al. 2023, Eq. (3)-(6)) as registered objects, one file per loss, and
 AIM's active-area loss (Alshami et al. 2025, Eq. (6), `active_area.py`).
 
-``LOSSES`` is the registry `LOCALISATION_LOSSES` (``LOSSES[name](attributions, masks)`` gives the
+``LOSSES`` is a mapping view of the registry `LOCALISATION_LOSSES` (``LOSSES[name](attributions, masks)`` gives the
 per-image loss [N]; iterating gives the names in registration order: energy, l1, ppce, rrr, distill).
 A new loss is one module with a function decorated by `register_loss`.
 
@@ -19,6 +19,10 @@ step's `mask_source`), read as per-pixel weights; each entry's ``soft_mask`` say
   target map, its scale does not matter.
 """
 
+import warnings
+from collections.abc import MutableMapping
+from typing import Iterator
+
 from rightfocus.losses.base import (
     LOCALISATION_LOSSES, LocalisationLoss, get_loss, localisation_loss, normalised_positive, register_loss,
 )
@@ -30,8 +34,39 @@ from rightfocus.losses.l1 import l1_loss
 from rightfocus.losses.ppce import LOG_CLAMP, ppce_loss
 from rightfocus.losses.rrr import rrr_loss
 
-#: the localisation losses by name (the registry itself)
-LOSSES = LOCALISATION_LOSSES
+
+
+class _LossTable(MutableMapping):
+    """``LOSSES``: the registry as a name -> loss mapping (``LOSSES[name](attributions, masks)``),
+    iterated in registration order. Assigning a function registers it (label = its name); prefer
+    `register_loss`, which also takes the label and the meaning of a soft mask."""
+
+    def __getitem__(self, name: str) -> LocalisationLoss:
+        return LOCALISATION_LOSSES[name]
+
+    def __setitem__(self, name: str, fn) -> None:
+        warnings.warn("LOSSES[name] = fn registers a loss without a label; use rightfocus.losses.register_loss",
+                      DeprecationWarning, stacklevel=2)
+        LOCALISATION_LOSSES.register(name, LocalisationLoss(name, name, fn), replace=True)
+
+    def __delitem__(self, name: str) -> None:
+        LOCALISATION_LOSSES.unregister(name)
+
+    def __contains__(self, name: object) -> bool:
+        return name in LOCALISATION_LOSSES
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(LOCALISATION_LOSSES)
+
+    def __len__(self) -> int:
+        return len(LOCALISATION_LOSSES)
+
+    def __repr__(self) -> str:
+        return f"LOSSES{list(LOCALISATION_LOSSES)}"
+
+
+#: the localisation losses by name: a mapping view of `LOCALISATION_LOSSES`
+LOSSES = _LossTable()
 
 __all__ = [
     "EPG_EPS", "LOCALISATION_LOSSES", "LOG_CLAMP", "LOSSES", "LocalisationLoss", "active_area_loss", "active_ratio",

@@ -133,13 +133,14 @@ def get_method(name: str) -> AttributionMethod:
     return ATTRIBUTION_METHODS[name]
 
 
-def attribution_context(model: "nn.Module", method: str, strict: bool = True) -> ContextManager:
+def attribution_context(model: "nn.Module", method: str, strict: bool | None = True) -> ContextManager:
     """The context the forward pass AND the attribution gradient must run in for `method`; the loss's
     ``backward()`` runs OUTSIDE it (B-cos layers read the switch at backward time).
 
     Math attention (double-differentiable) and the method's own context (B-cos: the explanation
-    mode). `strict`: refuse a model on which the single-pass map is not exact (single-pass ``intgrad``
-    on a model with biases); otherwise warn. A method that cannot run on the model (``bcos`` on a
+    mode). `strict`: True refuses a model on which the single-pass map is not exact (single-pass
+    ``intgrad`` on a model with biases), False warns, None skips the check (a caller that checked once,
+    e.g. `rightfocus.Guide` at construction). A method that cannot run on the model (``bcos`` on a
     non-B-cos model) is always refused.
 
     Usage (training step)::
@@ -151,7 +152,8 @@ def attribution_context(model: "nn.Module", method: str, strict: bool = True) ->
         loss.backward()   # outside the context
     """
     m = get_method(method)
-    m.check(model, strict)
+    if strict is not None:
+        m.check(model, strict)
     stack = contextlib.ExitStack()
     stack.enter_context(sdpa_math())
     stack.enter_context(m.context(model))
