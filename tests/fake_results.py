@@ -132,9 +132,10 @@ def _waterbirds(results: Path, profile: str, data_roots: dict | None = None, ima
 
 def write_fake_results(results: Path, profile: str = "demo", flip: bool = False,
                        groups: Iterable[str] | None = None, data_roots: dict | None = None,
-                       image_size: int = 224) -> Path:
+                       image_size: int = 224, losses: Iterable[str] = ("energy", "l1", "ppce", "rrr")) -> Path:
     """Write the fake tree under `results/profile` and the group manifests; returns the profile dir.
-    `data_roots` (dataset -> folder) and `image_size` go into the run configs."""
+    `data_roots` (dataset -> folder) and `image_size` go into the run configs; `losses`: those of the
+    main groups' guided runs (each needs an entry in GAIN_EPG, GAIN_IOU, COST_F1 and ONOBJ)."""
     results = Path(results)
     run = functools.partial(_run, data_roots=data_roots, image_size=image_size)
     lams = (0.5, 1.0)
@@ -158,7 +159,7 @@ def write_fake_results(results: Path, profile: str = "demo", flip: bool = False,
                                         lam=lam, lam_rank=r, flip=flip, eval_taps=extra_taps, **kw))
         return out
 
-    losses = ("energy", "l1", "ppce", "rrr")
+    losses = tuple(losses)
     groups_written = {}
     if wanted("voc-main"):
         groups_written["voc-main"] = baselines("voc2007") + guided_grid("voc2007", MAIN, ("input", "final"), losses)

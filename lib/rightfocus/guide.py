@@ -42,19 +42,17 @@ from typing import Sequence
 import torch
 from torch import Tensor, nn
 
-from rightfocus.attributions import TAP_METHODS, upsample_maps
-from rightfocus.attributions.layer import (
-    INPUT, LayerTap, as_targets, bcos_mode, layer_maps, method_context, warn_if_not_exact,
-)
+from rightfocus.attributions import upsample_maps
+from rightfocus.attributions.layer import INPUT, LayerTap, as_targets, layer_maps
 from rightfocus.attributions.layer_choice import ZERO_HEAD, explain, map_problem, suggest_layer
-from rightfocus.losses import LOSSES
+from rightfocus.attributions.methods import GUIDE_METHODS, attribution_context, get_method
+from rightfocus.losses import get_loss
 
 #: per model: the (layer, method) pairs whose maps were seen to vary, or were warned about for good
 #: (a `Guide` built anew each training step checks only its first step)
 _SETTLED: "weakref.WeakKeyDictionary[nn.Module, set[tuple[str, str]]]" = weakref.WeakKeyDictionary()
 
-#: attribution methods a `Guide` can train through
-GUIDE_METHODS: tuple[str, ...] = TAP_METHODS
+__all__ = ["GUIDE_METHODS", "Guide"]
 
 
 class Guide:
@@ -71,8 +69,10 @@ class Guide:
         ``"encoder.layers.encoder_layer_10"`` of torchvision's ``vit_b_16``), never the last one, where
         every patch's attribution is zero (see the module docstring). `Guide` warns when the maps of
         its first call are all constant over the image, with the reason and a layer that works.
-    method : ixg | gradcam | intgrad | bcos (see the module docstring).
-    loss : energy | l1 | ppce | rrr | distill (explanation distillation toward soft target maps).
+    method : a registered single-pass, differentiable method (`GUIDE_METHODS`): ixg | gradcam | intgrad |
+        bcos, and any added one (see the module docstring).
+    loss : a registered localisation loss (`rightfocus.losses.LOSSES`): energy | l1 | ppce | rrr | distill
+        (explanation distillation toward soft target maps), and any added one.
     prefix_tokens : ViT layers only: class / register tokens before the patch tokens (default: timm's
         ``num_prefix_tokens``, 1 for torchvision's ViT, else inferred from the token count).
 
@@ -83,26 +83,19 @@ class Guide:
 
     def __init__(self, model: nn.Module, layer: str = INPUT, method: str = "ixg", loss: str = "energy",
                  *, prefix_tokens: int | None = None) -> None:
+        m = get_method(method)
         if method not in GUIDE_METHODS:
-            raise ValueError(f"unknown attribution method {method!r}; choose one of {list(GUIDE_METHODS)}")
-        if loss not in LOSSES:
-            raise ValueError(f"unknown localisation loss {loss!r}; choose one of {list(LOSSES)}")
+            raise ValueError(f"attribution method {method!r} has no differentiable single-pass map; choose one of "
+                             f"{list(GUIDE_METHODS)}")
+        self._loss = get_loss(loss)
         self.tap = LayerTap(model, layer, prefix_tokens)
         self._warned: set[str] = set()
         self.model, self.layer, self.method, self.loss = model, layer, method, loss
-        #: whether the guidance gradient is the exact derivative (False: bcos-package explanation mode)
-        self.exact = bcos_mode(model)[1] if method == "bcos" else True
+        #: whether the guidance gradient is the exact derivative (`AttributionMethod.guidance_exact`)
+        m.check(model, strict=False)  # a method that cannot run refuses; an inexact map warns
+        self.exact = m.guidance_exact(model)
         if not self.exact:
-            warnings.warn(
-                f"{type(model).__name__}'s explanation mode detaches the B-cos scales in the forward pass (the "
-                "bcos package does): the maps are exact B-cos explanations, but every gradient through "
-                "Guide's forward (the classification loss's too) treats the scales as constants. For exact "
-                "guidance use rightfocus's B-cos models (rightfocus.models.build_model('bcos', ...)), which "
-                "load the B-cos-v2 release files",
-                UserWarning,
-                stacklevel=2,
-            )
-        warn_if_not_exact(model, method)
+            warnings.warn(m.inexact_guidance(model), UserWarning, stacklevel=2)
 
     def __repr__(self) -> str:
         return (f"Guide({type(self.model).__name__}, layer={self.layer!r}, method={self.method!r}, "
@@ -112,7 +105,7 @@ class Guide:
              ) -> tuple[Tensor, Tensor]:
         """(logits [N, K], maps [N, h, w] at the layer's resolution) from ONE forward pass; with
         `create_graph` the maps are differentiable w.r.t. the parameters. Target -1: no map (zeros)."""
-        with torch.enable_grad(), method_context(self.model, self.method):
+        with torch.enable_grad(), attribution_context(self.model, self.method, strict=None):
             logits, act = self.tap.forward(images)
             maps = layer_maps(logits, act, targets, self.method, images.shape[-2:], create_graph,
                               self.tap.prefix_tokens, f"layer {self.layer!r}")
@@ -198,11 +191,11 @@ class Guide:
             _warn_empty_masks(masks, valid)  # host masks: free; device masks: first calls only (one sync)
         masks = masks.to(device=maps.device, dtype=maps.dtype)
         if bool(valid.all()):
-            return logits, LOSSES[self.loss](maps, masks)
+            return logits, self._loss(maps, masks)
         loc = maps.new_zeros(n)
         if bool(valid.any()):
             keep = valid.nonzero().flatten().to(maps.device, non_blocking=True)
-            loc = loc.index_put((keep,), LOSSES[self.loss](maps[keep], masks[keep]))
+            loc = loc.index_put((keep,), self._loss(maps[keep], masks[keep]))
         return logits, loc
 
     @torch.no_grad()

@@ -14,7 +14,7 @@ import importlib
 import os
 from contextlib import contextmanager
 from importlib.metadata import entry_points
-from typing import Callable, Generic, Iterator, TypeVar
+from typing import Any, Callable, Generic, Iterator, Sequence, TypeVar
 
 T = TypeVar("T")
 
@@ -106,8 +106,51 @@ class Registry(Generic[T]):
     def values(self) -> list[T]:
         return list(self._entries.values())
 
+    def view(self, keep: Callable[[T], bool] | None = None) -> "NameView":
+        """The names of the entries that `keep` accepts, read from the registry at every use (entries
+        registered later appear); a read-only sequence of strings."""
+        return NameView(self, keep)
+
     def __repr__(self) -> str:
         return f"Registry({self.concept!r}: {list(self._entries)})"
+
+
+class NameView(Sequence[str]):
+    """A live, filtered sequence of a registry's names (`Registry.view`); equal to a tuple of the same
+    names. `source` is a registry or a callable returning one (so that importing the module that holds
+    the view does not import the registry's entries)."""
+
+    def __init__(self, source: "Registry[Any] | Callable[[], Registry[Any]]", keep: Callable[[Any], bool] | None = None
+                 ) -> None:
+        self._source, self._keep = source, keep
+
+    def _names(self) -> tuple[str, ...]:
+        reg = self._source if isinstance(self._source, Registry) else self._source()
+        return tuple(n for n, e in reg.items() if self._keep is None or self._keep(e))
+
+    def __getitem__(self, i):  # type: ignore[override]
+        return self._names()[i]
+
+    def __len__(self) -> int:
+        return len(self._names())
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._names())
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._names()
+
+    def __eq__(self, other: object) -> bool:
+        return tuple(self) == (tuple(other) if isinstance(other, (tuple, list, NameView)) else other)
+
+    def __hash__(self) -> int:
+        return hash(self._names())
+
+    def __add__(self, other: Sequence[str]) -> tuple[str, ...]:
+        return self._names() + tuple(other)
+
+    def __repr__(self) -> str:
+        return repr(self._names())
 
 
 _loaded: set[str] = set()

@@ -20,7 +20,7 @@ import torch
 from torch import Tensor
 
 from rightfocus.attributions.attribute import _check_layer, _input_leaf, attribute, upsample_maps
-from rightfocus.attributions.from_tap import TAP_METHODS, attribution_context, map_from_gradient
+from rightfocus.attributions.methods import TAP_METHODS, attribution_context, get_method
 from rightfocus.models.taps import TappedModel
 
 STRATEGIES: tuple[str, ...] = ("auto", "per_rank", "repeat", "vmap")
@@ -56,7 +56,7 @@ def _single_pass(model: TappedModel, images: Tensor, labels: Tensor, method: str
                 ]
             )
     # pair p's gradient is grads[rank[p], image_index[p]]
-    return map_from_gradient(grads[rank, image_index], act[image_index].detach(), method)
+    return get_method(method).combine(grads[rank, image_index], act[image_index].detach())
 
 
 def attribute_all_classes(
@@ -79,7 +79,8 @@ def attribute_all_classes(
         raise ValueError(f"unknown strategy {strategy!r}; choose one of {list(STRATEGIES)}")
     _check_layer(model, layer)
     image_index, class_index = positive_pairs(labels)
-    single_pass = method in TAP_METHODS and not (method == "intgrad" and getattr(model, "kind", "") != "xdnn")
+    m = get_method(method)
+    single_pass = m.single_pass and m.exact_for(model)
     if image_index.numel() == 0:
         h, w = images.shape[-2:] if upsample else model.forward_taps(images, [layer])[1][layer].shape[-2:]
         return images.new_zeros(0, h, w), image_index, class_index
@@ -87,7 +88,8 @@ def attribute_all_classes(
         strategy = "repeat"
     if strategy in ("per_rank", "vmap"):
         if not single_pass:
-            raise ValueError(f"strategy {strategy!r} needs a single-pass method ({list(TAP_METHODS)}); use 'repeat'")
+            raise ValueError(f"strategy {strategy!r} needs a single-pass method exact on this model "
+                             f"({list(TAP_METHODS)}); use 'repeat'")
         maps = _single_pass(model, images, labels, method, layer, vmap=strategy == "vmap")
         maps = upsample_maps(maps, images.shape[-2:]) if upsample else maps
     else:

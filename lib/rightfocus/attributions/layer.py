@@ -10,111 +10,36 @@ Sec. 3.2), differentiable w.r.t. the parameters (double backprop) for guidance.
   DenseNet's final ``F.relu(..., inplace=True)``) cannot change the captured activation.
 
 `layer_maps` differentiates ``sum_i logits[i, targets[i]]`` w.r.t. that activation and combines
-gradient and activation (`map_from_gradient`). Activations are ``[N, C, h, w]`` (channels first) or
+gradient and activation by the method's rule (`AttributionMethod.combine`). Activations are ``[N, C, h, w]`` (channels first) or
 tokens ``[N, L, D]`` (ViTs): the prefix tokens (class / register tokens) are dropped and the rest
-laid out on the patch grid. `method_context` is what the forward AND that gradient must run in:
-``torch.nn.attention.sdpa_kernel(MATH)`` (the fused scaled-dot-product kernels have no double
-backward; the math one is plain differentiable ops) and, for ``bcos``, the model's explanation mode.
+laid out on the patch grid. `attribution_context` (`method_context`: the same without the exactness
+check) is what the forward AND that gradient must run in: math attention (the fused
+scaled-dot-product kernels have no double backward) and the method's own context (``bcos``: the
+model's explanation mode).
 """
 
 from __future__ import annotations
 
-import contextlib
 import difflib
 import math
-import warnings
-from typing import Callable, ContextManager, Iterator, Sequence
+from typing import ContextManager, Sequence
 
 import torch
 from torch import Tensor, nn
 
-from rightfocus.attributions.from_tap import TAP_METHODS, map_from_gradient
+from rightfocus.attributions.methods import TAP_METHODS, attribution_context, bcos_mode, get_method, is_bias_free
 from rightfocus.models.taps import TappedModel
+
+__all__ = ["INPUT", "LayerTap", "as_targets", "bcos_mode", "find_module", "is_bias_free", "layer_maps",
+           "method_context", "spatial", "token_grid", "warn_if_not_exact"]
 
 INPUT = "input"
 
-#: leaf module types that keep a network positively homogeneous of degree 1 (with zero biases)
-_HOMOGENEOUS: tuple[type[nn.Module], ...] = (
-    nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear, nn.ReLU, nn.MaxPool1d, nn.MaxPool2d, nn.MaxPool3d,
-    nn.AvgPool1d, nn.AvgPool2d, nn.AvgPool3d, nn.AdaptiveAvgPool1d, nn.AdaptiveAvgPool2d,
-    nn.AdaptiveAvgPool3d, nn.AdaptiveMaxPool2d, nn.Flatten, nn.Identity, nn.Dropout, nn.Dropout2d,
-)
-
-
-def _sdpa_math() -> ContextManager:
-    """Scaled-dot-product attention through the explicit math path (double-differentiable)."""
-    try:
-        from torch.nn.attention import SDPBackend, sdpa_kernel
-    except ImportError:  # torch < 2.3: no kernel switch (and no fused CPU kernel either)
-        return contextlib.nullcontext()
-    return sdpa_kernel([SDPBackend.MATH])
-
-
-def _has_dynamic_scales(model: nn.Module) -> bool:
-    from rightfocus.models.bcos_layers import DynamicScale  # models may import late; keep the edge lazy
-
-    return any(isinstance(m, DynamicScale) for m in model.modules())
-
-
-def bcos_mode(model: nn.Module) -> tuple[Callable[[], ContextManager], bool]:
-    """(a factory of the model's B-cos explanation-mode context, whether guidance through it is exact).
-
-    rightfocus B-cos models (`rightfocus.models.explanation_mode`) read the switch at backward time,
-    so the guidance gradient is exact (checked against finite differences on the first layer's weights). Other models whose modules have
-    ``set_explanation_mode`` (the ``bcos`` package, B-cos-v2) detach the dynamic scales in the
-    FORWARD pass: maps are exact, gradients through that forward treat the scales as constants.
-    """
-    if _has_dynamic_scales(model):
-        from rightfocus.models import explanation_mode
-
-        return (lambda: explanation_mode(model)), True
-    toggles = [m for m in model.modules() if callable(getattr(m, "set_explanation_mode", None))]
-    if not toggles:
-        raise ValueError(
-            f"method 'bcos' needs a B-cos model (modules with an explanation mode); {type(model).__name__} "
-            "has none: use method 'ixg' or 'gradcam'"
-        )
-
-    @contextlib.contextmanager
-    def toggled() -> Iterator[None]:
-        previous = [bool(getattr(m, "is_in_explanation_mode", False)) for m in toggles]
-        for m in toggles:
-            m.set_explanation_mode(True)
-        try:
-            yield
-        finally:
-            for m, was in zip(toggles, previous):
-                m.set_explanation_mode(was)
-
-    return toggled, False
-
 
 def method_context(model: nn.Module, method: str) -> ContextManager:
-    """The context the forward pass AND the attribution gradient run in (the loss's backward runs
-    outside it): math attention always, plus the explanation mode for ``bcos``."""
-    stack = contextlib.ExitStack()
-    stack.enter_context(_sdpa_math())
-    if method == "bcos":
-        stack.enter_context(bcos_mode(model)[0]())
-    return stack
-
-
-def is_bias_free(model: nn.Module) -> bool:
-    """Whether IxG equals IntGrad with a zero baseline (X-DNN, Hesse et al. 2021): the network is
-    positively homogeneous of degree 1. True for rightfocus X-DNNs; otherwise every leaf module must be
-    a conv / linear / ReLU / pooling / identity type, every bias zero except the last linear's (a
-    logit bias only shifts f(0)). Functional ops inside ``forward`` are not seen."""
-    if getattr(model, "kind", None) == "xdnn":
-        return True
-    leaves = [m for m in model.modules() if not next(m.children(), None)]
-    if any(not isinstance(m, _HOMOGENEOUS) for m in leaves):
-        return False
-    linears = [m for m in leaves if isinstance(m, nn.Linear)]
-    last = linears[-1] if linears else None
-    return all(
-        m is last or getattr(m, "bias", None) is None or not bool(torch.count_nonzero(m.bias))
-        for m in leaves
-    )
+    """`attribution_context` without the exactness check (``strict=None``): math attention and the
+    method's own context."""
+    return attribution_context(model, method, strict=None)
 
 
 def find_module(model: nn.Module, layer: str) -> nn.Module:
@@ -288,8 +213,10 @@ def layer_maps(
     """Maps [N, h, w] at the layer's resolution for class ``targets[i]`` of image i; images with
     target -1 get a zero map (and their logits no gradient). `activation` must be in the graph of
     `logits` (from `LayerTap.forward`)."""
-    if method not in TAP_METHODS:
-        raise ValueError(f"unknown attribution method {method!r}; choose one of {list(TAP_METHODS)}")
+    m = get_method(method)
+    if not m.single_pass:
+        raise ValueError(f"attribution method {method!r} is not computed from one forward pass; choose one of "
+                         f"{list(TAP_METHODS)}")
     targets = as_targets(targets, logits.shape[0], logits.shape[1])  # host targets: no synchronisation
     valid = targets >= 0
     act = spatial(activation, image_size, prefix_tokens)
@@ -303,16 +230,10 @@ def layer_maps(
     if grad is None:
         raise ValueError(f"the logits do not depend on {layer}'s output; choose a layer between the input "
                          "and the logits")
-    return map_from_gradient(spatial(grad, image_size, prefix_tokens), act, method)
+    return m.combine(spatial(grad, image_size, prefix_tokens), act)
 
 
 def warn_if_not_exact(model: nn.Module, method: str) -> None:
-    """Say what ``intgrad`` computes on a model with additive biases."""
-    if method == "intgrad" and not is_bias_free(model):
-        warnings.warn(
-            f"{type(model).__name__} is not bias-free (X-DNN), so single-pass 'intgrad' computes "
-            "Input x Gradient at the layer (the integrand at alpha = 1), not the path integral; it equals "
-            "IntGrad with a zero baseline only for positively homogeneous networks",
-            UserWarning,
-            stacklevel=3,
-        )
+    """Warn when the single-pass map of `method` is not exact on `model` (``intgrad`` on a model with
+    additive biases computes Input x Gradient); refuse a method that cannot run on it."""
+    get_method(method).check(model, strict=False)

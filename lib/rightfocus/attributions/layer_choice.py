@@ -24,7 +24,8 @@ from typing import Sequence
 import torch
 from torch import Tensor, nn
 
-from rightfocus.attributions.layer import method_context, spatial, token_grid
+from rightfocus.attributions.layer import spatial, token_grid
+from rightfocus.attributions.methods import attribution_context
 from rightfocus.models.taps import TappedModel
 
 FLAT, PREFIX_ONLY, ZERO_HEAD, CONSTANT = "flat", "prefix-only", "zero-head", "constant"
@@ -107,7 +108,7 @@ def suggest_layer(model: nn.Module, images: Tensor, targets: Tensor, layer: str,
     handles = [m.register_forward_hook(hook_for(n)) for n, m in modules.items() if n]
     size = images.shape[-2:]
     try:
-        with torch.enable_grad(), method_context(model, method):
+        with torch.enable_grad(), attribution_context(model, method, strict=None):
             logits = model(images.detach().requires_grad_(True))
             stop = next((i for i, (n, _) in enumerate(outputs) if n == layer), len(outputs))
             cands = [(n, o) for n, o in outputs[:stop]

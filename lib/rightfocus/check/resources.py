@@ -24,15 +24,15 @@ from pathlib import Path
 from typing import Any, Callable
 
 from rightfocus.check.problems import ERROR, WARNING, Problem
-from rightfocus.experiments.config import RunConfig
+from rightfocus.experiments.config import NATIVE_METHOD, RunConfig
 
 #: MG guided runs keep the checkpoints on their own validation Pareto front (the MG task's `keep`):
 #: its size is not known before training; assumed here (a 3-D front over 10-50 epochs)
 ASSUMED_FRONT = 10
 #: reduced batch for timing on CPU
 CPU_BATCH = 2
-#: MG native attribution per model kind (the same table as `experiments.config.NATIVE_METHOD`)
-NATIVE = {"vanilla": "ixg", "xdnn": "intgrad", "bcos": "bcos"}
+#: MG native attribution per model kind (the method registry's, `experiments.config.NATIVE_METHOD`)
+NATIVE = NATIVE_METHOD
 
 
 def kept_checkpoints(c: RunConfig) -> int:

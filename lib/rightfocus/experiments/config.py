@@ -12,15 +12,34 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any, Callable, Iterable, Iterator, Mapping
 
 import yaml
 
+from rightfocus.registry import NameView, Registry
+
 PAPERS = ("mg", "aim")
 MODEL_KINDS = ("vanilla", "xdnn", "bcos", "aim")
-METHODS = ("ixg", "intgrad", "gradcam", "bcos")
 TAPS = ("input", "mid1", "mid2", "mid3", "final")
-LOSSES = ("energy", "l1", "ppce", "rrr", "distill")
+
+
+def _methods() -> Registry:
+    from rightfocus.attributions.methods import ATTRIBUTION_METHODS  # imports torch: on first use only
+
+    return ATTRIBUTION_METHODS
+
+
+def _losses() -> Registry:
+    from rightfocus.losses import LOCALISATION_LOSSES  # imports torch: on first use only
+
+    return LOCALISATION_LOSSES
+
+
+#: attribution methods a run can be guided with (`rightfocus.attributions.methods`: single pass,
+#: differentiable): ixg, intgrad, gradcam, bcos and any registered one
+METHODS = NameView(_methods, lambda m: m.single_pass and m.differentiable)
+#: localisation losses (`rightfocus.losses`): energy, l1, ppce, rrr, distill and any registered one
+LOSSES = NameView(_losses)
 TASKS = ("bird", "place")
 
 #: fields that locate a run or choose hardware; they never change its results, so never its id
@@ -41,8 +60,30 @@ DEFAULT_MASK_SOURCE = "boxes"
 #: it)
 CAP_FIELDS = ("max_steps_per_epoch", "max_eval_images")
 
+class _NativeMethods(Mapping[str, str]):
+    """Model kind -> its native attribution method, read from the method registry at every use
+    (``native_for`` of each method: vanilla -> ixg, xdnn -> intgrad, bcos -> bcos)."""
+
+    def _table(self) -> dict[str, str]:
+        from rightfocus.attributions.methods import native_kinds, native_method
+
+        return {k: native_method(k) for k in native_kinds()}
+
+    def __getitem__(self, kind: str) -> str:
+        return self._table()[kind]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._table())
+
+    def __len__(self) -> int:
+        return len(self._table())
+
+    def __repr__(self) -> str:
+        return repr(self._table())
+
+
 #: the attribution method that is native to each model kind (Rao et al. 2023, Sec. 3.2)
-NATIVE_METHOD = {"vanilla": "ixg", "xdnn": "intgrad", "bcos": "bcos"}
+NATIVE_METHOD: Mapping[str, str] = _NativeMethods()
 
 #: ``init_from`` of a guided run that starts where a baseline starts, not from a trained baseline: from
 #: the pretrained weights named by ``extra.weights`` (Waterbirds: ImageNet, Rao et al. 2023 D.1.2), or,
@@ -50,17 +91,25 @@ NATIVE_METHOD = {"vanilla": "ixg", "xdnn": "intgrad", "bcos": "bcos"}
 FROM_INIT = "init"
 
 
+class _Help(dict):
+    """Field -> help text; a callable value (a text that lists registered names) is called on lookup."""
+
+    def __getitem__(self, key: str) -> str:
+        value = super().__getitem__(key)
+        return value() if callable(value) else value
+
+
 #: what each RunConfig field means (`rightfocus train --help` lists these with the defaults;
 #: tests/test_first_hour.py checks that every field has one)
-FIELD_HELP: dict[str, str] = {
+FIELD_HELP: dict[str, str] = _Help({
     "paper": f"which paper's training loop: {' | '.join(PAPERS)}",
     "dataset": "dataset name (voc2007, coco2014, waterbirds, ...; AIM also waterbirds95, cub, ...)",
     "data_root": "dataset folder; a relative one is taken from the project root (`make data` writes data/synthetic/<dataset>)",
     "model_kind": f"classifier family: {' | '.join(MODEL_KINDS)}",
     "arch": "architecture of that family (tiny, resnet50, densenet121, vitc_s, ...)",
-    "method": f"attribution guided (None: a baseline): {' | '.join(METHODS)}",
+    "method": lambda: f"attribution guided (None: a baseline): {' | '.join(METHODS)}",
     "tap": f"layer the attribution is taken at: {' | '.join(TAPS)}",
-    "loss": f"localisation loss: {' | '.join(LOSSES)}",
+    "loss": lambda: f"localisation loss: {' | '.join(LOSSES)}",
     "lam": "weight of the localisation loss (lambda, Eq. 1)",
     "annotation_fraction": "fraction of training images whose boxes are used, in (0, 1]",
     "dilation": "box dilation (fraction of the box size, >= 0)",
@@ -88,7 +137,7 @@ FIELD_HELP: dict[str, str] = {
     "precision": f"numeric precision: {' | '.join(PRECISIONS)}",
     "channels_last": "channels_last memory format (None: on for conv nets on CUDA)",
     "cudnn_benchmark": "cudnn.benchmark on CUDA (None: on)",
-}
+})
 
 
 @dataclass

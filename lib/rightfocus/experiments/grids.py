@@ -37,8 +37,10 @@ GROUPS: tuple[str, ...] = (
     "coco-gradcam", "voc-backbones", "waterbirds", "coco-dilation",
 )
 PROFILES: tuple[str, ...] = ("demo", "paper", "rehearsal")
+#: the paper's losses in its tables' and figures' order (a subset of the registered `rightfocus.losses.LOSSES`)
 LOSS_ORDER: tuple[str, ...] = ("energy", "l1", "ppce", "rrr")
-#: (model kind, its native attribution method), the columns of Figs. 5/6
+#: (model kind, its native attribution method), the columns of Figs. 5/6: the paper's configuration as
+#: data (tests check it against the method registry's `experiments.config.NATIVE_METHOD`)
 MODELS: tuple[tuple[str, str], ...] = (("vanilla", "ixg"), ("xdnn", "intgrad"), ("bcos", "bcos"))
 
 #: ImageNet weights the paper profile starts from: the release files under their own names, read from

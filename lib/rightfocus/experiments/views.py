@@ -53,7 +53,7 @@ def heatmaps(results: str | Path, profile: str, run_ids: Sequence[str], n_images
 
     from rightfocus.attributions import attribute
     from rightfocus.data import collate, encode, load_dataset
-    from rightfocus.experiments.config import NATIVE_METHOD
+    from rightfocus.attributions.methods import native_method
 
     run_ids = [r for r in run_ids if store.is_done(store.run_dir(results, profile, r))]
     fig, axes = plt.subplots(max(len(run_ids), 1), n_images + 1, figsize=(1.6 * (n_images + 1), 1.6 * max(len(run_ids), 1)),
@@ -64,7 +64,7 @@ def heatmaps(results: str | Path, profile: str, run_ids: Sequence[str], n_images
         data = load_dataset(cfg.dataset, cfg.data_root, split, size=cfg.image_size, **opts)
         batch = collate([data[i] for i in range(min(n_images, len(data)))])
         targets = batch["labels"].argmax(1)
-        method = cfg.method or NATIVE_METHOD.get(cfg.model_kind, "gradcam")
+        method = cfg.method or native_method(cfg.model_kind)
         tap = cfg.tap or "input"
         x = encode(batch["image"], model.input_encoding)
         maps = attribute(model, x, targets, method, layer=tap).detach()

@@ -86,7 +86,7 @@ def _rows(df: pd.DataFrame) -> pd.DataFrame:
     df = df[df["split"] == "test"].copy()
     base = df["is_baseline"].astype(bool)
     tap = df["config_tap"].where(~base, "input")
-    method = df["config_method"].where(~base, df["model_kind"].map(NATIVE_METHOD))
+    method = df["config_method"].where(~base, df["model_kind"].map(dict(NATIVE_METHOD)))
     df = df[(df["tap"] == tap) & (df["method"] == method)].copy()
     df = df[df["on_front"].astype(bool) | df["selected"].astype(bool) | df["is_baseline"].astype(bool)]
     df["source"] = [("unguided" if b else _source(m)) for b, m in zip(df["is_baseline"].astype(bool), df["mask_source"]

@@ -52,11 +52,22 @@ MG_RANKINGS: tuple[tuple[str, str, tuple[str, ...], str], ...] = (
     ("MG models (per loss, tap)", "voc-main", ("loss", "config_tap"), "model_kind"),
 )
 AIM_GROUP = "aim-main"
-#: model family -> (method, tap) pairs the sanity check explains (native method at the input, GradCAM
-#: at the final tap)
-SANITY_METHODS = {"vanilla": (("ixg", "input"), ("gradcam", "final")),
-                  "xdnn": (("intgrad", "input"), ("gradcam", "final")),
-                  "bcos": (("bcos", "input"), ("gradcam", "final"))}
+def sanity_methods() -> dict[str, tuple[tuple[str, str], ...]]:
+    """Model family -> (method, tap) pairs the sanity check explains, from the method registry
+    (`rightfocus.attributions.methods.evaluation_methods`): the registered differentiable methods
+    native to the family, then those shown for every family, each at its ``eval_tap`` (built in:
+    the native method at the input, GradCAM at the final tap)."""
+    from rightfocus.attributions.methods import evaluation_methods, native_kinds
+
+    return {kind: evaluation_methods(kind) for kind in native_kinds()}
+
+
+def __getattr__(name: str) -> Any:
+    if name == "SANITY_METHODS":  # read from the registry at every use
+        return sanity_methods()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 SANITY_IMAGES = 8
 #: deletion / insertion steps per image (pixels per step = pixels / steps)
 FAITHFULNESS_STEPS = 16
@@ -253,7 +264,7 @@ def sanity_curves(ctx: RenderContext, group: str = "voc-main") -> dict[str, dict
     from rightfocus.metrics.sanity import cascading_randomisation
 
     out: dict[str, dict[str, list[float]]] = {}
-    for kind, pairs in SANITY_METHODS.items():
+    for kind, pairs in sanity_methods().items():
         loaded = baseline_model(ctx, group, {"model_kind": kind})
         if loaded is None:
             continue

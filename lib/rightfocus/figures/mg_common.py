@@ -14,13 +14,16 @@ import numpy as np
 import pandas as pd
 
 from rightfocus import pareto
+from rightfocus.experiments.config import NATIVE_METHOD
 from rightfocus.figures import MissingResults, RenderContext, style
 
 PCT = 100.0
 MODEL_KINDS = ("vanilla", "xdnn", "bcos")
+#: the paper's losses in its figures' order (Figs. 5-8; a subset of the registered `rightfocus.losses.LOSSES`)
 LOSSES = ("energy", "l1", "ppce", "rrr")
-#: the attribution each model family is guided with in the main results (Sec. 4)
-MAIN_METHOD = {"vanilla": "ixg", "xdnn": "intgrad", "bcos": "bcos"}
+#: the attribution each model family is guided with in the main results (Sec. 4): its native method
+#: (`rightfocus.attributions.methods`, read at every use)
+MAIN_METHOD = NATIVE_METHOD
 #: columns identifying the model family a baseline belongs to
 FAMILY_KEYS = ("dataset", "task", "model_kind", "arch")
 
@@ -49,8 +52,11 @@ def match(df: pd.DataFrame, filters: Filter | None = None) -> pd.DataFrame:
 
 
 def not_gradcam(s: pd.Series) -> pd.Series:
-    """Filter for the main results: guided with the model's own attribution, not GradCAM (Sec. 5.2)."""
-    return s != "gradcam"
+    """Filter for the main results: guided with the model's own attribution, not with a method shown for
+    every model kind (GradCAM, Sec. 5.2)."""
+    from rightfocus.attributions.methods import ATTRIBUTION_METHODS
+
+    return ~s.isin([n for n, m in ATTRIBUTION_METHODS.items() if m.native_for is None])
 
 
 def guided(df: pd.DataFrame) -> pd.DataFrame:
@@ -138,7 +144,7 @@ def hue_style(hue: str, value: Any, order: Sequence[Any]) -> dict[str, Any]:
     """Marker/colour/label of one hue value: losses use the paper's markers, other hues
     (dilation, annotation fraction, tap) a colour-blind-safe sequence."""
     if hue == "loss":
-        return dict(style.LOSS_STYLE.get(value, {"marker": "o", "color": "grey", "label": str(value)}))
+        return style.loss_style(value)
     if hue == "config_tap":  # one fixed style per tap across panels and figures
         order = tuple(style.TAP_LABELS)
     i = list(order).index(value) if value in order else 0

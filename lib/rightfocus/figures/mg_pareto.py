@@ -66,7 +66,7 @@ def fig4(ctx: RenderContext) -> Any:
     axes[0, 0].set_title("all checkpoints (val)")
     for ax, y in ((axes[0, 1], "epg"), (axes[0, 2], "iou")):
         ax.scatter(val["f1"] * PCT, val[y] * PCT, s=10, color="#bbbbbb", label="dominated")
-        ax.scatter(front["f1"] * PCT, front[y] * PCT, s=16, color=style.LOSS_STYLE["energy"]["color"],
+        ax.scatter(front["f1"] * PCT, front[y] * PCT, s=16, color=style.loss_style("energy")["color"],
                    edgecolor="black", linewidth=0.3, label="Pareto-dominant (F1, EPG, IoU)")
         ax.set_title(f"Pareto set: {y.upper()} vs F1")
     for ax, y in zip(axes[0], ("epg", "epg", "iou")):
@@ -75,7 +75,7 @@ def fig4(ctx: RenderContext) -> Any:
     style.add_legend(fig)
     fig.suptitle(f"Model selection: {style.MODEL_LABELS.get(first['model_kind'], first['model_kind'])} "
                  f"{first['arch']}, {first['config_method']} @ {first['config_tap']}, "
-                 f"{style.LOSS_STYLE.get(first['loss'], {}).get('label', first['loss'])}; "
+                 f"{style.loss_label(first['loss'])}; "
                  f"{len(val)} checkpoints, {len(front)} dominant", y=1.08, fontsize=8)
     fig.tight_layout(rect=(0, 0, 1, 0.95))
     return fig
@@ -249,7 +249,7 @@ def fig8(ctx: RenderContext) -> Any:
         for j, tap in enumerate(taps):
             draw_pareto_panel(axes[i, j], df, {"model_kind": "bcos", "loss": loss, "config_tap": ["input", tap]},
                               hue="config_tap", hue_order=["input", tap], eval_tap="input")
-            axes[i, j].set_title(f"{style.LOSS_STYLE[loss]['label']}: @{style.TAP_LABELS[tap]} vs @Input")
+            axes[i, j].set_title(f"{style.loss_label(loss)}: @{style.TAP_LABELS[tap]} vs @Input")
         if i:
             axes[i, -1].set_axis_off()
     _speedup_panel(axes[0, -1], layer_speedup_record())
@@ -487,7 +487,7 @@ def _dilation(ctx: RenderContext, kinds: Sequence[str], title: str) -> Any:
     for k in kinds:
         for y in ("epg", "iou"):
             rows.append((f"{style.MODEL_LABELS[k]} {y.upper()}", {"model_kind": k}, y))
-    cols = [(style.LOSS_STYLE[l]["label"], {"loss": l}) for l in ("energy", "l1")]
+    cols = [(style.loss_label(l), {"loss": l}) for l in ("energy", "l1")]
     fig, axes = style.subplots(len(rows), len(cols))
     total = 0
     for i, (rl, rf, y) in enumerate(rows):

@@ -157,7 +157,7 @@ def _columns_of_models(ctx: RenderContext, group: str, family: dict[str, Any], t
     for loss in losses:
         m = guided_model(ctx, group, {**family, "config_tap": tap, "config_method": method, "loss": loss,
                                       **(extra or {})})
-        cols.append((style.LOSS_STYLE[loss]["label"], m))
+        cols.append((style.loss_label(loss), m))
     return cols
 
 
@@ -504,7 +504,7 @@ def _dilation_grid(ctx: RenderContext, blocks: Sequence[tuple[str, int]], title:
                 style.heatmap(axes[r0, j], None, _image(s), dilate_boxes(boxes, d, size).numpy(),
                               title=f"train box +{d * 100:g} %", box_color="#56B4E9")
             for r, loss in enumerate(("l1", "energy"), start=1):
-                label = f"Baseline ({style.LOSS_STYLE[loss]['label']} row)"
+                label = f"Baseline ({style.loss_label(loss)} row)"
                 drawn += _draw_row(None, axes[r0 + r], s, [(label, base[1])] + models[loss], "bcos", "input",
                                    title=True)
             r0 += 3

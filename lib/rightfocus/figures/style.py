@@ -24,13 +24,30 @@ OKABE_ITO = {
     "blue": "#0072B2", "vermillion": "#D55E00", "purple": "#CC79A7", "black": "#000000",
 }
 
-#: loss -> matplotlib style, following the paper's Fig. 5 legend (colours made colour-blind safe)
-LOSS_STYLE: dict[str, dict[str, Any]] = {
-    "energy": {"marker": "o", "color": OKABE_ITO["vermillion"], "label": "Energy"},
-    "l1": {"marker": "^", "color": OKABE_ITO["green"], "label": "L1"},
-    "ppce": {"marker": "p", "color": OKABE_ITO["orange"], "label": "PPCE"},
-    "rrr": {"marker": "D", "color": OKABE_ITO["blue"], "label": "RRR*"},
+#: loss -> marker and colour, following the paper's Fig. 5 legend (colours made colour-blind safe);
+#: labels come from the loss registry (`loss_label`), other losses get `loss_style`'s fallback
+LOSS_MARKS: dict[str, dict[str, Any]] = {
+    "energy": {"marker": "o", "color": OKABE_ITO["vermillion"]},
+    "l1": {"marker": "^", "color": OKABE_ITO["green"]},
+    "ppce": {"marker": "p", "color": OKABE_ITO["orange"]},
+    "rrr": {"marker": "D", "color": OKABE_ITO["blue"]},
 }
+
+
+def loss_label(name: str) -> str:
+    """The registered label of localisation loss `name` (`rightfocus.losses`), else the name itself."""
+    from rightfocus.losses import LOCALISATION_LOSSES
+
+    entry = LOCALISATION_LOSSES.get(str(name))
+    return entry.label if entry is not None else str(name)
+
+
+def loss_style(name: str) -> dict[str, Any]:
+    """Marker, colour and label of a loss in plots: the paper's marks (`LOSS_MARKS`), grey circles for a
+    loss without them; the label from the registry."""
+    return {**LOSS_MARKS.get(name, {"marker": "o", "color": "grey"}), "label": loss_label(name)}
+
+
 BASELINE_STYLE: dict[str, Any] = {"marker": "X", "s": 90, "facecolor": "white", "edgecolor": "black",
                                   "linewidth": 1.2, "zorder": 6, "label": "Baseline"}
 #: colours of the regions that strictly dominate / are strictly dominated by the baseline (Fig. 5)
