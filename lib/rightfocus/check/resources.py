@@ -25,14 +25,15 @@ from typing import Any, Callable
 
 from rightfocus.check.problems import ERROR, WARNING, Problem
 from rightfocus.experiments.config import RunConfig
+from rightfocus.models.kinds import native_methods
 
 #: MG guided runs keep the checkpoints on their own validation Pareto front (runner._kept_epochs):
 #: its size is not known before training; assumed here (a 3-D front over 10-50 epochs)
 ASSUMED_FRONT = 10
 #: reduced batch for timing on CPU
 CPU_BATCH = 2
-#: MG native attribution per model kind (training.runner.NATIVE_METHOD)
-NATIVE = {"vanilla": "ixg", "xdnn": "intgrad", "bcos": "bcos"}
+#: MG native attribution per model kind (`rightfocus.models.kinds.MODEL_KINDS`)
+NATIVE = native_methods()
 
 
 def kept_checkpoints(c: RunConfig) -> int:

@@ -17,7 +17,7 @@ from typing import Any, Callable, Iterable, Mapping
 import yaml
 
 PAPERS = ("mg", "aim")
-MODEL_KINDS = ("vanilla", "xdnn", "bcos", "aim")
+from rightfocus.models.kinds import MODEL_KINDS, native_methods  # noqa: E402  (a registry: iterates the kind names in order)
 METHODS = ("ixg", "intgrad", "gradcam", "bcos")
 TAPS = ("input", "mid1", "mid2", "mid3", "final")
 LOSSES = ("energy", "l1", "ppce", "rrr", "distill")
@@ -42,7 +42,7 @@ DEFAULT_MASK_SOURCE = "boxes"
 CAP_FIELDS = ("max_steps_per_epoch", "max_eval_images")
 
 #: the attribution method that is native to each model kind (Rao et al. 2023, Sec. 3.2)
-NATIVE_METHOD = {"vanilla": "ixg", "xdnn": "intgrad", "bcos": "bcos"}
+NATIVE_METHOD = native_methods()
 
 #: ``init_from`` of a guided run that starts where a baseline starts, not from a trained baseline: from
 #: the pretrained weights named by ``extra.weights`` (Waterbirds: ImageNet, Rao et al. 2023 D.1.2), or,

@@ -15,12 +15,13 @@ import pandas as pd
 
 from rightfocus import pareto
 from rightfocus.figures import MissingResults, RenderContext, style
+from rightfocus.models.kinds import native_methods
 
 PCT = 100.0
-MODEL_KINDS = ("vanilla", "xdnn", "bcos")
+MODEL_KINDS = tuple(native_methods())  # model guidance's kinds: those with a native method
 LOSSES = ("energy", "l1", "ppce", "rrr")
 #: the attribution each model family is guided with in the main results (Sec. 4)
-MAIN_METHOD = {"vanilla": "ixg", "xdnn": "intgrad", "bcos": "bcos"}
+MAIN_METHOD = native_methods()
 #: columns identifying the model family a baseline belongs to
 FAMILY_KEYS = ("dataset", "task", "model_kind", "arch")
 

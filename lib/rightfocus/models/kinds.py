@@ -9,24 +9,11 @@ built-in builders are named as ``"module:function"`` and imported on the first b
 
 from __future__ import annotations
 
-import importlib
 from dataclasses import dataclass
 from typing import Any, Callable
 
+from rightfocus.dotted import resolve
 from rightfocus.registry import Registry
-
-
-def resolve(target: Callable[..., Any] | str) -> Callable[..., Any]:
-    """`target` itself, or the object a ``"package.module:name"`` string names (imported now)."""
-    if callable(target):
-        return target
-    module, _, name = str(target).partition(":")
-    return getattr(importlib.import_module(module), name)
-
-
-def dotted_name(target: Callable[..., Any] | str) -> str:
-    """``"module:qualname"`` of a callable (a string is returned as it is)."""
-    return target if isinstance(target, str) else f"{target.__module__}:{target.__qualname__}"
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,9 @@ from __future__ import annotations
 import os
 from typing import Any, Callable
 
-from .kinds import MODEL_KINDS, ModelKind, dotted_name
+from rightfocus.dotted import dotted_name
+
+from .kinds import MODEL_KINDS, ModelKind
 from .taps import TappedModel
 from .weights import load_weights
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
-from rightfocus.models.kinds import resolve
+from rightfocus.dotted import resolve
 from rightfocus.registry import Registry
 
 #: ``{tap: {stage number: module or list of modules}}``, taps in order mid1 .. final
