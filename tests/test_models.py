@@ -94,7 +94,7 @@ def test_register_kind_adds_one_family_and_refuses_a_clash():
         with pytest.raises(ValueError, match="already registered"):
             register_kind("_test_kind", lambda *a, **k: None)
     finally:
-        del MODEL_KINDS["_test_kind"]
+        MODEL_KINDS.unregister("_test_kind")
 
 
 def test_count_parameters_matches_aim_table6():

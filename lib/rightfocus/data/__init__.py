@@ -11,13 +11,14 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
+from rightfocus.data.collate import SEG_VOID, collate  # the function, not the module of the same name
 from rightfocus.data.registry import DATASETS, DatasetSpec, load_dataset, register_dataset
 
 #: public name -> the submodule that defines it (imported on first use)
 _LAZY = {
     "annotation_subset": "annotations", "BoxDataset": "base", "Record": "base", "boxes_to_masks": "boxes",
     "class_masks": "boxes", "clip_boxes": "boxes", "dilate_boxes": "boxes", "round_boxes": "boxes",
-    "SEG_VOID": "collate", "collate": "collate", "ENCODINGS": "encoding", "encode": "encoding",
+    "ENCODINGS": "encoding", "encode": "encoding",
     "LOADERS": "registry", "TrainTransform": "transforms", "hflip": "transforms", "resize": "transforms",
     "resized_crop": "transforms",
 }
