@@ -18,3 +18,20 @@ def resolve(target: Callable[..., Any] | str) -> Callable[..., Any]:
 def dotted_name(target: Callable[..., Any] | str) -> str:
     """``"module:qualname"`` of a callable (a string is returned as it is)."""
     return target if isinstance(target, str) else f"{target.__module__}:{target.__qualname__}"
+
+
+def lazy_getattr(package: str, names: dict[str, str]) -> Callable[[str], Any]:
+    """A package's module-level ``__getattr__`` (PEP 562): the public name `name` is taken from the
+    submodule ``names[name]`` on first use, any other name is imported as a submodule of `package`."""
+
+    def __getattr__(name: str) -> Any:
+        if name in names:
+            return getattr(importlib.import_module(f"{package}.{names[name]}"), name)
+        try:
+            return importlib.import_module(f"{package}.{name}")
+        except ModuleNotFoundError as err:
+            if err.name != f"{package}.{name}":
+                raise
+            raise AttributeError(f"module {package!r} has no attribute {name!r}") from None
+
+    return __getattr__

@@ -8,11 +8,9 @@ imported on first use, so ``from rightfocus.data.registry import DATASETS`` stay
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
-
 from rightfocus.data.collate import SEG_VOID, collate  # the function, not the module of the same name
 from rightfocus.data.registry import DATASETS, DatasetSpec, load_dataset, register_dataset
+from rightfocus.dotted import lazy_getattr
 
 #: public name -> the submodule that defines it (imported on first use)
 _LAZY = {
@@ -23,17 +21,7 @@ _LAZY = {
     "resized_crop": "transforms",
 }
 
-
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        return getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)
-    try:
-        return importlib.import_module(f"{__name__}.{name}")  # a submodule: rightfocus.data.voc, ...
-    except ModuleNotFoundError as err:
-        if err.name != f"{__name__}.{name}":
-            raise
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
-
+__getattr__ = lazy_getattr(__name__, _LAZY)
 
 __all__ = [
     "BoxDataset", "DATASETS", "DatasetSpec", "ENCODINGS", "LOADERS", "Record", "SEG_VOID", "TrainTransform",

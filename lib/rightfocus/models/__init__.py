@@ -8,8 +8,7 @@ imported on first use, so ``from rightfocus.models.kinds import MODEL_KINDS`` st
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from rightfocus.dotted import lazy_getattr
 
 from .backbones import BACKBONES, Backbone
 from .kinds import MODEL_KINDS, ModelKind
@@ -20,17 +19,7 @@ _LAZY = {
     "register_kind": "registry", "explanation_mode": "bcos_layers", "load_weights": "weights",
 }
 
-
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        return getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)
-    try:
-        return importlib.import_module(f"{__name__}.{name}")  # a submodule: rightfocus.models.vanilla, ...
-    except ModuleNotFoundError as err:
-        if err.name != f"{__name__}.{name}":
-            raise
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
-
+__getattr__ = lazy_getattr(__name__, _LAZY)
 
 __all__ = [
     "BACKBONES",
