@@ -94,3 +94,13 @@ def test_a_guided_run_trains_with_it_and_mg_fig7_draws_it(plugin, tmp_path):
     out = tmp_path / "out"
     render_all("demo", results, only=["mg.fig7"], out=out)
     assert json.loads((out / "render_report.json").read_text())["mg.fig7"] == "rendered"
+
+
+def test_the_documented_example_runs(tmp_path):
+    """docs/extending.md "Add a backbone": the block registers the same backbone and builds it."""
+    from readme_blocks import run_block, runnable_blocks
+
+    (block,) = runnable_blocks("tests/test_extend_backbone.py")
+    out = run_block(block, tmp_path, timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert "torch.Size([1, 3]) torch.Size([1, 24, 16, 16]) torch.Size([1, 1024, 2, 2])" in out.stdout

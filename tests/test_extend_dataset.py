@@ -116,3 +116,13 @@ def test_a_guided_run_trains_on_it_and_ext_boxes_vs_masks_draws_it(plugin, tmp_p
     out = tmp_path / "out"
     render_all("demo", results, only=["ext.boxes_vs_masks"], out=out)
     assert json.loads((out / "render_report.json").read_text())["ext.boxes_vs_masks"] == "rendered"
+
+
+def test_the_documented_example_runs(tmp_path):
+    """docs/extending.md "Add a dataset": the block registers a format and a variant and loads both."""
+    from readme_blocks import run_block, runnable_blocks
+
+    (block,) = runnable_blocks("tests/test_extend_dataset.py")
+    out = run_block(block, tmp_path, timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert "tensor([[ 1.,  2.,  2., 10., 10.]]) torch.Size([3, 8, 8])" in out.stdout, out.stdout
