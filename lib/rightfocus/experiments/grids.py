@@ -29,6 +29,7 @@ from typing import Any, Iterable
 
 from rightfocus.experiments.config import CAP_FIELDS, FROM_INIT, RunConfig, unique_runs
 from rightfocus.models.backbones import BACKBONES
+from rightfocus.models.kinds import native_methods
 
 # the paper's printed lambdas (Tables D1/D2, D.1.2) live with the other paper numbers
 from rightfocus.experiments.paper_numbers_mg import TABLE_D1, TABLE_D2, WATERBIRDS_LAMBDA
@@ -40,7 +41,7 @@ GROUPS: tuple[str, ...] = (
 PROFILES: tuple[str, ...] = ("demo", "paper", "rehearsal")
 LOSS_ORDER: tuple[str, ...] = ("energy", "l1", "ppce", "rrr")
 #: (model kind, its native attribution method), the columns of Figs. 5/6
-MODELS: tuple[tuple[str, str], ...] = (("vanilla", "ixg"), ("xdnn", "intgrad"), ("bcos", "bcos"))
+MODELS: tuple[tuple[str, str], ...] = tuple(native_methods().items())
 
 #: ImageNet weights the paper profile starts from: the release files under their own names, read from
 #: WEIGHTS_ROOT unchanged (nothing is downloaded). Which project publishes each file and where:
