@@ -52,7 +52,7 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 from torch.utils.flop_counter import FlopCounterMode
 
-from .aim_backbones import Backbone, build_backbone, build_torchvision
+from .aim_backbones import NumberedBackbone, build_backbone, build_torchvision
 from .backbones import buildable
 from .aim_parts import (GUMBEL_SCHEDULES, BinaryGumbel, MaskEstimator, StageClassifier, TopDownBranch,
                         apply_edge_init, edge_emphasis_filter, gumbel_schedule)
@@ -173,7 +173,7 @@ class _AimBase(TappedModel):
 class AimModel(_AimBase):
     """Backbone + AIM top-down pathway (Sec. 3). Build with `build_aim`."""
 
-    def __init__(self, backbone: Backbone, num_classes: int, stage: int, width: int = TOP_DOWN_WIDTH,
+    def __init__(self, backbone: NumberedBackbone, num_classes: int, stage: int, width: int = TOP_DOWN_WIDTH,
                  mask_width: int = MASK_WIDTH, aux_losses: bool = True, single_mask: bool = False,
                  edge_init: bool = False, dropout: float = 0.0, gumbel_schedule: str = "fixed",
                  noise_off_fraction: float = 0.8) -> None:
@@ -278,7 +278,7 @@ class BottomUpAimModel(_AimBase):
     classifier reads the last stage. Build with ``build_aim(..., direction="bottom_up")``.
     """
 
-    def __init__(self, backbone: Backbone, masked_blocks: Sequence[int], mask_width: int = MASK_WIDTH,
+    def __init__(self, backbone: NumberedBackbone, masked_blocks: Sequence[int], mask_width: int = MASK_WIDTH,
                  edge_init: bool = False, gumbel_schedule: str = "fixed",
                  noise_off_fraction: float = 0.8) -> None:
         super().__init__(gumbel_schedule, noise_off_fraction)

@@ -24,15 +24,15 @@ from torch import nn
 from .backbones import BACKBONES, Cut, buildable
 from .weights import read_state_dict, resolve_weights
 
-__all__ = ["Backbone", "AIM_ARCHS", "build_backbone", "build_torchvision", "numbered_stages"]
+__all__ = ["AIM_ARCHS", "Backbone", "NumberedBackbone", "build_backbone", "build_torchvision", "numbered_stages"]
 
 #: side of the zero image the channels and strides are measured with
 PROBE_SIZE = 64
 
 
 @dataclass
-class Backbone:
-    """A backbone cut into numbered stages."""
+class NumberedBackbone:
+    """A backbone cut into numbered stages (built from its `rightfocus.models.Backbone` entry)."""
 
     family: str  # "convnext" | "resnet" | ... (`rightfocus.models.Backbone.family`)
     stages: nn.ModuleDict  # tap name -> nn.Sequential of numbered stage modules
@@ -41,6 +41,10 @@ class Backbone:
     out_channels: dict[int, int]  # stage number -> channels of its output
     strides: dict[int, int]  # stage number -> spatial downsampling factor (stages after the first)
     head: nn.Module  # the backbone's own classifier: final activation -> logits
+
+
+#: `NumberedBackbone` under its short name (`rightfocus.models.Backbone` is the registry entry)
+Backbone = NumberedBackbone
 
 
 def __getattr__(name: str) -> Any:
@@ -122,7 +126,7 @@ def _measure(blocks: dict[int, nn.Module]) -> tuple[dict[int, int], dict[int, in
 
 
 def build_backbone(arch: str, num_classes: int, weights: str | Path | None = None,
-                   drop_path: float | None = None) -> Backbone:
+                   drop_path: float | None = None) -> NumberedBackbone:
     """`arch` cut into numbered stages (see module docstring)."""
     entry = _entry(arch)
     model = build_torchvision(arch, num_classes, weights, drop_path)
@@ -132,4 +136,4 @@ def build_backbone(arch: str, num_classes: int, weights: str | Path | None = Non
     pool = [nn.AdaptiveAvgPool2d(1)] + ([nn.Flatten(1)] if entry.classifier_input == "vector" else [])
     head = nn.Sequential(*pool, classifier)
     stages = nn.ModuleDict({tap: nn.Sequential(*[blocks[i] for i in idx]) for tap, idx in indices.items()})
-    return Backbone(entry.family, stages, indices, in_ch, out_ch, strides, head)
+    return NumberedBackbone(entry.family, stages, indices, in_ch, out_ch, strides, head)

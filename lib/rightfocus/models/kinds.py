@@ -31,7 +31,6 @@ class ModelKind:
     input_encoding: str = "imagenet"  # "imagenet" (mean/std) | "bcos" (6 channels [rgb, 1 - rgb])
     native_method: str | None = None
     bias_free: bool = False
-    paper: str = "mg"  # the paper whose training loop trains it: "mg" | "aim"
 
     def build(self, arch: str, num_classes: int, **options: Any) -> Any:
         """The kind's classifier of architecture `arch` (see `rightfocus.models.build_model`)."""
@@ -47,7 +46,7 @@ for _kind in (
     ModelKind("vanilla", "Vanilla", "rightfocus.models.vanilla:build", native_method="ixg"),
     ModelKind("xdnn", "X-DNN", "rightfocus.models.xdnn:build", native_method="intgrad", bias_free=True),
     ModelKind("bcos", "B-cos", "rightfocus.models.bcos:build", input_encoding="bcos", native_method="bcos"),
-    ModelKind("aim", "AIM", "rightfocus.models.aim:build_aim", paper="aim"),
+    ModelKind("aim", "AIM", "rightfocus.models.aim:build_aim"),
 ):
     MODEL_KINDS.register(_kind.name, _kind)
 
