@@ -37,7 +37,7 @@ CALLS = []
 class GradientSign(AttributionMethod):
     name = "toy_gradsign"
     label = "Gradient x sign"
-    native_for = None  # shown for every model kind
+    every_kind = True  # shown for every model kind
 
     def combine(self, grad, activation):
         CALLS.append(bool(grad.requires_grad))

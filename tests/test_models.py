@@ -7,6 +7,7 @@ import torch
 from torch import nn
 
 from rightfocus.models import (
+    BACKBONES,
     MODEL_KINDS,
     TAPS,
     TappedModel,
@@ -15,6 +16,7 @@ from rightfocus.models import (
     explanation_mode,
     register_kind,
 )
+from rightfocus.models.backbones import buildable
 
 torch.set_num_threads(1)  # the test machine's cores are shared; avoid oversubscription
 
@@ -25,6 +27,8 @@ CASES = [
     ("vanilla", "resnet50", {}, 64, (256, 512, 1024, 2048), (4, 8, 16, 32)),
     ("vanilla", "densenet121", {}, 64, (256, 512, 1024, 1024), (4, 8, 16, 32)),
     ("vanilla", "convnext_tiny", {}, 64, (96, 192, 384, 768), (4, 8, 16, 32)),
+    ("vanilla", "tiny_convnext", {}, 32, (16, 32, 64, 128), (4, 8, 16, 32)),
+    ("vanilla", "resnet101", {}, 64, (256, 512, 1024, 2048), (4, 8, 16, 32)),
     ("xdnn", "tiny", {}, 32, (16, 32, 64, 128), (1, 2, 4, 8)),
     ("xdnn", "resnet18", {}, 64, (64, 128, 256, 512), (4, 8, 16, 32)),
     ("xdnn", "resnet50", {}, 64, (256, 512, 1024, 2048), (4, 8, 16, 32)),
@@ -38,7 +42,7 @@ CASES = [
     ("bcos", "tiny_vit", {}, 32, (16, 16, 16, 16), (4, 4, 4, 4)),
     ("bcos", "vit_s", {}, 64, (384, 384, 384, 384), (16, 16, 16, 16)),
 ]
-SLOW = {("vanilla", "resnet50"), ("vanilla", "densenet121"), ("vanilla", "convnext_tiny"), ("xdnn", "resnet50"),
+SLOW = {("vanilla", "resnet50"), ("vanilla", "resnet101"), ("vanilla", "densenet121"), ("vanilla", "convnext_tiny"), ("xdnn", "resnet50"),
         ("bcos", "resnet50"), ("bcos", "densenet121"), ("bcos", "vit_s")}
 
 
@@ -71,6 +75,43 @@ def test_every_registered_kind_is_covered_here():
     assert covered == {"vanilla", "xdnn", "bcos"} <= set(MODEL_KINDS)
 
 
+def test_every_buildable_backbone_is_covered_here():
+    assert {c[1] for c in CASES if c[0] == "vanilla"} == set(buildable())
+
+
+@pytest.mark.parametrize("kind", list(MODEL_KINDS))
+def test_each_kind_builds_models_that_carry_its_metadata(kind):
+    entry = MODEL_KINDS[kind]
+    options = {"stage": 1} if kind == "aim" else {}
+    model = build_model(kind, "tiny", 3, **options)
+    assert model.kind == kind and model.input_encoding == entry.input_encoding
+    assert isinstance(entry(arch="tiny", num_classes=3, **options), TappedModel)  # an entry builds as a builder
+
+
+@pytest.mark.parametrize("arch", [pytest.param(a, marks=[pytest.mark.slow] if not a.startswith("tiny") else [])
+                                  for a in buildable()])
+def test_vanilla_and_aim_cut_a_backbone_the_same_way(arch):
+    """One stage cut (models/backbones/) serves both: from the same initialisation, the vanilla model's
+    taps and logits equal AIM's numbered stages run in order followed by the backbone's own classifier."""
+    from rightfocus.models.aim_backbones import build_backbone
+
+    torch.manual_seed(0)
+    vanilla = build_model("vanilla", arch, 5).eval()
+    torch.manual_seed(0)
+    aim = build_backbone(arch, 5)
+    aim.stages.eval(), aim.head.eval()
+    x = torch.rand(2, 3, 64, 64)
+    with torch.no_grad():
+        logits, acts = vanilla.forward_taps(x, TAPS)
+        h = x
+        for tap, stage in aim.stages.items():
+            h = stage(h)
+            torch.testing.assert_close(h, acts[tap], rtol=0, atol=0)
+            assert aim.out_channels[aim.indices[tap][-1]] == h.shape[1]
+        torch.testing.assert_close(aim.head(h), logits, rtol=0, atol=0)
+    assert list(aim.indices) == list(TAPS[1:]) and aim.family == BACKBONES[arch].family
+
+
 def test_unknown_kind_arch_and_tap_are_clear_errors():
     with pytest.raises(ValueError, match="unknown model kind 'nope'"):
         build_model("nope", "tiny", 3)
@@ -94,7 +135,7 @@ def test_register_kind_adds_one_family_and_refuses_a_clash():
         with pytest.raises(ValueError, match="already registered"):
             register_kind("_test_kind", lambda *a, **k: None)
     finally:
-        del MODEL_KINDS["_test_kind"]
+        MODEL_KINDS.unregister("_test_kind")
 
 
 def test_count_parameters_matches_aim_table6():

@@ -31,7 +31,7 @@ from rightfocus.experiments.config import NATIVE_METHOD, RunConfig
 ASSUMED_FRONT = 10
 #: reduced batch for timing on CPU
 CPU_BATCH = 2
-#: MG native attribution per model kind (the method registry's, `experiments.config.NATIVE_METHOD`)
+#: MG native attribution per model kind (`rightfocus.models.kinds.MODEL_KINDS`)
 NATIVE = NATIVE_METHOD
 
 

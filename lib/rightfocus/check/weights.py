@@ -101,6 +101,7 @@ def _fit_problems(path: Path, kind: str, arch: str, num_classes: int) -> list[st
     """Read the file and load it into the model a run builds; the messages of what failed."""
     import torch  # noqa: F401  (torch.load's errors)
 
+    from rightfocus.models.backbones import pretrained_files
     from rightfocus.models.weights import read_state_dict
 
     try:
@@ -109,7 +110,7 @@ def _fit_problems(path: Path, kind: str, arch: str, num_classes: int) -> list[st
         return [f"cannot be read with torch.load(weights_only=True) (truncated or corrupt file?): "
                 f"{type(exc).__name__}: {str(exc)[:200]}"]
     try:
-        if kind == "vanilla" and arch in ("convnext_tiny", "resnet50", "resnet101"):
+        if kind == "vanilla" and arch in pretrained_files("aim"):
             from rightfocus.training.aim_loop import PlainBackbone
 
             PlainBackbone(arch, num_classes, str(path))  # what AIM runs (and their baselines) load into

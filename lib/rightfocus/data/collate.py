@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
-import torch
-
 #: value given to the segmentation of samples in a batch that have none (ignored by every metric)
 SEG_VOID = 255
 
@@ -16,6 +14,8 @@ def collate(samples: Sequence[dict[str, Any]]) -> dict[str, Any]:
     long [N] where every sample has them. ``seg`` is stacked [N, H, W] when ANY sample has one; samples
     without are filled with 255 (void), so `batch["seg"] == 255` marks "no segmentation" and metrics
     that ignore void pixels ignore them whole. Raises when image sizes differ (set `size`)."""
+    import torch  # here, so that `rightfocus.data` (which re-exports this function) imports without torch
+
     if not samples:
         raise ValueError("collate got an empty list of samples")
     shapes = {tuple(s["image"].shape) for s in samples}

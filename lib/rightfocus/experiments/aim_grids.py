@@ -16,15 +16,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Iterable
 
+from rightfocus.data.registry import paper_datasets
 from rightfocus.experiments.config import CAP_FIELDS, RunConfig, unique_runs
+from rightfocus.models.backbones import pretrained_files
 
 #: ImageNet-1k torchvision release files the AIM backbones start from (looked up under $WEIGHTS_ROOT;
-#: never downloaded): grid data, like `grids.PAPER_WEIGHTS`
-PRETRAINED_FILES: dict[str, str] = {
-    "convnext_tiny": "convnext_tiny-983f1562.pth",
-    "resnet50": "resnet50-0676ba61.pth",
-    "resnet101": "resnet101-63fe2227.pth",
-}
+#: never downloaded): each backbone's ``Backbone.pretrained["aim"]`` (models/backbones/)
+PRETRAINED_FILES: dict[str, str] = pretrained_files("aim")
 
 #: AIM's extra settings and their defaults (paper values, Tables 4/5, Sec. 3, A.3).
 AIM_EXTRA_DEFAULTS: dict[str, Any] = {
@@ -53,16 +51,9 @@ AIM_EXTRA_DEFAULTS: dict[str, Any] = {
 }
 
 #: Dataset key -> (loader name for `rightfocus.data.load_dataset`, sub-folder of DATA_ROOT, loader
-#: options). Both Waterbirds releases live in one folder (the loader picks one by `confounder`).
-DATASETS: dict[str, tuple[str, str, dict[str, Any]]] = {
-    "cub": ("cub", "cub", {}),
-    "waterbirds95": ("waterbirds", "waterbirds", {"confounder": 95}),
-    "waterbirds100": ("waterbirds", "waterbirds", {"confounder": 100}),
-    "travelingbirds": ("travelingbirds", "travelingbirds", {}),
-    "imagenet100": ("imagefolder", "imagenet100", {}),
-    "hardimagenet": ("hardimagenet", "hardimagenet", {}),
-    "imagewoof": ("imagefolder", "imagewoof", {}),
-}
+#: options): the `rightfocus.data.DATASETS` entries AIM's grids name. Both Waterbirds releases live in
+#: one folder (the loader picks one by `confounder`).
+DATASETS: dict[str, tuple[str, str, dict[str, Any]]] = paper_datasets("aim")
 
 #: how AIM runs evaluate (validation and test): the centre crop at the run's resolution after resizing
 #: the shorter side to resolution / EVAL_CENTER_CROP (224 -> 256, TravelingBirds 299 -> 342); AIM

@@ -19,7 +19,7 @@ import yaml
 from rightfocus.registry import NameView, Registry
 
 PAPERS = ("mg", "aim")
-MODEL_KINDS = ("vanilla", "xdnn", "bcos", "aim")
+from rightfocus.models.kinds import MODEL_KINDS, native_methods  # noqa: E402  (a registry: iterates the kind names in order)
 TAPS = ("input", "mid1", "mid2", "mid3", "final")
 
 
@@ -61,13 +61,11 @@ DEFAULT_MASK_SOURCE = "boxes"
 CAP_FIELDS = ("max_steps_per_epoch", "max_eval_images")
 
 class _NativeMethods(Mapping[str, str]):
-    """Model kind -> its native attribution method, read from the method registry at every use
-    (``native_for`` of each method: vanilla -> ixg, xdnn -> intgrad, bcos -> bcos)."""
+    """Model kind -> its native attribution method, read from the model-kind registry at every use
+    (`ModelKind.native_method`: vanilla -> ixg, xdnn -> intgrad, bcos -> bcos)."""
 
     def _table(self) -> dict[str, str]:
-        from rightfocus.attributions.methods import native_kinds, native_method
-
-        return {k: native_method(k) for k in native_kinds()}
+        return native_methods()
 
     def __getitem__(self, kind: str) -> str:
         return self._table()[kind]

@@ -28,6 +28,8 @@ from dataclasses import replace
 from typing import Any, Iterable
 
 from rightfocus.experiments.config import CAP_FIELDS, FROM_INIT, RunConfig, unique_runs
+from rightfocus.models.backbones import BACKBONES
+from rightfocus.models.kinds import native_methods
 
 # the paper's printed lambdas (Tables D1/D2, D.1.2) live with the other paper numbers
 from rightfocus.experiments.paper_numbers_mg import TABLE_D1, TABLE_D2, WATERBIRDS_LAMBDA
@@ -39,21 +41,16 @@ GROUPS: tuple[str, ...] = (
 PROFILES: tuple[str, ...] = ("demo", "paper", "rehearsal")
 #: the paper's losses in its tables' and figures' order (a subset of the registered `rightfocus.losses.LOSSES`)
 LOSS_ORDER: tuple[str, ...] = ("energy", "l1", "ppce", "rrr")
-#: (model kind, its native attribution method), the columns of Figs. 5/6: the paper's configuration as
-#: data (tests check it against the method registry's `experiments.config.NATIVE_METHOD`)
-MODELS: tuple[tuple[str, str], ...] = (("vanilla", "ixg"), ("xdnn", "intgrad"), ("bcos", "bcos"))
+#: (model kind, its native attribution method), the columns of Figs. 5/6
+MODELS: tuple[tuple[str, str], ...] = tuple(native_methods().items())
 
 #: ImageNet weights the paper profile starts from: the release files under their own names, read from
 #: WEIGHTS_ROOT unchanged (nothing is downloaded). Which project publishes each file and where:
 #: `rightfocus.models.release.RELEASES` and docs/weights.md. B-cos ResNet-50 is model
-#: guidance's own file (the one the paper used); DenseNet-121 and ViT-S are B-cos-v2's releases.
+#: guidance's own file (the one the paper used); DenseNet-121 and ViT-S are B-cos-v2's releases. Read from
+#: each backbone's `Backbone.pretrained` (models/backbones/), model guidance's kinds only.
 PAPER_WEIGHTS: dict[tuple[str, str], str] = {
-    ("vanilla", "resnet50"): "resnet50-0676ba61.pth",
-    ("xdnn", "resnet50"): "xfixup_resnet50_model_best.pth.tar",
-    ("bcos", "resnet50"): "resnet_50-f46c1a4159.pth",
-    ("bcos", "densenet121"): "densenet_121-b8daf96afb.pth",
-    ("bcos", "vit_s"): "bcos_vitc_s_patch1_14-cf55c88f0c.pth",
-}
+    (kind, arch): file for arch, b in BACKBONES.items() for kind, file in b.pretrained.items() if kind != "aim"}
 
 #: what a dataset's guided runs start from: "baseline" = the best of their baselines on validation
 #: (VOC/COCO: "by fine-tuning the baseline models", D.1.1); "init" = where the baselines start, i.e. the

@@ -147,7 +147,13 @@ def _waterbirds_panel(ax: Any, rows: pd.DataFrame) -> None:
 
 
 def _datasets(rows: pd.DataFrame) -> list[str]:
-    return [d for d in ("voc2007", "coco2014") if d in set(rows["dataset"])]
+    """The datasets drawn as rows of boxes-vs-masks panels: those in the results without evaluation
+    groups (Waterbirds has a row of its own), in `rightfocus.data.DATASETS` order, unregistered ones last."""
+    from rightfocus.data.registry import DATASETS
+
+    present = set(rows["dataset"])
+    ordered = [d for d in DATASETS if d in present] + sorted(d for d in present if d not in DATASETS)
+    return [d for d in ordered if d in DATASETS and DATASETS[d].num_groups is None or d not in DATASETS]
 
 
 def _dataset_grid(rows: pd.DataFrame, datasets: list[str]) -> tuple[Any, Any, pd.DataFrame]:
@@ -157,7 +163,7 @@ def _dataset_grid(rows: pd.DataFrame, datasets: list[str]) -> tuple[Any, Any, pd
     for i, ds in enumerate(datasets):
         sub = rows[rows["dataset"] == ds]
         for j, y in enumerate(("epg", "onobj_epg", "iou")):
-            _panel(axes[i, j], sub, y, f"{DATASET_NAMES[ds]}: {y} vs F1")
+            _panel(axes[i, j], sub, y, f"{DATASET_NAMES.get(ds, ds)}: {y} vs F1")
     wb = rows[rows["dataset"] == "waterbirds"]
     _waterbirds_panel(axes[-1, 0], wb)
     return fig, axes, wb

@@ -16,13 +16,14 @@ import pandas as pd
 from rightfocus import pareto
 from rightfocus.experiments.config import NATIVE_METHOD
 from rightfocus.figures import MissingResults, RenderContext, style
+from rightfocus.models.kinds import native_methods
 
 PCT = 100.0
-MODEL_KINDS = ("vanilla", "xdnn", "bcos")
+MODEL_KINDS = tuple(native_methods())  # model guidance's kinds: those with a native method
 #: the paper's losses in its figures' order (Figs. 5-8; a subset of the registered `rightfocus.losses.LOSSES`)
 LOSSES = ("energy", "l1", "ppce", "rrr")
 #: the attribution each model family is guided with in the main results (Sec. 4): its native method
-#: (`rightfocus.attributions.methods`, read at every use)
+#: (`rightfocus.models.kinds.MODEL_KINDS`, read at every use)
 MAIN_METHOD = NATIVE_METHOD
 #: columns identifying the model family a baseline belongs to
 FAMILY_KEYS = ("dataset", "task", "model_kind", "arch")
@@ -56,7 +57,7 @@ def not_gradcam(s: pd.Series) -> pd.Series:
     every model kind (GradCAM, Sec. 5.2)."""
     from rightfocus.attributions.methods import ATTRIBUTION_METHODS
 
-    return ~s.isin([n for n, m in ATTRIBUTION_METHODS.items() if m.native_for is None])
+    return ~s.isin([n for n, m in ATTRIBUTION_METHODS.items() if m.every_kind])
 
 
 def guided(df: pd.DataFrame) -> pd.DataFrame:

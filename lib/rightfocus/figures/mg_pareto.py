@@ -191,10 +191,18 @@ def figX4(ctx: RenderContext) -> Any:
 # ---- Figs. 7, B9: other B-cos backbones ---------------------------------------------------------
 
 def _backbone_cols(ctx: RenderContext) -> list[tuple[str, Filter]]:
-    archs = values_in(ctx.metrics("voc-backbones"), "arch", {"model_kind": "bcos"})
-    if not archs:
-        raise MissingResults(f"voc-backbones has no guided B-cos runs in {ctx.results / ctx.profile}")
-    return [(f"B-cos {a}", {"model_kind": "bcos", "arch": a, "config_tap": "input"}) for a in archs]
+    """One column per (model kind, backbone) with guided runs in voc-backbones (the paper's: B-cos
+    DenseNet-121 and ViT-S), kinds in `MODEL_KINDS` order, backbones sorted by name."""
+    from rightfocus.models.kinds import MODEL_KINDS as ALL_KINDS
+
+    df = ctx.metrics("voc-backbones")
+    present = values_in(df, "model_kind")
+    kinds = [k for k in ALL_KINDS if k in present] + sorted(k for k in present if k not in ALL_KINDS)
+    cols = [(f"{style.MODEL_LABELS.get(k, k)} {a}", {"model_kind": k, "arch": a, "config_tap": "input"})
+            for k in kinds for a in values_in(df, "arch", {"model_kind": k})]
+    if not cols:
+        raise MissingResults(f"voc-backbones has no guided runs in {ctx.results / ctx.profile}")
+    return cols
 
 
 @register("mg.fig7", kind="figure", groups=["voc-backbones"],

@@ -18,6 +18,8 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
+from rightfocus.models.kinds import MODEL_KINDS  # noqa: E402
+
 #: Okabe-Ito palette (colour-blind safe)
 OKABE_ITO = {
     "orange": "#E69F00", "skyblue": "#56B4E9", "green": "#009E73", "yellow": "#F0E442",
@@ -59,7 +61,7 @@ SEQUENTIAL = [OKABE_ITO[k] for k in ("blue", "skyblue", "green", "orange", "verm
 
 METRIC_LABELS = {"f1": "F1 (%)", "map": "mAP (%)", "epg": "EPG (%)", "iou": "IoU (%)",
                  "onobj_epg": "On-object EPG (%)", "accuracy": "Accuracy (%)"}
-MODEL_LABELS = {"vanilla": "Vanilla", "xdnn": "X-DNN", "bcos": "B-cos", "aim": "AIM"}
+MODEL_LABELS = {name: kind.label for name, kind in MODEL_KINDS.items()}
 TAP_LABELS = {"input": "Input", "mid1": "Mid1", "mid2": "Mid2", "mid3": "Mid3", "final": "Final"}
 
 PANEL_SIZE = (2.6, 2.2)  # inches per subplot: small figures keep the demo fast

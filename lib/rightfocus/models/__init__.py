@@ -1,29 +1,31 @@
-"""Classifiers with named taps: vanilla torchvision, X-DNN (bias-free) and B-cos models.
+"""Classifiers with named taps: vanilla torchvision, X-DNN (bias-free), B-cos and AIM models.
 
 Public: `build_model(kind, arch, num_classes, weights=None, **options)`, `TAPS`, `TappedModel`,
-`explanation_mode`, `count_parameters`, and the registry (`MODEL_KINDS`, `register_kind`).
-To add a model family, define ``build(arch, num_classes, **options) -> TappedModel`` and call
-``register_kind("<kind>", build)``; AIM's module (models/aim.py) does this when imported below.
+`explanation_mode`, `count_parameters`, `load_weights`, and the registries `MODEL_KINDS` (`ModelKind`,
+`register_kind`) and `BACKBONES` (`Backbone`). The registries import no torch; the other names are
+imported on first use, so ``from rightfocus.models.kinds import MODEL_KINDS`` stays light.
 """
 
-from importlib.util import find_spec
+from __future__ import annotations
 
-from . import bcos, vanilla, xdnn
-from .bcos_layers import explanation_mode
-from .registry import MODEL_KINDS, build_model, count_parameters, register_kind
-from .taps import TAPS, TappedModel
-from .weights import load_weights
+from rightfocus.dotted import lazy_getattr
 
-register_kind("vanilla", vanilla.build)
-register_kind("xdnn", xdnn.build)
-register_kind("bcos", bcos.build)
+from .backbones import BACKBONES, Backbone
+from .kinds import MODEL_KINDS, ModelKind
 
-# AIM (models/aim.py, another module) registers kind "aim" itself on import.
-if find_spec(f"{__name__}.aim") is not None:
-    from . import aim  # noqa: F401
+#: public name -> the submodule that defines it (imported on first use)
+_LAZY = {
+    "TAPS": "taps", "TappedModel": "taps", "build_model": "registry", "count_parameters": "registry",
+    "register_kind": "registry", "explanation_mode": "bcos_layers", "load_weights": "weights",
+}
+
+__getattr__ = lazy_getattr(__name__, _LAZY)
 
 __all__ = [
+    "BACKBONES",
+    "Backbone",
     "MODEL_KINDS",
+    "ModelKind",
     "TAPS",
     "TappedModel",
     "build_model",

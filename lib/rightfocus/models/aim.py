@@ -52,7 +52,8 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 from torch.utils.flop_counter import FlopCounterMode
 
-from .aim_backbones import AIM_ARCHS, Backbone, build_backbone, build_torchvision
+from .aim_backbones import NumberedBackbone, build_backbone, build_torchvision
+from .backbones import buildable
 from .aim_parts import (GUMBEL_SCHEDULES, BinaryGumbel, MaskEstimator, StageClassifier, TopDownBranch,
                         apply_edge_init, edge_emphasis_filter, gumbel_schedule)
 from .registry import count_parameters, register_kind
@@ -63,6 +64,12 @@ __all__ = [
     "merge_masks", "edge_emphasis_filter", "apply_edge_init", "gumbel_schedule", "BinaryGumbel",
     "AIM_ARCHS", "TOP_DOWN_WIDTH", "MASK_WIDTH", "SMALL_WIDTHS", "CLASSIFIER_TAP", "TABLE6_MODELS",
 ]
+
+def __getattr__(name: str) -> Any:
+    if name == "AIM_ARCHS":  # the backbones AIM builds, now (`BACKBONES` entries with a stage cut)
+        return buildable()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 #: channels of the top-down pathway (chosen to match Table 6's parameter counts)
 TOP_DOWN_WIDTH = 256
@@ -166,7 +173,7 @@ class _AimBase(TappedModel):
 class AimModel(_AimBase):
     """Backbone + AIM top-down pathway (Sec. 3). Build with `build_aim`."""
 
-    def __init__(self, backbone: Backbone, num_classes: int, stage: int, width: int = TOP_DOWN_WIDTH,
+    def __init__(self, backbone: NumberedBackbone, num_classes: int, stage: int, width: int = TOP_DOWN_WIDTH,
                  mask_width: int = MASK_WIDTH, aux_losses: bool = True, single_mask: bool = False,
                  edge_init: bool = False, dropout: float = 0.0, gumbel_schedule: str = "fixed",
                  noise_off_fraction: float = 0.8) -> None:
@@ -271,7 +278,7 @@ class BottomUpAimModel(_AimBase):
     classifier reads the last stage. Build with ``build_aim(..., direction="bottom_up")``.
     """
 
-    def __init__(self, backbone: Backbone, masked_blocks: Sequence[int], mask_width: int = MASK_WIDTH,
+    def __init__(self, backbone: NumberedBackbone, masked_blocks: Sequence[int], mask_width: int = MASK_WIDTH,
                  edge_init: bool = False, gumbel_schedule: str = "fixed",
                  noise_off_fraction: float = 0.8) -> None:
         super().__init__(gumbel_schedule, noise_off_fraction)
@@ -335,8 +342,8 @@ def build_aim(arch: str, num_classes: int, *, backbone_weights: str | Path | Non
 
     Parameters
     ----------
-    arch : one of `AIM_ARCHS` (convnext_tiny, resnet50, resnet101; tiny (ResNet-shaped, the vanilla
-        kind's), tiny_convnext for tests and the demo).
+    arch : a `BACKBONES` entry with a stage cut (`AIM_ARCHS`): the paper's convnext_tiny, resnet50,
+        resnet101; tiny (ResNet-shaped, the vanilla kind's) and tiny_convnext for tests and the demo.
     num_classes : classes of every classifier.
     backbone_weights : local torchvision state-dict file (ImageNet) for the BACKBONE, absolute or
         relative to $WEIGHTS_ROOT; None = random init. (``build_model("aim", ..., weights=FILE)``

@@ -1,30 +1,35 @@
-"""Model registry: kind -> builder. `build_model` is the one public way to make a classifier.
+"""`build_model`: the one public way to make a classifier; it reads `MODEL_KINDS` (models/kinds.py).
 
 A builder is ``builder(arch: str, num_classes: int, **options) -> TappedModel``; `build_model` then
-loads weights (a local file) uniformly for every kind, so builders never touch files. Adding a model
-family is one line: ``register_kind("aim", build_aim)`` (models/aim.py does this on import).
+loads weights (a local file) uniformly for every kind, so builders never touch files. A new family is
+``register_kind("name", builder)``, or a `ModelKind` with its metadata registered in `MODEL_KINDS`.
 """
 
 from __future__ import annotations
 
 import os
-from typing import Callable
+from typing import Any, Callable
 
+from rightfocus.dotted import dotted_name
+
+from .kinds import MODEL_KINDS, ModelKind
 from .taps import TappedModel
 from .weights import load_weights
 
 ModelBuilder = Callable[..., TappedModel]
 
-#: kind -> builder; extend with `register_kind`.
-MODEL_KINDS: dict[str, ModelBuilder] = {}
 
-
-def register_kind(kind: str, builder: ModelBuilder) -> None:
-    """Register `builder` under `kind` (re-registering the same builder is allowed)."""
+def register_kind(kind: str, builder: ModelBuilder, **metadata: Any) -> ModelKind:
+    """Register `builder` under `kind` (`metadata`: the other `ModelKind` fields, e.g. ``label``,
+    ``input_encoding``, ``native_method``). Registering the same builder again is allowed."""
     existing = MODEL_KINDS.get(kind)
-    if existing is not None and existing is not builder:
-        raise ValueError(f"model kind {kind!r} is already registered ({existing!r}); pick another name")
-    MODEL_KINDS[kind] = builder
+    if existing is not None:
+        if dotted_name(existing.builder) != dotted_name(builder):
+            raise ValueError(f"model kind {kind!r} is already registered ({existing.builder!r}); pick another name")
+        return existing
+    entry = ModelKind(kind, metadata.pop("label", kind), builder, **metadata)
+    MODEL_KINDS.register(kind, entry)
+    return entry
 
 
 def build_model(
@@ -46,7 +51,7 @@ def build_model(
         raise ValueError(f"unknown model kind {kind!r}; registered kinds: {sorted(MODEL_KINDS)}")
     if num_classes < 1:
         raise ValueError(f"num_classes must be >= 1, got {num_classes}")
-    model = MODEL_KINDS[kind](arch, num_classes, **options)
+    model = MODEL_KINDS[kind].build(arch, num_classes, **options)
     if weights is not None:
         model.weights_report = load_weights(model, weights)
     return model

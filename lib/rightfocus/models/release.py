@@ -121,9 +121,9 @@ def _perturbed(state: dict[str, Tensor], generator: torch.Generator) -> dict[str
 def _upstream_state(release: ReleaseFile) -> dict[str, Tensor]:
     """The file's state dict without its wrapper (upstream key names), at random init."""
     if release.kind == "vanilla":
-        import torchvision.models as tvm
+        from .backbones import BACKBONES
 
-        return dict(getattr(tvm, release.arch)(weights=None, num_classes=release.num_classes).state_dict())
+        return dict(BACKBONES[release.arch].build_net(release.num_classes).state_dict())
     model = build_model(release.kind, release.arch, release.num_classes)
     norms = [m for m in model.modules() if isinstance(m, nn.BatchNorm2d)]
     if norms:  # running variances from one random batch, so activations keep their scale with depth

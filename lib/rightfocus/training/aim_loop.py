@@ -46,7 +46,8 @@ from torch.utils.data import DataLoader, Dataset, Subset
 
 from rightfocus.data import collate  # the shared batching (tensors stacked, the rest as lists)
 from rightfocus.experiments import store
-from rightfocus.experiments.aim_grids import AIM_EXTRA_DEFAULTS, DATASETS, EVAL_CENTER_CROP, PRETRAINED_FILES
+from rightfocus.data.registry import DATASETS
+from rightfocus.experiments.aim_grids import AIM_EXTRA_DEFAULTS, EVAL_CENTER_CROP, PRETRAINED_FILES
 from rightfocus.experiments.config import RunConfig
 from rightfocus.metrics import MAP_METRICS, suite_for
 from rightfocus.models.aim_plain import PlainBackbone

@@ -119,7 +119,7 @@ def class_set(config: "RunConfig") -> tuple[str, str | None]:
     Waterbirds loader (bird task)."""
     loader = config.dataset
     if config.paper == "aim":
-        from rightfocus.experiments.aim_grids import DATASETS
+        from rightfocus.data.registry import DATASETS
 
         loader = DATASETS.get(config.dataset, (config.dataset,))[0]
     task = config.task or ("bird" if loader == "waterbirds" else None)

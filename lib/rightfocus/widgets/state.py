@@ -45,7 +45,7 @@ def default_dataset_loader(config: RunConfig, split: str, data_root: str | None 
 
     if data_root is not None:
         config = dataclasses.replace(config, data_root=data_root)
-    from rightfocus.experiments.aim_grids import DATASETS
+    from rightfocus.data.registry import DATASETS
 
     if config.paper == "aim" and config.dataset in DATASETS:  # AIM names (waterbirds95, ...) -> loader + options
         if split == "val":

@@ -9,8 +9,9 @@ A method is one class in one file that calls `register_method`. What the rest of
 - ``differentiable``: the map can be kept in the graph (``create_graph=True``) for guidance;
 - ``taps``: ``"input"`` (input only), ``"any"`` or ``"layer"`` (needs a layer other than the input);
 - ``eval_tap``: where the evaluation figures attribute it (``ext.sanity``);
-- ``native_for``: the model kinds whose own explanation it is (Rao et al. 2023, Sec. 3.2: IxG for
-  vanilla, IntGrad for X-DNNs, B-cos for B-cos); ``None``: shown for every kind (GradCAM); ``()``: none;
+- ``every_kind``: evaluation figures show it for every model kind (GradCAM); otherwise only for the
+  kinds whose native method it is (each `rightfocus.models.kinds.ModelKind` names its native method:
+  Rao et al. 2023, Sec. 3.2: IxG for vanilla, IntGrad for X-DNNs, B-cos for B-cos);
 - `exact_for` (model): whether the single-pass map is the method's definition on that model;
 - `context` (model): what the forward pass AND the attribution gradient must run in.
 """
@@ -48,7 +49,7 @@ class AttributionMethod:
     differentiable: bool = True
     taps: str = ANY_TAP
     eval_tap: str = "input"
-    native_for: tuple[str, ...] | None = ()
+    every_kind: bool = False
     #: a model on which `exact_for` is False cannot run the method at all (True) or gets an
     #: approximation (False: refused where exactness is required, warned about elsewhere)
     refuse_inexact: bool = False
@@ -85,8 +86,8 @@ class AttributionMethod:
                 "derivative of the localisation loss")
 
     def shown_for(self, kind: str) -> bool:
-        """Whether evaluation figures show this method for models of `kind` (its own kinds, or every kind)."""
-        return self.native_for is None or kind in self.native_for
+        """Whether evaluation figures show this method for models of `kind` (native to it, or every kind)."""
+        return self.every_kind or native_method(kind) == self.name
 
     def check_tap(self, layer: str) -> None:
         """Refuse a tap the method is not defined at."""
@@ -161,27 +162,28 @@ def attribution_context(model: "nn.Module", method: str, strict: bool | None = T
 
 
 def native_method(kind: str) -> str:
-    """The method native to model kind `kind` (the first registered one whose ``native_for`` names
-    it), else the first one shown for every kind (GradCAM)."""
-    for m in ATTRIBUTION_METHODS.values():
-        if m.native_for and kind in m.native_for:
-            return m.name
-    return next(m.name for m in ATTRIBUTION_METHODS.values() if m.native_for is None)
+    """The method native to model kind `kind` (its `ModelKind.native_method`), else the first one
+    shown for every kind (GradCAM)."""
+    from rightfocus.models.kinds import MODEL_KINDS
+
+    entry = MODEL_KINDS.get(kind)
+    if entry is not None and entry.native_method:
+        return entry.native_method
+    return next(m.name for m in ATTRIBUTION_METHODS.values() if m.every_kind)
 
 
 def native_kinds() -> tuple[str, ...]:
     """Model kinds that have a native method, in registration order."""
-    kinds: dict[str, None] = {}
-    for m in ATTRIBUTION_METHODS.values():
-        kinds.update(dict.fromkeys(m.native_for or ()))
-    return tuple(kinds)
+    from rightfocus.models.kinds import native_methods
+
+    return tuple(native_methods())
 
 
 def evaluation_methods(kind: str) -> tuple[tuple[str, str], ...]:
     """(method, tap) pairs the evaluation figures show for model kind `kind`: the differentiable
     methods native to it, then those shown for every kind, each at its ``eval_tap``."""
     ms = [m for m in ATTRIBUTION_METHODS.values() if m.differentiable and m.shown_for(kind)]
-    ms.sort(key=lambda m: m.native_for is None)  # stable: natives first, registration order otherwise
+    ms.sort(key=lambda m: m.every_kind)  # stable: natives first, registration order otherwise
     return tuple((m.name, m.eval_tap) for m in ms)
 
 

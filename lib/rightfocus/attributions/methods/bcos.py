@@ -61,7 +61,6 @@ def bcos_mode(model: nn.Module) -> tuple[Callable[[], ContextManager], bool]:
 class BCos(AttributionMethod):
     name = "bcos"
     label = "B-cos"
-    native_for = ("bcos",)
     refuse_inexact = True
 
     def exact_for(self, model: nn.Module) -> bool:

@@ -16,7 +16,7 @@ class GradCAM(AttributionMethod):
     name = "gradcam"
     label = "GradCAM"
     eval_tap = "final"
-    native_for = None
+    every_kind = True
 
     def combine(self, grad: "Tensor", activation: "Tensor") -> "Tensor":
         weights = grad.mean(dim=(2, 3), keepdim=True)

@@ -100,7 +100,6 @@ def integrated_gradients(model: nn.Module, images: Tensor, targets: Tensor, laye
 class IntegratedGradients(AttributionMethod):
     name = "intgrad"
     label = "IntGrad"
-    native_for = ("xdnn",)
 
     def exact_for(self, model: nn.Module) -> bool:
         return is_bias_free(model)

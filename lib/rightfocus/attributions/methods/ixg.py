@@ -10,4 +10,3 @@ from rightfocus.attributions.methods.base import AttributionMethod, register_met
 class InputXGradient(AttributionMethod):
     name = "ixg"
     label = "IxG"
-    native_for = ("vanilla",)
