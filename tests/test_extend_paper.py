@@ -170,3 +170,28 @@ def test_an_unknown_paper_names_the_registered_ones():
 
     with pytest.raises(UnknownName, match=r"unknown paper 'toy'; choose one of \['mg', 'aim', 'ext'\]"):
         PAPERS["toy"]
+
+
+@pytest.mark.parametrize("paper", ["mg", "aim", "ext"])
+def test_every_recipe_of_a_built_in_paper_matches_its_grid(paper):
+    from rightfocus import protocol
+    from rightfocus.papers import PAPERS
+
+    assert PAPERS[paper].recipe_table()
+    assert protocol.check_recipes(paper) == []
+
+
+def test_the_site_navigation_gains_a_page_per_registered_paper():
+    import copy
+
+    import yaml
+
+    from rightfocus import site
+    from rightfocus.papers import PAPERS, Paper
+
+    nav = yaml.safe_load((LIB.parent / "mkdocs.yml").read_text())["nav"]
+    assert site.nav_with_papers(copy.deepcopy(nav)) == nav  # the built-in pages are listed already
+    with PAPERS.temporarily("toy", Paper("toy", "A toy paper (2099)", "a toy paper", "toy_paper.grids", "nb")):
+        results = next(s["Results"] for s in site.nav_with_papers(copy.deepcopy(nav)) if "Results" in s)
+    assert results[-1] == {"A toy paper (2099)": "papers/toy.md"}
+    assert "toy" not in PAPERS

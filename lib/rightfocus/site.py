@@ -213,6 +213,17 @@ def stage(root: Path, out: Path, figures: Path, results: Path, profile: str,
     return out
 
 
+def nav_with_papers(nav: list) -> list:
+    """The site's navigation with a page under "Results" for every registered paper it does not list
+    (plug-in papers); the listed pages keep their place and titles."""
+    for section in nav:
+        if isinstance(section, dict) and isinstance(section.get("Results"), list):
+            pages = section["Results"]
+            listed = {page for entry in pages if isinstance(entry, dict) for page in entry.values()}
+            pages += [{PAPERS[k].title: f"papers/{k}.md"} for k in PAPERS if f"papers/{k}.md" not in listed]
+    return nav
+
+
 def build(root: Path, site: Path, figures: Path, results: Path, profile: str,
           staging: Path | None = None) -> Path:
     """Stage into `staging` (default ``build/site-src``) and build the HTML site into `site` with
@@ -222,6 +233,7 @@ def build(root: Path, site: Path, figures: Path, results: Path, profile: str,
     staging = stage(root, staging or root / STAGING, figures, results, profile)
     config = yaml.safe_load((root / "mkdocs.yml").read_text())
     config["docs_dir"], config["site_dir"] = str(staging.resolve()), str(site.resolve())
+    config["nav"] = nav_with_papers(config.get("nav", []))
     for plugin in config["plugins"]:
         if isinstance(plugin, dict) and "mkdocstrings" in plugin:
             plugin["mkdocstrings"]["handlers"]["python"]["paths"] = [str(root / "lib")]
