@@ -181,15 +181,9 @@ def _train_epilog() -> str:
     return "\n".join(lines)
 
 
-def _paper_help(keys: Sequence[str]) -> str:
-    from rightfocus.papers import PAPERS
-
-    return "; ".join(f"{k}: {PAPERS[k].short}" for k in keys)
-
-
 def _build_parser() -> argparse.ArgumentParser:
     from rightfocus.experiments.grids import PROFILES
-    from rightfocus.papers import PAPERS, standalone
+    from rightfocus.papers import PAPERS, choices_help, standalone
 
     papers, alone = list(PAPERS), standalone()
     parser = argparse.ArgumentParser(prog="rightfocus", description=__doc__)
@@ -215,7 +209,7 @@ def _build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_train)
 
     p = sub.add_parser("grid", help="list a profile's runs, write group manifests and a Make fragment")
-    p.add_argument("--paper", default=papers[0], choices=papers, help=_paper_help(papers))
+    p.add_argument("--paper", default=papers[0], choices=papers, help=choices_help(papers))
     p.add_argument("--profile", default="demo", help=PROFILE_HELP)
     p.add_argument("--results", default="results", help=RESULTS_HELP)
     p.add_argument("--data-root", default="data", help=DATA_ROOT_HELP)
@@ -226,7 +220,7 @@ def _build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("check", help="check data, weights, disk, device and time of a paper grid before running it",
                        epilog="exit status: 0 ready (warnings allowed), 1 a problem to fix, 2 bad arguments")
-    p.add_argument("--paper", default=alone[0], choices=alone, help=_paper_help(alone))
+    p.add_argument("--paper", default=alone[0], choices=alone, help=choices_help(alone))
     p.add_argument("--profile", default="paper", help=PROFILE_HELP)
     p.add_argument("--data-root", default="data", help=DATA_ROOT_HELP)
     p.add_argument("--weights-root", default=None, help=WEIGHTS_ROOT_HELP)
@@ -238,7 +232,7 @@ def _build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_check)
 
     p = sub.add_parser("launch", help="run a paper grid through submitit (SLURM, local, debug); --status")
-    p.add_argument("--paper", default=alone[0], choices=alone, help=_paper_help(alone))
+    p.add_argument("--paper", default=alone[0], choices=alone, help=choices_help(alone))
     p.add_argument("--profile", default="demo", help=PROFILE_HELP)
     p.add_argument("--group", action="append", default=[], help="restrict to these groups (repeatable)")
     p.add_argument("--executor", default="slurm", choices=["slurm", "local", "debug"],

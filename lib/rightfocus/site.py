@@ -233,7 +233,8 @@ def build(root: Path, site: Path, figures: Path, results: Path, profile: str,
     staging = stage(root, staging or root / STAGING, figures, results, profile)
     config = yaml.safe_load((root / "mkdocs.yml").read_text())
     config["docs_dir"], config["site_dir"] = str(staging.resolve()), str(site.resolve())
-    config["nav"] = nav_with_papers(config.get("nav", []))
+    if "nav" in config:
+        config["nav"] = nav_with_papers(config["nav"])
     for plugin in config["plugins"]:
         if isinstance(plugin, dict) and "mkdocstrings" in plugin:
             plugin["mkdocstrings"]["handlers"]["python"]["paths"] = [str(root / "lib")]

@@ -25,9 +25,9 @@ import importlib.util
 import pkgutil
 from dataclasses import dataclass
 from types import ModuleType
-from typing import Any, Mapping
+from typing import Any, Iterable, Mapping
 
-from rightfocus.registry import Registry, load_plugins
+from rightfocus.registry import Registry
 
 #: an object, or where to import it from: ``"package.module"`` or ``"package.module:attribute"``
 Ref = Any
@@ -112,7 +112,7 @@ class Paper:
         """The renderer modules' names, globs expanded."""
         return [m for pattern in self.renderers for m in module_names(pattern)]
 
-    def inventory_ids(self) -> dict[str, tuple[str, tuple[str, ...]]] | None:
+    def inventory_ids(self) -> Ids | None:
         """Its ids in page order, id -> (kind, groups), or None when it declares no inventory."""
         if not self.inventory:
             return None
@@ -159,13 +159,13 @@ def standalone() -> list[str]:
     return [k for k, p in PAPERS.items() if p.standalone]
 
 
-def choices_help() -> str:
-    """``key: short`` for every paper, for the command line's ``--paper`` help."""
-    return "; ".join(f"{k}: {p.short}" for k, p in PAPERS.items())
+def choices_help(keys: Iterable[str] | None = None) -> str:
+    """``key: short`` for each of `keys` (default: every paper), for the command line's ``--paper`` help."""
+    return "; ".join(f"{k}: {PAPERS[k].short}" for k in (PAPERS if keys is None else keys))
 
 
-__all__ = ["PAPERS", "Paper", "Ref", "choices_help", "load_plugins", "module_names", "paper_of_group",
-           "paper_of_id", "register", "resolve", "standalone"]
+__all__ = ["Ids", "PAPERS", "Paper", "Ref", "choices_help", "module_names", "paper_of_group", "paper_of_id",
+           "register", "resolve", "standalone"]
 
 # the built-in papers register on import, in this order (the order of pages, cards and choices)
 from rightfocus.papers import mg  # noqa: E402,F401,I001
