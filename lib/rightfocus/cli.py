@@ -1,5 +1,6 @@
 """The `rightfocus` command. Each subcommand is a thin call into the library (imports are lazy so
-that `--help` is instant)."""
+that `--help` is instant). Plug-in modules (``$RIGHTFOCUS_PLUGINS``, `rightfocus.registry.load_plugins`)
+load before the arguments are parsed, so a paper they register is a ``--paper`` choice."""
 
 from __future__ import annotations
 
@@ -8,7 +9,6 @@ import sys
 from typing import Callable, Sequence
 
 
-PAPER_HELP = "mg: model guidance (Rao et al. 2023); aim: AIM (Alshami et al. 2025)"
 PROFILE_HELP = "demo: synthetic data, CPU minutes; paper: the papers' datasets and schedules"
 RESULTS_HELP = "results root (runs go to <results>/<profile>/runs/<run id>/)"
 DATA_ROOT_HELP = ("folder holding the datasets (paper: <root>/voc2007, <root>/coco2014, ...; demo: "
@@ -39,9 +39,10 @@ def _train(args: argparse.Namespace) -> None:
 
 
 def _grid(args: argparse.Namespace) -> None:
-    """Either paper's grids (`--paper mg|aim`): list the runs, or write configs, manifests and the
-    Make fragment."""
-    from rightfocus.experiments.makefile import PAPERS, write_grid
+    """A paper's grid (`--paper`, `rightfocus.papers.PAPERS`): list the runs, or write configs, manifests
+    and the Make fragment."""
+    from rightfocus.experiments.makefile import write_grid
+    from rightfocus.papers import PAPERS
 
     module = PAPERS[args.paper].grids
     groups = args.group or list(module.GROUPS)
@@ -109,7 +110,7 @@ def _figures(args: argparse.Namespace) -> None:
 
 
 def _launch(args: argparse.Namespace) -> int:
-    """Either paper's grid through submitit (`--executor slurm|local|debug`), or `--status`. Before
+    """A paper's grid through submitit (`--executor slurm|local|debug`), or `--status`. Before
     submitting: the executor's tools and `rightfocus check`'s data and weights part (a problem stops
     the launch before anything is written); `--dry-run` prints a summary and writes nothing."""
     import os
@@ -117,7 +118,7 @@ def _launch(args: argparse.Namespace) -> int:
 
     from rightfocus import launch
     from rightfocus.check import ERROR, Problem, grid_groups, preflight
-    from rightfocus.experiments.makefile import PAPERS
+    from rightfocus.papers import PAPERS
 
     weights_root = args.weights_root if args.weights_root is not None else os.environ.get("WEIGHTS_ROOT") or None
     by_group = grid_groups(args.paper, args.profile, args.data_root, args.group or None)
@@ -182,7 +183,9 @@ def _train_epilog() -> str:
 
 def _build_parser() -> argparse.ArgumentParser:
     from rightfocus.experiments.grids import PROFILES
+    from rightfocus.papers import PAPERS, choices_help, standalone
 
+    papers, alone = list(PAPERS), standalone()
     parser = argparse.ArgumentParser(prog="rightfocus", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -206,7 +209,7 @@ def _build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_train)
 
     p = sub.add_parser("grid", help="list a profile's runs, write group manifests and a Make fragment")
-    p.add_argument("--paper", default="mg", choices=["mg", "aim", "ext"], help=PAPER_HELP)
+    p.add_argument("--paper", default=papers[0], choices=papers, help=choices_help(papers))
     p.add_argument("--profile", default="demo", help=PROFILE_HELP)
     p.add_argument("--results", default="results", help=RESULTS_HELP)
     p.add_argument("--data-root", default="data", help=DATA_ROOT_HELP)
@@ -217,7 +220,7 @@ def _build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("check", help="check data, weights, disk, device and time of a paper grid before running it",
                        epilog="exit status: 0 ready (warnings allowed), 1 a problem to fix, 2 bad arguments")
-    p.add_argument("--paper", default="mg", choices=["mg", "aim"], help=PAPER_HELP)
+    p.add_argument("--paper", default=alone[0], choices=alone, help=choices_help(alone))
     p.add_argument("--profile", default="paper", help=PROFILE_HELP)
     p.add_argument("--data-root", default="data", help=DATA_ROOT_HELP)
     p.add_argument("--weights-root", default=None, help=WEIGHTS_ROOT_HELP)
@@ -229,7 +232,7 @@ def _build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_check)
 
     p = sub.add_parser("launch", help="run a paper grid through submitit (SLURM, local, debug); --status")
-    p.add_argument("--paper", default="mg", choices=["mg", "aim"], help=PAPER_HELP)
+    p.add_argument("--paper", default=alone[0], choices=alone, help=choices_help(alone))
     p.add_argument("--profile", default="demo", help=PROFILE_HELP)
     p.add_argument("--group", action="append", default=[], help="restrict to these groups (repeatable)")
     p.add_argument("--executor", default="slurm", choices=["slurm", "local", "debug"],
@@ -281,6 +284,9 @@ def _build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from rightfocus.registry import load_plugins
+
+    load_plugins()
     args = _build_parser().parse_args(argv)
     func: Callable[[argparse.Namespace], int | None] = args.func
     try:

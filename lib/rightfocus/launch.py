@@ -114,10 +114,8 @@ def launch_dir(results: str | Path, profile: str, paper: str) -> Path:
 def grid_configs(paper: str, profile: str, data_root: str = "data", groups: Sequence[str] | None = None
                  ) -> list[RunConfig]:
     """The runs of `groups` (default: every group) of the paper's grid, each once, in grid order."""
-    from rightfocus.experiments.makefile import PAPERS
+    from rightfocus.papers import PAPERS
 
-    if paper not in PAPERS:
-        raise ValueError(f"unknown paper {paper!r}; use one of {sorted(PAPERS)}")
     module = PAPERS[paper].grids
     out: dict[str, RunConfig] = {}
     for group in groups or module.GROUPS:

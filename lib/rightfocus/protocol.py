@@ -2,10 +2,11 @@
 paper profile, and the paper sentence that protocol follows.
 
 A card is declared with its renderer: ``@register("mg.tab1", ..., protocol=Protocol(...))`` in the figure
-module. Its training facts are `Recipe`s (usually one shared recipe per experiment group, kept in
-``figures/mg_common.py`` / ``figures/aim_common.py``); each recipe names the runs of its group it
-describes (`Recipe.where`) and the values those runs have (initialisation, epochs, lr, batch,
-resolution), so a test can compare every card with the configs the paper-profile grid generates.
+module. Its training facts are `Recipe`s (usually shared per experiment group: each paper's recipe table,
+`rightfocus.papers.Paper.recipes`); each recipe names the runs of its group it describes
+(`Recipe.where`) and the values those runs have (initialisation, epochs, lr, batch, resolution), so a
+test can compare every card, and every recipe of a paper's table, with the configs the paper-profile
+grid generates (`check`, `check_recipes`).
 
 Public API: `card(id)`, `cards()`, `card_markdown(id)`, `cards_markdown()`, `cards_json()`; CLI
 ``rightfocus protocol ID`` / ``rightfocus protocol --all [--format md|json]``.
@@ -17,6 +18,8 @@ import json
 import math
 from dataclasses import asdict, dataclass, field
 from typing import Any, Iterable, Mapping
+
+from rightfocus.papers import PAPERS, paper_of_group
 
 #: how a run is initialised (`config_init` reads it from a RunConfig)
 INIT_IMAGENET = "ImageNet weights"
@@ -107,9 +110,10 @@ def _nums(values: Iterable[Any]) -> str:
 
 
 def _registry() -> dict[str, Any]:
-    from rightfocus.figures import FIGURES
+    """Every registered renderer, plug-in papers' included (`figures.load_renderers`)."""
+    from rightfocus.figures import load_renderers
 
-    return FIGURES
+    return load_renderers()
 
 
 def card(fig_id: str) -> ProtocolCard:
@@ -127,16 +131,19 @@ def card(fig_id: str) -> ProtocolCard:
 
 
 def _order(fig_id: str) -> tuple:
-    """Model guidance, then AIM, then the project's additions; numbers in natural order."""
+    """Papers in registration order (`rightfocus.papers.PAPERS`), then ids of no paper; numbers in
+    natural order."""
     import re
 
     prefix = fig_id.split(".")[0]
+    papers = PAPERS.names()
     parts = [int(p) if p.isdigit() else p for p in re.split(r"(\d+)", fig_id.split(".", 1)[-1])]
-    return ({"mg": 0, "aim": 1}.get(prefix, 2), prefix, parts)
+    return (papers.index(prefix) if prefix in papers else len(papers), prefix, parts)
 
 
 def cards() -> dict[str, ProtocolCard]:
-    """Every registered id's card: model guidance, then AIM, then others, in natural order."""
+    """Every registered id's card: paper by paper (model guidance, AIM, the project's additions, then
+    plug-in papers), ids in natural order."""
     return {i: card(i) for i in sorted(_registry(), key=_order)}
 
 
@@ -235,15 +242,20 @@ def mismatches(recipe: Recipe, configs: Iterable[Any]) -> list[str]:
 
 
 def paper_configs(group: str) -> list[Any]:
-    """The paper-profile configs the grid generates for `group` (any paper's grid)."""
-    from rightfocus.experiments.makefile import PAPERS
-
-    for spec in PAPERS.values():
-        if group in spec.grids.GROUPS:
-            return spec.grids.group_configs(group, "paper")
-    raise ValueError(f"unknown group {group!r}")
+    """The paper-profile configs the grid generates for `group` (the grid of the paper that lists it)."""
+    paper = paper_of_group(group)
+    if paper is None:
+        raise ValueError(f"unknown group {group!r}")
+    return paper.grids.group_configs(group, "paper")
 
 
 def check(fig_id: str) -> list[str]:
     """Every mismatch between `fig_id`'s card and the paper-profile grid (empty: the card is true)."""
     return [m for r in card(fig_id).recipes for m in mismatches(r, paper_configs(r.group))]
+
+
+def check_recipes(paper: str) -> list[str]:
+    """Every mismatch between the recipe table of `paper` (`Paper.recipe_table`) and the paper-profile
+    grid (empty: every recipe is true, also those no card reads)."""
+    table = PAPERS[paper].recipe_table()
+    return [m for group, recipes in table.items() for r in recipes for m in mismatches(r, paper_configs(group))]

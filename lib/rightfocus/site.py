@@ -1,11 +1,12 @@
-"""The results site (`make site`): docs/ plus one generated page per paper, built offline by MkDocs.
+"""The results site (`make site`): docs/ plus one generated page per paper (`rightfocus.papers.PAPERS`),
+built offline by MkDocs.
 
 `stage` writes a MkDocs source tree into `build/site-src/`:
 
 - the pages of ``docs/``, ``CHANGELOG.md`` (as ``changelog.md``) and ``benchmarks/recorded/*.md`` (as
   ``records/``), with their links into the repository rewritten to the staged copies;
-- ``papers/<paper>.md`` for each paper, generated from the id inventory: the claims table first, then
-  for every id its caption, figure (``<id>.png``) or table (``<id>.md``, the paper's numbers beside
+- ``papers/<paper>.md`` for each paper, generated from its ids (`paper_ids`): its claims table first,
+  then for every id its caption, figure (``<id>.png``) or table (``<id>.md``, the paper's numbers beside
   ours where the table has them) and its protocol card;
 - the rendered figures (PNG) of the profile under ``figures/``;
 - the executed training notebooks of the profile (``results/<profile>/notebooks/<paper>_train-<group>
@@ -30,36 +31,26 @@ from pathlib import Path
 from typing import Callable
 
 from rightfocus import project
-
+from rightfocus.papers import PAPERS
 from rightfocus.protocol import card_markdown
+from rightfocus.registry import load_plugins
 
-#: paper -> (page title, the command that trains its demo grid)
-PAPERS: dict[str, tuple[str, str]] = {
-    "mg": ("Model guidance (Rao et al., ICCV 2023)", "make mg-demo"),
-    "aim": ("AIM (Alshami et al., 2025)", "make aim-demo"),
-    "ext": ("Beyond the papers: guidance without boxes, more explanation metrics", "make ext"),
-}
 STAGING = Path("build") / "site-src"
 #: scripts or styles loaded from another host: a page must work offline
 _REMOTE_ASSET = re.compile(r"""<(script|link)\b[^>]*\b(?:src|href)=["']https?://[^"']*["'][^>]*>(?:\s*</script>)?""", re.I)
 
 
 def paper_ids(paper: str) -> dict[str, tuple[str, tuple[str, ...]]]:
-    """The ids of `paper` in inventory order, id -> (kind, groups): the inventory's ids and the
-    project's added summaries (claims)."""
-    if paper == "mg":
-        from rightfocus.figures.inventory import MG_EXTRA_IDS, MG_IDS
+    """The ids of `paper` in page order, id -> (kind, groups): its inventory (`Paper.inventory`: the
+    paper's ids and the project's added summaries such as claims) or, without one, the ids registered
+    under its prefix."""
+    spec = PAPERS[paper]
+    inventory = spec.inventory_ids()
+    if inventory is not None:
+        return inventory
+    from rightfocus.figures import load_renderers
 
-        return {**MG_IDS, **MG_EXTRA_IDS}
-    if paper == "aim":
-        from rightfocus.figures.aim_common import AIM_IDS
-
-        return dict(AIM_IDS)
-    if paper == "ext":
-        from rightfocus.figures.inventory import EXT_GUIDANCE_IDS, EXT_METRIC_IDS
-
-        return {**EXT_GUIDANCE_IDS, **EXT_METRIC_IDS}
-    raise ValueError(f"unknown paper {paper!r}; choose one of {list(PAPERS)}")
+    return {i: (r.kind, r.groups) for i, r in load_renderers().items() if i.startswith(f"{paper}.")}
 
 
 def anchor(fig_id: str) -> str:
@@ -130,7 +121,7 @@ def notebook_html(notebook: Path) -> str:
 
 def notebooks_section(paper: str, groups: list[str], found: dict[str, Path], results: Path, profile: str) -> str:
     """The per-group table of executed training notebooks (links relative to ``papers/``)."""
-    command = PAPERS[paper][1]
+    command = PAPERS[paper].demo_command
     lines = ["## Executed training notebooks {#notebooks}", ""]
     if not found:
         lines += [f"No executed notebooks under `{project.portable(results / profile / 'notebooks')}`: `make demo` (or "
@@ -149,8 +140,8 @@ def paper_page(paper: str, figures: Path, results: Path, profile: str,
                card: Callable[[str], str] | None) -> tuple[str, dict[str, Path]]:
     """The markdown of `paper`'s page and the notebooks it links (group -> file)."""
     ids = paper_ids(paper)
-    title = PAPERS[paper][0]
-    claims = next((i for i in ids if i.endswith("claims")), "")  # the claims table the page opens with
+    title = PAPERS[paper].title
+    claims = next(iter(PAPERS[paper].claims), "")  # the claims table the page opens with
     groups = list(dict.fromkeys(g for _, gs in ids.values() for g in gs))
     found = executed_notebooks(results, profile, paper)
     parts = [f"# {title}", "",
@@ -167,10 +158,17 @@ def paper_page(paper: str, figures: Path, results: Path, profile: str,
     return "\n".join(parts), found
 
 
+def _id_link(m: re.Match) -> str:
+    """A link to a rendered table of a paper -> its section on the paper's page (its claims table: #claims)."""
+    fig_id, paper = m.group(1), m.group(2)
+    if paper not in PAPERS:
+        return m.group(0)
+    return f"](papers/{paper}.md#{'claims' if fig_id in PAPERS[paper].claims else anchor(fig_id)})"
+
+
 #: links of docs/ pages into the repository -> the staged copies (pages staged at the site's root)
 _LINKS: tuple[tuple[re.Pattern, Callable[[re.Match], str]], ...] = (
-    (re.compile(r"\]\(\.\./figures/[^/)]+/((mg|aim)\.[A-Za-z0-9]+)\.md\)"),
-     lambda m: f"](papers/{m.group(2)}.md#{'claims' if m.group(1).endswith('.claims') else anchor(m.group(1))})"),
+    (re.compile(r"\]\(\.\./figures/[^/)]+/(([A-Za-z0-9]+)\.[A-Za-z0-9_]+)\.md\)"), _id_link),
     (re.compile(r"\]\(\.\./figures/[^/)]+/([^)]+\.png)\)"), lambda m: f"](figures/{m.group(1)})"),
     (re.compile(r"\]\(\.\./benchmarks/recorded/README\.md\)"), lambda m: "](records/index.md)"),
     (re.compile(r"\]\(\.\./benchmarks/recorded/([^)]+)\)"), lambda m: f"](records/{m.group(1)})"),
@@ -187,7 +185,9 @@ def rewrite_links(text: str) -> str:
 
 def stage(root: Path, out: Path, figures: Path, results: Path, profile: str,
           card: Callable[[str], str] | None = card_markdown) -> Path:
-    """Write the MkDocs source tree of the site into `out` (emptied first); returns `out`."""
+    """Write the MkDocs source tree of the site into `out` (emptied first), one page per registered
+    paper (plug-ins loaded first); returns `out`."""
+    load_plugins()
     if out.exists():
         shutil.rmtree(out)
     out.mkdir(parents=True)
@@ -213,6 +213,17 @@ def stage(root: Path, out: Path, figures: Path, results: Path, profile: str,
     return out
 
 
+def nav_with_papers(nav: list) -> list:
+    """The site's navigation with a page under "Results" for every registered paper it does not list
+    (plug-in papers); the listed pages keep their place and titles."""
+    for section in nav:
+        if isinstance(section, dict) and isinstance(section.get("Results"), list):
+            pages = section["Results"]
+            listed = {page for entry in pages if isinstance(entry, dict) for page in entry.values()}
+            pages += [{PAPERS[k].title: f"papers/{k}.md"} for k in PAPERS if f"papers/{k}.md" not in listed]
+    return nav
+
+
 def build(root: Path, site: Path, figures: Path, results: Path, profile: str,
           staging: Path | None = None) -> Path:
     """Stage into `staging` (default ``build/site-src``) and build the HTML site into `site` with
@@ -222,6 +233,8 @@ def build(root: Path, site: Path, figures: Path, results: Path, profile: str,
     staging = stage(root, staging or root / STAGING, figures, results, profile)
     config = yaml.safe_load((root / "mkdocs.yml").read_text())
     config["docs_dir"], config["site_dir"] = str(staging.resolve()), str(site.resolve())
+    if "nav" in config:
+        config["nav"] = nav_with_papers(config["nav"])
     for plugin in config["plugins"]:
         if isinstance(plugin, dict) and "mkdocstrings" in plugin:
             plugin["mkdocstrings"]["handlers"]["python"]["paths"] = [str(root / "lib")]

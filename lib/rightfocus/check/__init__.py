@@ -151,12 +151,10 @@ def _train_images(specs: list[DataSpec], rows: list[SplitRow]) -> dict[str, int 
 
 def grid_groups(paper: str, profile: str, data_root: str, groups: Iterable[str] | None = None
                 ) -> dict[str, list[RunConfig]]:
-    """The run configs of each of `groups` (default: all) of the paper's grid; clear errors for an
-    unknown paper or group."""
-    from rightfocus.experiments.makefile import PAPERS
+    """The run configs of each of `groups` (default: all) of the paper's grid (`rightfocus.papers.PAPERS`);
+    clear errors for an unknown paper or group."""
+    from rightfocus.papers import PAPERS
 
-    if paper not in PAPERS:
-        raise ValueError(f"unknown paper {paper!r}; use one of {sorted(PAPERS)}")
     module = PAPERS[paper].grids
     names = list(groups or module.GROUPS)
     unknown = [g for g in names if g not in module.GROUPS]

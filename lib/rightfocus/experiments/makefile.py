@@ -1,6 +1,7 @@
 """From a profile's grid to files Make can run: run configs, group manifests and a Make fragment.
 
-`write_grid` writes, for either paper (``paper="mg"|"aim"``), under ``<results>/<profile>/<paper>/``:
+`write_grid` writes, for a registered paper (`rightfocus.papers.PAPERS`: ``mg``, ``aim``, ``ext`` and any
+plug-in's), under ``<results>/<profile>/<paper>/``:
 
 - ``configs/<run_id>.yaml``: one file per run (what ``rightfocus train`` reads),
 - ``params/<target>.yaml``: papermill parameters (``configs``, ``results``, ``executed_as``): one per
@@ -10,9 +11,10 @@
   first and runs in parallel; an interrupted run resumes when Make runs it again); its recipe executes
   the paper's training notebook with papermill for that one run and keeps the executed notebook (curves,
   heatmaps) in the run's folder as ``train.ipynb``. ``rightfocus train <configs/run_id.yaml>`` is the
-  equivalent command-line entry point (the same `train_run` / `train_aim` call). Demo profile: one target per group
-  (a stamp): one papermill execution of the paper's training notebook per group; for AIM every group
-  waits for ``aim-main``, which holds the runs the other groups share.
+  equivalent command-line entry point (the same `train_run` call). Demo profile: one target per group
+  (a stamp): one papermill execution of the paper's training notebook per group; every group waits for
+  the paper's `Paper.first_group` when it has one (AIM: ``aim-main``, which holds the runs the other
+  groups share), and for the groups of other papers its grid's ``GROUP_NEEDS`` names.
 
 ``sample=True`` (the CPU rehearsal) keeps one run per group and rehearsal key (the grid module's
 `rehearsal_key`: MG (kind, arch, tap, method, task), AIM (kind, backbone, stage, direction)), chosen
@@ -30,39 +32,19 @@ of its config, so which device it lands on does not change its results).
 
 from __future__ import annotations
 
-import importlib
 import shlex
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
-from types import ModuleType
 from typing import Callable, Iterable
 
 import yaml
 
 from rightfocus.experiments import store
 from rightfocus.experiments.config import RunConfig, dump_config
+from rightfocus.papers import PAPERS, Paper
+from rightfocus.registry import load_plugins
 
-
-@dataclass(frozen=True)
-class PaperGrid:
-    """Where a paper's grids live and how its runs are executed."""
-
-    module: str  # holds GROUPS and group_configs(group, profile, data_root)
-    notebook: str
-    first_group: str | None = None  # demo: every other group waits for this one
-
-    @property
-    def grids(self) -> ModuleType:
-        return importlib.import_module(self.module)
-
-
-PAPERS: dict[str, PaperGrid] = {
-    "mg": PaperGrid("rightfocus.experiments.grids", "notebooks/mg_train.ipynb"),
-    # the AIM loop has no run lock: groups sharing aim-main's runs must not train them side by side
-    "aim": PaperGrid("rightfocus.experiments.aim_grids", "notebooks/aim_train.ipynb", first_group="aim-main"),
-    # guidance beyond boxes (ext.* ids): model-guidance runs with other mask sources
-    "ext": PaperGrid("rightfocus.experiments.ext_grids", "notebooks/mg_train.ipynb"),
-}
+__all__ = ["EXECUTED_NOTEBOOK", "PAPERS", "run_params", "sample_groups", "write_grid"]
 
 
 def _q(path: Path | str) -> str:
@@ -74,9 +56,8 @@ def write_grid(profile: str, results: str | Path = "results", data_root: str = "
                paper: str = "mg", sample: bool = False) -> Path:
     """Write configs, manifests, papermill parameters and the Make fragment (target
     ``<paper>-runs``); returns the fragment. `sample`: one run per group and rehearsal key (see the
-    module docstring)."""
-    if paper not in PAPERS:
-        raise ValueError(f"unknown paper {paper!r}; use one of {sorted(PAPERS)}")
+    module docstring). Plug-in papers are loaded first (`load_plugins`)."""
+    load_plugins()
     spec = PAPERS[paper]
     results = Path(results)
     base = store.profile_dir(results, profile) / paper
@@ -160,7 +141,7 @@ def _done(results: Path, profile: str, rid: str) -> str:
 
 
 def _run_targets(paper: str, every: dict[str, RunConfig], results: Path, profile: str, base: Path,
-                 gpus: int, python: str, spec: PaperGrid) -> list[str]:
+                 gpus: int, python: str, spec: Paper) -> list[str]:
     """One target per run: papermill executes the training notebook for that run alone, writing the
     executed notebook into the run's folder (`run_params`)."""
     var = f"{paper.upper()}_RUNS"
@@ -200,14 +181,13 @@ def run_params(config: RunConfig, results: str | Path) -> dict:
     """Papermill parameters that make the paper's training notebook train exactly `config` (the same
     call as ``rightfocus train``), recording the executed notebook's path in the run."""
     rdir = store.run_dir(results, config.profile, config.run_id)
-    # the notebook's default progress=True, as `rightfocus train` (AIM runs currently differ with
-    # progress=False: see the report of issue 10)
+    # progress: the notebook's default (True), as `rightfocus train` uses it
     return {"configs": [config.to_dict()], "results": str(results), "executed_as": str(rdir / EXECUTED_NOTEBOOK),
             "group": None, "profile": config.profile}
 
 
 def _group_targets(paper: str, per_group: dict[str, list[RunConfig]], results: Path, profile: str,
-                   base: Path, python: str, spec: PaperGrid) -> list[str]:
+                   base: Path, python: str, spec: Paper) -> list[str]:
     """One papermill execution per group (each costs ~10 s of kernel start-up). A group's execution
     trains its baselines first; runs shared with another group are locked (`training.engine.run_lock`), so
     parallel groups wait for each other instead of training a run twice."""

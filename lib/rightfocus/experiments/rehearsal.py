@@ -1,4 +1,4 @@
-"""The rehearsal (`make rehearse`): both papers' paper-profile grids at paper shapes on stand-in data
+"""The rehearsal (`make rehearse`): the papers' paper-profile grids at paper shapes on stand-in data
 and stand-in weights, every run capped, through the same Make fragment, notebooks, selection and
 figure renderers as the real thing, so a crash shows up in minutes on a CPU instead of hours into a
 GPU allocation. Results go to ``<results>/rehearsal`` and ``figures/rehearsal`` (every figure says
@@ -10,10 +10,12 @@ Steps (each a subcommand of ``python -m rightfocus.experiments.rehearsal``):
   at the releases' typical image sizes (`synthetic.RELEASE_SIZES`), a few dozen images per split,
   under the folder names the paper profile expects (``ROOT/voc2007``, ``ROOT/imagenet100``, ...).
 - ``weights ROOT``: random-valued stand-in weights under the release file names the grids name
-  (`grids.PAPER_WEIGHTS`, the AIM backbones' torchvision files), in each release's layout.
-- ``grid --paper mg|aim``: the rehearsal grid's configs and Make fragment (`makefile.write_grid` with
-  ``profile="rehearsal"``); ``--sample`` keeps one run per group and model kind x tap (the CPU
-  rehearsal), without it every run of the paper grid is rehearsed (``make rehearse FULL=1``).
+  (each paper's `Paper.weights`: MG's `grids.PAPER_WEIGHTS`, the AIM backbones' torchvision files), in
+  each release's layout.
+- ``grid --paper P``: the rehearsal grid's configs and Make fragment (`makefile.write_grid` with
+  ``profile="rehearsal"``) of a standalone paper (`Paper.standalone`); ``--sample`` keeps one run per
+  group and rehearsal key (MG: model kind x tap; the grid's ``rehearsal_key``), without it every run of
+  the paper grid is rehearsed (``make rehearse FULL=1``).
 """
 
 from __future__ import annotations
@@ -48,11 +50,10 @@ def write_data(root: str | Path, images_per_split: int = IMAGES_PER_SPLIT, seed:
 
 
 def weight_files() -> list[str]:
-    """Every weights file name the paper grids read from WEIGHTS_ROOT."""
-    from rightfocus.experiments.grids import PAPER_WEIGHTS
-    from rightfocus.experiments.aim_grids import PRETRAINED_FILES
+    """Every weights file name the paper grids read from WEIGHTS_ROOT (`Paper.weight_files`)."""
+    from rightfocus.papers import PAPERS
 
-    return sorted(set(PAPER_WEIGHTS.values()) | set(PRETRAINED_FILES.values()))
+    return sorted({f for paper in PAPERS.values() for f in paper.weight_files()})
 
 
 def write_weights(root: str | Path, seed: int = 0, names: Sequence[str] | None = None) -> list[Path]:
@@ -79,6 +80,10 @@ def write_grid(paper: str, results: str | Path, data_root: str, sample: bool, py
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from rightfocus.papers import standalone
+    from rightfocus.registry import load_plugins
+
+    load_plugins()
     parser = argparse.ArgumentParser(prog="python -m rightfocus.experiments.rehearsal", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="step", required=True)
@@ -88,7 +93,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p = sub.add_parser("weights", help="stand-in weights under the release file names")
     p.add_argument("root")
     p = sub.add_parser("grid", help="the rehearsal grid of one paper")
-    p.add_argument("--paper", required=True, choices=["mg", "aim"])
+    p.add_argument("--paper", required=True, choices=standalone())
     p.add_argument("--results", default="results")
     p.add_argument("--data-root", required=True)
     p.add_argument("--sample", action="store_true", help="one run per group and model kind x tap (CPU)")

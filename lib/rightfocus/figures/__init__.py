@@ -1,4 +1,4 @@
-"""Figure and table registry: one renderer per inventory id (shared INVENTORY.md), registered by id.
+"""Figure and table registry: one renderer per inventory id, registered by id.
 
 A renderer is a function ``f(ctx: RenderContext) -> matplotlib Figure | Table`` decorated with
 ``@register("mg.fig5a", kind="figure", groups=["voc-main"], protocol=...)`` (`protocol`: the id's protocol
@@ -10,9 +10,11 @@ a renderer reads has no results, `render_all` writes an explicit placeholder nam
 command that produces it, never fake data. A renderer that finds its groups but not the runs it needs
 raises `MissingResults`, which also becomes a placeholder.
 
-Registration: every module ``figures/<paper>_<topic>.py`` (a name with an underscore, e.g.
-``mg_pareto.py``, ``aim_tables.py``) is imported when this package is imported, so a new renderer
-module only needs that name and the decorator.
+Registration: the renderer modules of every paper in `rightfocus.papers.PAPERS` (`Paper.renderers`;
+the built-in papers name ``figures/<paper>_*.py``, so a new module of theirs only needs that name and the
+decorator) are imported when this package is imported; `load_renderers` also imports those of papers
+registered later (plug-ins, `rightfocus.registry.load_plugins`). An id's prefix (``mg.fig5a`` -> ``mg``)
+names its paper, whose demo deviations are printed under it.
 """
 
 from __future__ import annotations
@@ -20,12 +22,14 @@ from __future__ import annotations
 import fnmatch
 import importlib
 import logging
-import pkgutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
 import pandas as pd
+
+from rightfocus.papers import PAPERS, paper_of_group, paper_of_id
+from rightfocus.registry import load_plugins
 
 log = logging.getLogger(__name__)
 
@@ -111,55 +115,21 @@ class RenderContext:
         return deviations_for(self.fig_id, self.profile)
 
 
-def _mg_deviations(fig_id: str) -> list[str]:
-    from rightfocus.experiments.grids import deviations_for as mg_deviations
-
-    return list(mg_deviations(fig_id))
-
-
-def _aim_deviations(fig_id: str) -> list[str]:
-    """AIM's list: plain strings (affect every aim id) or mappings with ``text``/``what`` and
-    ``figures`` (glob patterns such as ``aim.*``)."""
-    from rightfocus.experiments.aim_grids import AIM_DEMO_DEVIATIONS
-
-    out = []
-    for d in AIM_DEMO_DEVIATIONS:
-        if isinstance(d, str):
-            out.append(d)
-        elif any(fnmatch.fnmatch(fig_id, pat) for pat in d.get("figures", ("*",))):
-            out.append(str(d.get("text", d.get("what", ""))))
-    return out
-
-
-def _ext_deviations(fig_id: str) -> list[str]:
-    from rightfocus.experiments.ext_grids import deviations_for as ext_deviations
-
-    return ext_deviations(fig_id)
-
-
-#: id prefix -> function(fig_id) giving the demo deviations that affect that id
-DEVIATION_PROVIDERS: dict[str, Callable[[str], list[str]]] = {"mg": _mg_deviations, "aim": _aim_deviations,
-                                                              "ext": _ext_deviations}
-
-
 #: the note under every figure and table of the rehearsal profile (`make rehearse`)
 REHEARSAL_NOTE = ("REHEARSAL: stand-in data and random stand-in weights, every run capped to a few steps; "
                   "the numbers say nothing about the papers (`make rehearse`, results/rehearsal)")
 
 
 def deviations_for(fig_id: str, profile: str) -> list[str]:
-    """The budget-driven deviations from the paper that affect `fig_id` (demo profile only; the
-    lists live with the grids: `experiments.grids.DEMO_DEVIATIONS`, `aim_grids.AIM_DEMO_DEVIATIONS`);
-    the rehearsal profile's one note, `REHEARSAL_NOTE`, under every id."""
+    """The budget-driven deviations from the paper that affect `fig_id` (demo profile only: its
+    paper's `Paper.demo_deviations`, lists kept with the grids); the rehearsal profile's one note,
+    `REHEARSAL_NOTE`, under every id."""
     if profile == "rehearsal":
         return [REHEARSAL_NOTE]
-    provider = DEVIATION_PROVIDERS.get(fig_id.split(".")[0])
-    if profile != "demo" or provider is None:
+    paper = paper_of_id(fig_id)
+    if profile != "demo" or paper is None:
         return []
-    try:
-        return provider(fig_id)
-    except ImportError:  # grids not installed yet: nothing to print
-        return []
+    return paper.demo_deviations(fig_id)
 
 
 class RenderedPaths(list):
@@ -172,17 +142,26 @@ class RenderedPaths(list):
         self.placeholders = dict(placeholders or {})
 
 
-def _load_renderer_modules() -> None:
-    for info in pkgutil.iter_modules(__path__):
-        if "_" in info.name and not info.name.startswith("_"):
-            importlib.import_module(f"{__name__}.{info.name}")
+def _import_renderers() -> None:
+    """Import the renderer modules of every registered paper, paper by paper (each once)."""
+    for paper in PAPERS.values():
+        for module in paper.renderer_modules():
+            importlib.import_module(module)
+
+
+def load_renderers() -> dict[str, Renderer]:
+    """Load the plug-ins (`rightfocus.registry.load_plugins`) and the renderers of every registered
+    paper; returns `FIGURES`."""
+    load_plugins()
+    _import_renderers()
+    return FIGURES
 
 
 def _grid_of(group: str) -> str:
-    """The Make target that trains `group`: the paper whose grid has it (`experiments.makefile.PAPERS`)."""
-    from rightfocus.experiments.makefile import PAPERS
-
-    return next((paper for paper, spec in PAPERS.items() if group in spec.grids.GROUPS), "mg")
+    """The Make target that trains `group`: that of the paper whose grid has it (the first paper's when
+    none has)."""
+    paper = paper_of_group(group) or next(iter(PAPERS.values()))
+    return paper.make_target
 
 
 def render_all(
@@ -199,10 +178,12 @@ def render_all(
     ``render_report.json`` is shared, locked).
 
     Renderers that fail for another reason are written as placeholders naming the error and, after
-    every id has been tried, a RuntimeError lists them."""
+    every id has been tried, a RuntimeError lists them. Plug-in papers' renderers are loaded first
+    (`load_renderers`)."""
     from rightfocus.experiments.grids import PROFILES
     from rightfocus.figures import style
 
+    load_renderers()
     if profile not in PROFILES:
         raise ValueError(f"unknown profile {profile!r}; known profiles: {list(PROFILES)}")
     k, n = part
@@ -289,4 +270,4 @@ def _save(result: Any, kind: str, fig_id: str, out: Path, notes: list[str], flag
     return style.save_table(result, out / fig_id, notes, flags)
 
 
-_load_renderer_modules()
+_import_renderers()

@@ -45,6 +45,10 @@ def _ext_recipes(group: str) -> tuple[Recipe, ...]:
             *(replace(r, group=group) for r in MG_RECIPES["waterbirds"]))
 
 
+#: group -> the recipes of its runs in the paper profile (`experiments.ext_grids`)
+EXT_RECIPES: dict[str, tuple[Recipe, ...]] = {g: _ext_recipes(g) for g in ("ext-masks", "ext-annotation-free")}
+
+
 _BOXES_CLAIM = ("bounding box supervision can provide sufficient guidance ... whilst being much cheaper to obtain "
                 "than semantic segmentation masks")
 _SELECTION_NOTE = ("selection: each run's validation front in (F1, EPG, IoU); representative: highest val EPG with "
