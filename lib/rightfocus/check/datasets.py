@@ -63,8 +63,8 @@ def data_specs(paper: str, configs_by_group: dict[str, list[RunConfig]]) -> list
     specs: dict[tuple[str, str, str], DataSpec] = {}
     for group, configs in configs_by_group.items():
         for c in configs:
-            if paper == "aim":
-                from rightfocus.experiments.aim_grids import DATASETS
+            if c.paper == "aim":  # the run's training loop reads AIM's dataset variants
+                from rightfocus.data.registry import DATASETS
 
                 loader, _, options = DATASETS[c.dataset]
                 # AIM: val is a share of train; ImageNet folders test on their val split (aim_loop)

@@ -52,7 +52,7 @@ def weights_needs(paper: str, configs_by_group: dict[str, list[RunConfig]]) -> l
     seen: set[tuple[str, str]] = set()
     for group, configs in configs_by_group.items():
         for c in configs:
-            if paper == "aim":
+            if c.paper == "aim":  # the run's training loop
                 file, kind = _aim_file(c), "vanilla"
                 if file is None and c.extra.get("pretrained", True) and c.profile == "paper":
                     file = f"<no ImageNet release known for {c.arch}>"
@@ -61,7 +61,7 @@ def weights_needs(paper: str, configs_by_group: dict[str, list[RunConfig]]) -> l
                 file, kind = (c.extra.get("weights") if starts_there else None), c.model_kind
             if not file:
                 continue
-            label = f"{c.arch} backbone (AIM and its baseline)" if paper == "aim" else ""
+            label = f"{c.arch} backbone (AIM and its baseline)" if c.paper == "aim" else ""
             need = needs.setdefault((file, kind, c.arch), WeightsNeed(file, kind, c.arch, label=label))
             if (c.run_id, file) not in seen:
                 seen.add((c.run_id, file))

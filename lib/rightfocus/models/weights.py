@@ -63,7 +63,7 @@ def resolve_weights(weights: str | os.PathLike) -> Path:
     raise FileNotFoundError(
         f"weights file {str(path)!r} not found (looked at {[str(c) for c in candidates]}). "
         f"Nothing is downloaded: put the file (e.g. the torchvision / B-cos-v2 / X-DNN release "
-        f"checkpoint named {path.name!r}, see README 'Pretrained weights') under {where} or pass its "
+        f"checkpoint named {path.name!r}, see docs/weights.md) under {where} or pass its "
         f"absolute path."
     )
 
@@ -174,7 +174,7 @@ def load_weights(model: nn.Module, weights: str | os.PathLike) -> LoadReport:
     if problems:
         raise ValueError(
             f"{path} does not fit this {type(model).__name__}: {'; '.join(problems)}. "
-            f"Check that kind/arch match the file (README 'Pretrained weights' lists each release file's "
+            f"Check that kind/arch match the file (docs/weights.md lists each release file's "
             f"kind and arch)."
         )
     model.load_state_dict(accepted, strict=False)
