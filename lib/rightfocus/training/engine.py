@@ -33,17 +33,20 @@ import contextlib
 import fcntl
 import os
 import time
+from dataclasses import dataclass
 from itertools import islice
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Protocol
+from typing import Any, Callable, Iterable, Iterator, Protocol, Sequence
 
 import torch
+from torch import Tensor
 from torch.utils.data import Dataset, Subset
 
 from rightfocus.experiments import store
 from rightfocus.experiments.config import RunConfig
 from rightfocus.training import checkpoint as ckpt
 from rightfocus.training import distributed
+from rightfocus.training.evaluator import EvalBatch, Evaluator
 from rightfocus.training.runtime import Runtime, configure_backends, resolve_runtime
 
 
@@ -107,17 +110,36 @@ class StopRequested(Exception):
     interruption; the next call resumes)."""
 
 
+@dataclass
+class TrainStep:
+    """What a task's ``training_step(batch)`` returns (computed under the run's autocast)."""
+
+    #: the step's loss, checked for NaN / Inf; its gradient is applied unless `backward` is given
+    loss: Tensor
+    #: [k] detached values summed over the epoch (the task's ``train_stats`` names them)
+    stats: Tensor
+    #: weight of this step in the epoch means (1 per batch, or the batch's image count)
+    count: int = 1
+    #: the tensor whose gradient is applied when it differs from `loss` (DDP: the rank's scaled share)
+    backward: Tensor | None = None
+
+
 class Task(Protocol):
     """What one paper plugs into the engine (everything else is shared).
 
-    Attributes set by `build`: ``model``, ``num_classes``; ``generators`` are the task's own torch
-    generators (their states are saved with the run's RNG state for an exact resume).
+    Attributes set by `build`: ``model``, ``num_classes``, ``optimizer``, ``scheduler`` (stepped after
+    every optimiser step; None: none) and ``generators``, the task's own torch generators (their states
+    are saved with the run's RNG state for an exact resume).
     """
 
     config: RunConfig
     model: torch.nn.Module
     num_classes: int
     generators: dict[str, torch.Generator]
+    optimizer: torch.optim.Optimizer
+    scheduler: Any
+    #: names of the values `training_step` returns in ``TrainStep.stats``
+    train_stats: tuple[str, ...]
     #: set by the engine before `load_data`: device, precision, memory format, loaders, process group
     runtime: Any
 
@@ -133,8 +155,17 @@ class Task(Protocol):
     def start(self, rdir: Path, results: Path) -> tuple[list[dict[str, Any]], dict[str, Any]]:
         """A fresh run's first rows (e.g. epoch 0) and summary entries; not called on resume."""
 
-    def train_epoch(self, epoch: int, progress: bool) -> dict[str, Any]:
-        """One training epoch (1-based); returns the fields its validation rows carry."""
+    def train_loader(self, epoch: int) -> Iterable:
+        """The training batches of 1-based `epoch`."""
+
+    def on_train_epoch_start(self, epoch: int) -> None:
+        """Called after `train_loader`, before the first step (training mode, per-epoch settings)."""
+
+    def training_step(self, batch: Any) -> TrainStep:
+        """Loss and statistics of one batch (forward, under the run's autocast)."""
+
+    def on_train_epoch_end(self, epoch: int, means: dict[str, float]) -> dict[str, Any]:
+        """The fields the epoch's validation rows carry, from the epoch means of ``train_stats``."""
 
     def validate(self, epoch: int, stats: dict[str, Any], progress: bool) -> list[dict[str, Any]]:
         """Validation rows of `epoch` (``checkpoint`` is filled in by the engine)."""
@@ -153,6 +184,46 @@ class Task(Protocol):
         """Optimiser (and scheduler) state for ``latest.pt``."""
 
     def load_state_dict(self, state: dict[str, Any]) -> None: ...
+
+
+# ---- the step loops ---------------------------------------------------------------------------
+def train_one_epoch(training_step: Callable[[Any], TrainStep], loader: Iterable, optimizer: torch.optim.Optimizer,
+                    runtime: Runtime, names: Sequence[str], scheduler: Any = None) -> dict[str, float]:
+    """One pass over `loader`: per batch `training_step` under the run's autocast, the non-finite loss
+    check (`LossCheck`), ``zero_grad``, ``backward`` (outside autocast), the optimiser step and the
+    scheduler step. The statistics are summed on the device and read once at the end of the epoch;
+    returns their means {name: sum / summed counts} (under torchrun: the sums of all ranks)."""
+    rt = runtime
+    totals = torch.zeros(len(names), dtype=torch.float64, device=rt.device)
+    count = 0
+    check = LossCheck(rt.device, rt.distributed)
+    for batch in loader:
+        with rt.autocast():
+            step = training_step(batch)
+        check.update(step.loss)  # NaN/Inf stops the run before the step (NonFiniteLoss)
+        optimizer.zero_grad(set_to_none=True)
+        (step.loss if step.backward is None else step.backward).backward()
+        optimizer.step()
+        if scheduler is not None:
+            scheduler.step()
+        totals += step.stats.double()
+        count += step.count
+    check.raise_if_bad()
+    if rt.distributed:
+        distributed.all_reduce_sum(totals)
+    count = max(count, 1)
+    return {k: v / count for k, v in zip(names, totals.tolist())}  # the epoch's one host synchronisation
+
+
+def evaluate(evaluation_step: Callable[[Any], EvalBatch], loader: Iterable, evaluator: Evaluator,
+             runtime: Runtime | None = None) -> dict[Any, dict[str, Any]]:
+    """One evaluation pass: every batch's `evaluation_step` outputs into `evaluator` (under torchrun
+    gathered from every rank), then its metrics (`Evaluator.compute`)."""
+    for batch in loader:
+        evaluator.add(evaluation_step(batch))
+    if runtime is not None and runtime.distributed:
+        evaluator.gather()
+    return evaluator.compute()
 
 
 # ---- shared policies --------------------------------------------------------------------------
@@ -383,7 +454,11 @@ def _epoch(task: Task, rdir: Path, epoch: int, history: list[dict[str, Any]], su
     main = task.runtime.is_main
     ckdir = rdir / "ckpt"
     t0 = time.perf_counter()
-    stats = task.train_epoch(epoch, progress)
+    loader = batches(task.train_loader(epoch), config, f"epoch {epoch}/{config.epochs}", progress, train=True)
+    task.on_train_epoch_start(epoch)
+    means = train_one_epoch(task.training_step, loader, task.optimizer, task.runtime, task.train_stats,
+                            task.scheduler)
+    stats = task.on_train_epoch_end(epoch, means)
     seconds = time.perf_counter() - t0
     rows = task.validate(epoch, {"epoch_time_s": seconds, **stats}, progress)
     history += rows
