@@ -216,7 +216,8 @@ class MetricAccumulator:
     candidate threshold so that one can be selected without storing maps: ``iou_threshold=None``
     selects the candidate with the best mean IoU over the pairs seen (a validation split, MG Sec. 3.3;
     `best_iou_threshold`), a number fixes it (a test split, with the value selected on validation);
-    ``iou`` / ``iou_threshold`` report the IoU at that threshold and the threshold. `suite`: further
+    ``iou`` / ``iou_threshold`` report the IoU at that threshold and the threshold (``iou=False``: no
+    IoU is computed or reported). `suite`: further
     metrics ``{name: fn(maps, masks) -> [N]}`` (`rightfocus.metrics.registry.functions`) averaged over
     the pairs (keys = names).
     """

@@ -1,5 +1,5 @@
 """AIM training and evaluation (Alshami et al. 2025, Sec. 3-4 and App. A): one run = one RunConfig
-with ``paper="aim"`` (settings in ``config.extra``, defaults `AIM_EXTRA_DEFAULTS`).
+with ``paper="aim"`` (settings: `rightfocus.aim_options.AimOptions`, read from ``config.extra``).
 
 Loss (Eq. 7): the classification losses of the final classifier and, unless ``aux_losses`` is off
 (Table 12), of every top-down stage's classifier (label smoothing, Table 4), plus ``lam`` (6) times the
@@ -27,8 +27,10 @@ images (``examples.pt``, Figs. 3/6/11-24) and, for CUB, the shifted-center test 
 Masks of the fixed test images are stored every epoch (``masks/epoch_<e>.pt``, Fig. 7).
 
 This module is AIM's `Task` for the run engine (`training.engine`: lock, resume, checkpoints,
-metrics file, ``done``); every epoch re-seeds torch from (seed, epoch), and the engine restores the RNG
-state on resume, so a resumed run equals an uninterrupted one. `training.runner.train_run` runs it.
+metrics file, ``done``, the step loops): its training step (`AimStep`) and evaluation step
+(`evaluation_step`, scored by `training.evaluator.Evaluator`); every epoch re-seeds torch from (seed,
+epoch), and the engine restores the RNG state on resume, so a resumed run equals an uninterrupted
+one. `training.runner.train_run` runs it.
 """
 
 from __future__ import annotations
@@ -350,9 +352,10 @@ class AimStep:
 
 def _epoch_step(model: nn.Module, config: RunConfig, epoch: int, runtime: Runtime) -> AimStep:
     """The training step of 1-based `epoch` (threshold of App. A.3), with the model in training mode."""
-    tau = threshold_at(AimOptions.from_config(config), epoch) if config.model_kind == "aim" else None
+    opts = AimOptions.from_config(config)
+    tau = threshold_at(opts, epoch) if config.model_kind == "aim" else None
     model.train()
-    return AimStep(model, AimOptions.from_config(config), tau, config.lam, runtime)
+    return AimStep(model, opts, tau, config.lam, runtime)
 
 
 def train_one_epoch(model: nn.Module, loader: Iterable[dict[str, Any]], optimizer: torch.optim.Optimizer,

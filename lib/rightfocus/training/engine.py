@@ -3,10 +3,13 @@
 config -> lock -> build -> resume or start -> epochs (train, validate, select, checkpoint) -> test ->
 `done`. The engine owns everything the papers share: the run lock, the device, seeding and RNG state,
 the checkpoint format and the single resume path, the metrics writer, the caps of a rehearsal
-(``max_steps_per_epoch``, ``max_eval_images``) and the progress display. A paper plugs in a `Task`
-(torchvision-reference / Lightning-module style): how to load data and build its model, one training
-epoch, one validation pass, which epochs to keep, the test phase. MG: `training.mg_task.MgTask`;
-AIM: `training.aim_loop.AimTask`; `training.runner.train_run` picks one by ``config.paper``.
+(``max_steps_per_epoch``, ``max_eval_images``), the progress display and the step loops:
+`train_one_epoch` (autocast, the non-finite loss check, backward, optimiser and scheduler steps,
+the epoch's statistics) and `evaluate` (a task's evaluation steps into a `training.evaluator.Evaluator`).
+A paper plugs in a `Task` (torchvision-reference / Lightning-module style): how to load data and
+build its model, its training batches and ``training_step``, its validation rows, which epochs to
+keep, the test phase. MG: `training.mg_task.MgTask`; AIM: `training.aim_loop.AimTask`;
+`training.runner.train_run` picks one by ``config.paper``.
 
 Checkpoints (``<run>/ckpt``): ``epoch_<e>.pt`` = {model, num_classes, epoch, model_options} for every
 epoch the task keeps (what `store.load_checkpoint` reads); ``latest.pt`` = that plus the task's
@@ -353,7 +356,7 @@ def _load_resume_state(ckdir: Path, device: torch.device) -> tuple[dict[str, Any
             problems.append(str(exc))
             continue
         if not isinstance(state, dict) or "task" not in state:
-            problems.append(f"{path}: no resume state of a task (written before the run engine)")
+            problems.append(f"{path}: no resume state of a task (not a run engine checkpoint)")
             continue
         if problems:
             print(f"warning: {problems[0]}; resuming from {path.name} instead (deleting {latest.name})",

@@ -1,13 +1,14 @@
 """Model guidance's task for the run engine (Rao et al. 2023, Eq. (1), Sec. 3.3-3.5, 4 and D.1).
 
-What differs from AIM: the model (`models.build_model`; guided runs start from a baseline's selected
-checkpoint, or from the baselines' initialisation (`FROM_INIT`), and record it as epoch 0), one
-training epoch (BCE + lambda * the localisation loss of `localisation_step`), one evaluation pass (classification + EPG / IoU / on-object EPG per (tap, method);
-the IoU threshold of each checkpoint and pair selected on validation among `iou_candidates` and applied
-on test, Sec. 3.3),
-and the selection: baselines keep the best validation F1 (Waterbirds: accuracy), guided runs their
-own validation Pareto front in (F1, EPG, IoU) and its representative model, evaluated on test.
-The run's life (lock, resume, checkpoints, metrics file, `done`) is `training.engine`'s.
+What is MG's own: the model (`models.build_model`; guided runs start from a baseline's selected
+checkpoint, or from the baselines' initialisation (`FROM_INIT`), and record it as epoch 0), the
+training step (`GuidedStep`: BCE + lambda * the localisation loss of one random ground-truth class
+per image), the evaluation step (`evaluation_step`: classification + the maps of every (tap, method)
+pair; the IoU threshold of each checkpoint and pair selected on validation among `iou_candidates`
+and applied on test, Sec. 3.3), and the selection: baselines keep the best validation F1 (Waterbirds:
+accuracy), guided runs their own validation Pareto front in (F1, EPG, IoU) and its representative
+model, evaluated on test. The step loops and the run's life (lock, resume, checkpoints, metrics
+file, `done`) are `training.engine`'s, the metrics `training.evaluator`'s.
 """
 
 from __future__ import annotations
@@ -26,7 +27,6 @@ from torch.utils.data import DataLoader, RandomSampler, Subset
 from rightfocus.attributions import attribute_all_classes
 from rightfocus.data.boxes import boxes_to_masks
 from rightfocus.data.collate import SEG_VOID
-from rightfocus.data.encoding import encode
 from rightfocus.experiments import store
 from rightfocus.experiments.config import FROM_INIT, NATIVE_METHOD, RunConfig
 from rightfocus.guide import Guide
