@@ -58,7 +58,7 @@ from rightfocus.models.aim_plain import PlainBackbone
 from rightfocus.models.taps import TappedModel
 from rightfocus.training import checkpoint as ckpt
 from rightfocus.training import engine
-from rightfocus.training.engine import TrainStep, batches, eval_subset, steps_per_epoch
+from rightfocus.training.engine import Task, TrainStep, batches, eval_subset, steps_per_epoch
 from rightfocus.training.evaluator import AIM_COLUMNS, EvalBatch, Evaluator, Localisation, metrics_row
 from rightfocus.training.runtime import Runtime, full
 
@@ -473,17 +473,17 @@ def _write_csv(path: Path, rows: list[dict[str, Any]]) -> None:
 # ----------------------------------------------------------------------------- the task
 
 
-class AimTask:
+class AimTask(Task):
     """AIM's part of a run (see the module docstring); the engine (`training.engine.run`) calls it."""
+
+    train_stats = AimStep.stats
 
     def __init__(self, config: RunConfig) -> None:
         if config.paper != "aim":
             raise ValueError(f"AimTask runs paper='aim' configs, got paper={config.paper!r}")
         self.config = config
         self.opts = AimOptions.from_config(config)
-        self.train_stats = AimStep.stats
         self.generators: dict[str, torch.Generator] = {}
-        self.runtime: Runtime | None = None  # set by the engine (hardware options)
 
     def load_data(self) -> None:
         self.train, self.val, self.test_set, self.num_classes = load_splits(self.config)
@@ -515,16 +515,6 @@ class AimTask:
     def model_options(self) -> dict[str, Any]:
         return model_options(self.config)
 
-    def state_dict(self) -> dict[str, Any]:
-        return {"optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict()}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.optimizer.load_state_dict(state["optimizer"])
-        self.scheduler.load_state_dict(state["scheduler"])
-
-    def start(self, rdir: Path, results: Path) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-        return [], {}
-
     def train_loader(self, epoch: int) -> DataLoader:
         """Epoch `epoch`'s shuffled batches; torch is re-seeded from (seed, epoch) and the model's
         Gumbel noise schedule set to the epoch first."""
@@ -535,13 +525,10 @@ class AimTask:
                             drop_last=len(self.train_set) > c.batch_size)
 
     def on_train_epoch_start(self, epoch: int) -> None:
-        self.step = _epoch_step(self.model, self.config, epoch, self.runtime)
-
-    def training_step(self, batch: dict[str, Any]) -> TrainStep:
-        return self.step(batch)
+        self.training_step = _epoch_step(self.model, self.config, epoch, self.runtime)
 
     def on_train_epoch_end(self, epoch: int, means: dict[str, float]) -> dict[str, Any]:
-        return {"lr": self.scheduler.get_last_lr()[0], **self.step.epoch_stats(means)}
+        return {"lr": self.scheduler.get_last_lr()[0], **self.training_step.epoch_stats(means)}
 
     def validate(self, epoch: int, stats: dict[str, Any], progress: bool) -> list[dict[str, Any]]:
         """Accuracy and masks every epoch (selection); EPG only where figures need it (test)."""

@@ -39,7 +39,7 @@ import time
 from dataclasses import dataclass
 from itertools import islice
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, Protocol, Sequence
+from typing import Any, Callable, Iterable, Iterator, Sequence
 
 import torch
 from torch import Tensor
@@ -127,12 +127,14 @@ class TrainStep:
     backward: Tensor | None = None
 
 
-class Task(Protocol):
-    """What one paper plugs into the engine (everything else is shared).
+class Task:
+    """What one paper plugs into the engine (everything else is shared); MG: `mg_task.MgTask`, AIM:
+    `aim_loop.AimTask`.
 
     Attributes set by `build`: ``model``, ``num_classes``, ``optimizer``, ``scheduler`` (stepped after
     every optimiser step; None: none) and ``generators``, the task's own torch generators (their states
-    are saved with the run's RNG state for an exact resume).
+    are saved with the run's RNG state for an exact resume). ``training_step(batch) -> TrainStep`` is
+    set by `on_train_epoch_start` (forward and loss of one batch, run under the run's autocast).
     """
 
     config: RunConfig
@@ -140,41 +142,50 @@ class Task(Protocol):
     num_classes: int
     generators: dict[str, torch.Generator]
     optimizer: torch.optim.Optimizer
-    scheduler: Any
-    #: names of the values `training_step` returns in ``TrainStep.stats``
+    scheduler: Any = None
+    #: names of the values ``training_step`` returns in ``TrainStep.stats``
     train_stats: tuple[str, ...]
+    training_step: Callable[[Any], TrainStep]
     #: set by the engine before `load_data`: device, precision, memory format, loaders, process group
-    runtime: Any
+    runtime: Any = None
+    #: the results folder runs a task reads (MG's baseline, teacher and AIM mask sources) live in
+    results: Path = Path("results")
 
     def load_data(self) -> None:
         """Datasets of the run (before seeding, so data loading never moves the model's init)."""
+        raise NotImplementedError
 
     def build(self, device: torch.device) -> None:
         """Model (seeded by the engine just before), optimiser, loaders."""
+        raise NotImplementedError
 
     def model_options(self) -> dict[str, Any]:
         """Keyword options stored in checkpoints to rebuild the model (`store.load_checkpoint`)."""
+        return {}
 
     def start(self, rdir: Path, results: Path) -> tuple[list[dict[str, Any]], dict[str, Any]]:
         """A fresh run's first rows (e.g. epoch 0) and summary entries; not called on resume."""
+        return [], {}
 
     def train_loader(self, epoch: int) -> Iterable:
         """The training batches of 1-based `epoch`."""
+        raise NotImplementedError
 
     def on_train_epoch_start(self, epoch: int) -> None:
-        """Called after `train_loader`, before the first step (training mode, per-epoch settings)."""
-
-    def training_step(self, batch: Any) -> TrainStep:
-        """Loss and statistics of one batch (forward, under the run's autocast)."""
+        """Called after `train_loader`, before the first step: training mode, ``training_step``."""
+        raise NotImplementedError
 
     def on_train_epoch_end(self, epoch: int, means: dict[str, float]) -> dict[str, Any]:
         """The fields the epoch's validation rows carry, from the epoch means of ``train_stats``."""
+        return {f"train_{k}": means[k] for k in self.train_stats}
 
     def validate(self, epoch: int, stats: dict[str, Any], progress: bool) -> list[dict[str, Any]]:
         """Validation rows of `epoch` (``checkpoint`` is filled in by the engine)."""
+        raise NotImplementedError
 
     def keep(self, history: list[dict[str, Any]]) -> set[int]:
         """Epochs whose checkpoints are kept after the rows in `history` (selection so far)."""
+        raise NotImplementedError
 
     def after_epoch(self, rdir: Path, epoch: int) -> None:
         """Per-epoch artefacts besides metrics (AIM: masks of fixed images); epoch 0 = fresh start."""
@@ -182,11 +193,19 @@ class Task(Protocol):
     def test(self, rdir: Path, history: list[dict[str, Any]], progress: bool
              ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
         """Test rows and the ``done`` summary (selected epoch, front, ...) from the kept checkpoints."""
+        raise NotImplementedError
 
     def state_dict(self) -> dict[str, Any]:
         """Optimiser (and scheduler) state for ``latest.pt``."""
+        state = {"optimizer": self.optimizer.state_dict()}
+        if self.scheduler is not None:
+            state["scheduler"] = self.scheduler.state_dict()
+        return state
 
-    def load_state_dict(self, state: dict[str, Any]) -> None: ...
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.optimizer.load_state_dict(state["optimizer"])
+        if self.scheduler is not None:
+            self.scheduler.load_state_dict(state["scheduler"])
 
 
 # ---- the step loops ---------------------------------------------------------------------------
@@ -401,7 +420,7 @@ def _run_locked(task: Task, results: Path, rdir: Path, stop_after: int | None, p
     ckdir = rdir / "ckpt"
     ckdir.mkdir(parents=True, exist_ok=True)
     task.load_data()
-    task.results = results  # where runs a task reads (MG's teacher / AIM mask sources) live
+    task.results = results
     ckpt.seed_everything(config.seed)  # the fresh initialisation is part of the run's identity
     task.build(device)
 

@@ -35,7 +35,7 @@ from rightfocus.pareto import front_rows, representative
 from rightfocus.training import checkpoint as ckpt
 from rightfocus.training import engine
 from rightfocus.training.distributed import DistributedTapped, ShardedBatchSampler, shard_range
-from rightfocus.training.engine import TrainStep, batches, eval_subset
+from rightfocus.training.engine import Task, TrainStep, batches, eval_subset
 from rightfocus.training.evaluator import MG_COLUMNS, EvalBatch, Evaluator, Localisation
 from rightfocus.training.evaluator import metrics_row as evaluator_rows
 from rightfocus.training.mask_sources import BoxSource, MaskSource, _has_box_of, build_mask_source
@@ -397,19 +397,17 @@ def selection(config: RunConfig, history: list[dict[str, Any]]) -> tuple[list[in
 
 
 # ---- the task ---------------------------------------------------------------------------------
-class MgTask:
+class MgTask(Task):
     """Model guidance's part of a run (see the module docstring); the engine calls it."""
+
+    train_stats = GuidedStep.stats
 
     def __init__(self, config: RunConfig) -> None:
         if config.paper != "mg":
             raise ValueError(f"MgTask runs paper='mg' configs, got paper={config.paper!r}")
         self.config = config
         self.generators: dict[str, torch.Generator] = {}
-        self.runtime: Runtime | None = None  # set by the engine (hardware options, process group)
-        #: the results folder teacher / AIM mask sources are read from (set by the engine)
-        self.results: Path = Path("results")
         self.source: MaskSource | None = None
-        self.train_stats = GuidedStep.stats
 
     def load_data(self) -> None:
         self.data = build_datasets(self.config)
@@ -451,16 +449,6 @@ class MgTask:
         self.loaders = {s: self._loader(eval_subset(self.data[s], c)) for s in ("val", "test")}
         self.loaders["train"] = self._loader(self.data["train"], self.generators["data"])
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=c.lr, foreach=True)  # fixed lr, no weight decay (D.1)
-        self.scheduler = None
-
-    def model_options(self) -> dict[str, Any]:
-        return {}
-
-    def state_dict(self) -> dict[str, Any]:
-        return {"optimizer": self.optimizer.state_dict()}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.optimizer.load_state_dict(state["optimizer"])
 
     def _evaluate(self, split: str, with_pairs: bool, progress: bool,
                   iou_thresholds: Mapping[tuple[str, str], float] | None = None) -> dict:
@@ -510,14 +498,8 @@ class MgTask:
         if self.guidance is not None and self.source is None:
             self.source = build_mask_source(self.config, self.num_classes, self.results, self.device)
         self.train_model.train()
-        self.step = GuidedStep(self.train_model, self.guidance, self.generators["classes"], self.runtime,
-                               self.shards, self.source)
-
-    def training_step(self, batch: dict[str, Any]) -> TrainStep:
-        return self.step(batch)
-
-    def on_train_epoch_end(self, epoch: int, means: dict[str, float]) -> dict[str, Any]:
-        return {f"train_{k}": means[k] for k in GuidedStep.stats}
+        self.training_step = GuidedStep(self.train_model, self.guidance, self.generators["classes"], self.runtime,
+                                        self.shards, self.source)
 
     def validate(self, epoch: int, stats: dict[str, Any], progress: bool) -> list[dict[str, Any]]:
         res = self._evaluate("val", not self.config.is_baseline, progress)
@@ -528,9 +510,6 @@ class MgTask:
     def keep(self, history: list[dict[str, Any]]) -> set[int]:
         front, chosen = selection(self.config, history)
         return set(front) | {chosen}
-
-    def after_epoch(self, rdir: Path, epoch: int) -> None:
-        pass
 
     def test(self, rdir: Path, history: list[dict[str, Any]], progress: bool
              ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
