@@ -44,7 +44,7 @@ class AimOptions:
     label_smoothing: float = _opt(0.05, _FLOAT)     # Table 4
     randaugment: tuple[int, int] | None = _opt((3, 9), _INT_PAIR, True)  # Table 4: (ops, magnitude); None = off
     dropout: float = _opt(0.3, _FLOAT)              # Table 4
-    drop_path: float = _opt(0.3, _FLOAT)            # Table 4
+    drop_path: float | None = _opt(0.3, _FLOAT, True)  # Table 4: ConvNeXt's stochastic depth (None: torchvision's default)
     val_fraction: float = _opt(0.2, _FLOAT)         # Table 4: validation = 20 % of the training split (seeded)
     shifted_offset: float | None = _opt(None, _FLOAT, True)  # A.6: centre offset as a fraction of the image side (CUB runs only)
     gradcam_at: str = _opt("classifier_input", _STR)  # or "backbone": where GradCAM for EPG is taken (the paper does not say)
