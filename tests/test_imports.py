@@ -121,3 +121,15 @@ def test_experiments_never_import_training():
     bad = {m: sorted(d for d in deps if d.startswith("rightfocus.training"))
            for m, deps in graph.items() if m.startswith("rightfocus.experiments")}
     assert not any(bad.values()), f"experiments read results and must not import training: {bad}"
+
+
+#: grid modules: what the training layer never imports (it trains one RunConfig, whichever grid made it)
+GRID_MODULES = ("rightfocus.experiments.aim_grids", "rightfocus.experiments.grids",
+                "rightfocus.experiments.ext_grids", "rightfocus.experiments.makefile")
+
+def test_training_never_imports_the_grids():
+    graph = import_graph()
+    edges = {(m, d) for m, deps in graph.items() if m.startswith("rightfocus.training")
+             for d in deps if d in GRID_MODULES}
+    bad = sorted(edges)
+    assert not bad, f"the training layer must not import grid modules (read the registries / AimOptions): {bad}"

@@ -260,7 +260,7 @@ def run_hours(c: RunConfig, train_images: int | None, step: StepTime | None) -> 
     if train_images is None or step is None or math.isnan(step.seconds):
         return None
     if c.paper == "aim":
-        from rightfocus.training.aim_loop import aim_options
+        from rightfocus.aim_options import AimOptions
 
-        train_images = train_images - max(1, round(aim_options(c)["val_fraction"] * train_images))
+        train_images = train_images - max(1, round(AimOptions.from_config(c).val_fraction * train_images))
     return c.epochs * math.ceil(train_images / c.batch_size) * step.seconds / 3600

@@ -38,12 +38,12 @@ class WeightsNeed:
 
 def _aim_file(c: RunConfig) -> str | None:
     from rightfocus.experiments.aim_grids import PRETRAINED_FILES
-    from rightfocus.training.aim_loop import aim_options
+    from rightfocus.aim_options import AimOptions
 
-    opts = aim_options(c)
-    if not opts["pretrained"]:
+    opts = AimOptions.from_config(c)
+    if not opts.pretrained:
         return None
-    return str(opts["weights"]) if opts.get("weights") else PRETRAINED_FILES.get(c.arch)
+    return opts.weights if opts.weights else PRETRAINED_FILES.get(c.arch)
 
 
 def weights_needs(paper: str, configs_by_group: dict[str, list[RunConfig]]) -> list[WeightsNeed]:

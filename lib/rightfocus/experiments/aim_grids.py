@@ -16,6 +16,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Iterable
 
+from rightfocus.aim_options import AIM_EXTRA_DEFAULTS, EVAL_CENTER_CROP  # noqa: F401  (grid data, re-exported)
 from rightfocus.data.registry import paper_datasets
 from rightfocus.experiments.config import CAP_FIELDS, RunConfig, unique_runs
 from rightfocus.models.backbones import pretrained_files
@@ -24,42 +25,11 @@ from rightfocus.models.backbones import pretrained_files
 #: never downloaded): each backbone's ``Backbone.pretrained["aim"]`` (models/backbones/)
 PRETRAINED_FILES: dict[str, str] = pretrained_files("aim")
 
-#: AIM's extra settings and their defaults (paper values, Tables 4/5, Sec. 3, A.3).
-AIM_EXTRA_DEFAULTS: dict[str, Any] = {
-    "stage": 1,                 # T: last top-down stage (Sec. 4, "AIM [index]")
-    "tau": 0.25,                # final active-area threshold; None = no mask loss
-    "anneal_start": 0,          # epoch at which tau starts to fall from 1.0 (Fig. 9 shows 10)
-    "anneal_epochs": 100,       # epochs over which it falls (half of 200)
-    "aux_losses": True,         # per-stage classification losses (Eq. 7)
-    "single_mask": False,       # Table 13: only the first top-down stage's mask, upsampled
-    "direction": "top_down",    # or "bottom_up" (Sec. 6.1, D.4)
-    "blocks": None,             # bottom-up: backbone blocks that are masked, e.g. [1, 2, 3]
-    "edge_init": False,         # Table 16 / Fig. 30
-    "topdown_lr": 0.01,         # Table 4
-    "noise_off_fraction": 0.8,  # Gumbel noise off for the last 20 % of the epochs (DynConv's schedule)
-    "weight_decay": 1e-3,       # Table 4
-    "label_smoothing": 0.05,    # Table 4
-    "randaugment": [3, 9],      # Table 4: (ops, magnitude); None = off
-    "dropout": 0.3,             # Table 4
-    "drop_path": 0.3,           # Table 4
-    "val_fraction": 0.2,        # Table 4: validation = 20 % of the training split (seeded)
-    "shifted_offset": None,     # A.6: centre offset as a fraction of the image side (CUB runs only)
-    "gradcam_at": "classifier_input",  # or "backbone": where GradCAM for EPG is taken (the paper does not say)
-    "guided_eval": False,       # also Guided GradCAM / Guided Backprop EPG on test (Table 8)
-    "fixed_images": 4,          # test images whose masks are stored every epoch (Fig. 7)
-    "pretrained": True,         # ImageNet-1k weights for the backbone (paper); demo: False
-}
-
 #: Dataset key -> (loader name for `rightfocus.data.load_dataset`, sub-folder of DATA_ROOT, loader
 #: options): the `rightfocus.data.DATASETS` entries AIM's grids name. Both Waterbirds releases live in
 #: one folder (the loader picks one by `confounder`).
 DATASETS: dict[str, tuple[str, str, dict[str, Any]]] = paper_datasets("aim")
 
-#: how AIM runs evaluate (validation and test): the centre crop at the run's resolution after resizing
-#: the shorter side to resolution / EVAL_CENTER_CROP (224 -> 256, TravelingBirds 299 -> 342); AIM
-#: evaluates "center-cropped images" (Sec. 6.2, App. A.6, B.1) and states no resize ratio, so this is
-#: torchvision's ImageNet evaluation recipe (`rightfocus.data.transforms.center_crop_geometry`)
-EVAL_CENTER_CROP = 0.875
 
 BIRDS = ("cub", "waterbirds95", "waterbirds100", "travelingbirds")
 GROUPS = ("aim-main", "aim-threshold", "aim-noaux", "aim-onemask", "aim-bottomup", "aim-edgeinit",

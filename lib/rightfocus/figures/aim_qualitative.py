@@ -267,11 +267,12 @@ def fig10(ctx: RenderContext) -> Any:
 def _offset(ctx: RenderContext, run: pd.Series) -> float:
     from rightfocus.experiments import store
 
-    cfg = store.load_config(ctx.run_dir(run["run_id"]))
-    off = cfg.extra.get("shifted_offset")
+    from rightfocus.aim_options import AimOptions
+
+    off = AimOptions.from_config(store.load_config(ctx.run_dir(run["run_id"]))).shifted_offset
     if off is None:
         raise MissingResults("the center-bias runs have no shifted_offset in their config")
-    return float(off)
+    return off
 
 
 @register("aim.fig11", kind="figure", groups=["aim-main"],

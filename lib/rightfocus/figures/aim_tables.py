@@ -119,24 +119,24 @@ def _optimiser_names(config: Any) -> tuple[str, str]:
 
 def _table4_cells(configs: list[Any]) -> dict[str, str]:
     """Table 4's rows read from run configs (AIM runs; baselines only where the row applies to them)."""
-    from rightfocus.training.aim_loop import aim_options
+    from rightfocus.aim_options import AimOptions
 
     aims = [c for c in configs if c.model_kind == "aim"]
-    opts = [aim_options(c) for c in configs]
-    aim_opts = [aim_options(c) for c in aims]
+    opts = [AimOptions.from_config(c) for c in configs]
+    aim_opts = [AimOptions.from_config(c) for c in aims]
     names = _optimiser_names(aims[0] if aims else configs[0])
     return {
-        "Validation dataset ratio": _values([f"{o['val_fraction']:.0%} of training split" for o in opts]),
+        "Validation dataset ratio": _values([f"{o.val_fraction:.0%} of training split" for o in opts]),
         "Batch Size": _values([c.batch_size for c in configs]),
-        "top-down pathway learning rate": _values([float(o["topdown_lr"]) for o in aim_opts]),
-        "Weight Decay": _values([float(o["weight_decay"]) for o in opts]),
-        "RandAugment": _values([o["randaugment"] for o in opts]),
-        "Label Smoothing": _values([float(o["label_smoothing"]) for o in opts]),
+        "top-down pathway learning rate": _values([o.topdown_lr for o in aim_opts]),
+        "Weight Decay": _values([o.weight_decay for o in opts]),
+        "RandAugment": _values([None if o.randaugment is None else list(o.randaugment) for o in opts]),
+        "Label Smoothing": _values([o.label_smoothing for o in opts]),
         "Learning Rate Schedule": names[1],
         "Optimizer": names[0],
-        "drop out rate": _values([float(o["dropout"]) for o in opts]),
-        "drop out path rate": _values([float(o["drop_path"]) for o in opts]),
-        "epochs / threshold annealing": _values([f"{c.epochs} / {aim_options(c)['anneal_epochs']}" for c in aims]),
+        "drop out rate": _values([o.dropout for o in opts]),
+        "drop out path rate": _values([o.drop_path for o in opts]),
+        "epochs / threshold annealing": _values([f"{c.epochs} / {o.anneal_epochs}" for c, o in zip(aims, aim_opts)]),
         "mask loss weight lambda": _values([float(c.lam) for c in aims]),
     }
 

@@ -216,7 +216,8 @@ class MetricAccumulator:
     candidate threshold so that one can be selected without storing maps: ``iou_threshold=None``
     selects the candidate with the best mean IoU over the pairs seen (a validation split, MG Sec. 3.3;
     `best_iou_threshold`), a number fixes it (a test split, with the value selected on validation);
-    ``iou`` / ``iou_threshold`` report the IoU at that threshold and the threshold. `suite`: further
+    ``iou`` / ``iou_threshold`` report the IoU at that threshold and the threshold (``iou=False``: no
+    IoU is computed or reported). `suite`: further
     metrics ``{name: fn(maps, masks) -> [N]}`` (`rightfocus.metrics.registry.functions`) averaged over
     the pairs (keys = names).
     """
@@ -224,14 +225,15 @@ class MetricAccumulator:
     def __init__(
         self, iou_threshold: float | None = DEFAULT_IOU_THRESHOLD, iou_candidates: Sequence[float] = (),
         num_groups: int | None = None, suite: Mapping[str, Callable[[Tensor, Tensor], Tensor]] | None = None,
+        iou: bool = True,
     ) -> None:
-        if iou_threshold is None and len(iou_candidates) == 0:
+        if iou and iou_threshold is None and len(iou_candidates) == 0:
             raise ValueError("MetricAccumulator(iou_threshold=None) selects among iou_candidates: give some "
                              "(e.g. metrics.IOU_THRESHOLDS)")
         self.iou_threshold = None if iou_threshold is None else float(iou_threshold)
         self.candidates = sorted({float(c) for c in iou_candidates})
         fixed = set() if self.iou_threshold is None else {self.iou_threshold}
-        self.thresholds = sorted({*fixed, *self.candidates})
+        self.thresholds = sorted({*fixed, *self.candidates}) if iou else []
         self.num_groups = num_groups
         self._logits: list[Tensor] = []
         self._labels: list[Tensor] = []
@@ -253,11 +255,21 @@ class MetricAccumulator:
         maps, masks = maps.detach(), masks.detach()
         self._epg.append(epg(maps, masks).cpu())
         self._degenerate += int(no_positive_attribution(maps).sum())
-        self._iou.append(iou_per_threshold(maps, masks, self.thresholds).cpu())
+        if self.thresholds:
+            self._iou.append(iou_per_threshold(maps, masks, self.thresholds).cpu())
         if seg_masks is not None:
             self._onobject.append(onobject_epg(maps, masks, seg_masks.detach()).cpu())
         if self.suite:
             self._suite.append(torch.stack([fn(maps.float(), masks) for fn in self.suite.values()], 1).cpu())
+
+    def classified(self) -> tuple[Tensor, Tensor, Tensor | None]:
+        """(logits, labels, groups or None) of every image added so far, in order."""
+        groups = torch.cat(self._groups) if self._groups else None
+        return torch.cat(self._logits), torch.cat(self._labels), groups
+
+    def epg_values(self) -> Tensor:
+        """EPG of every (image, class) pair added so far, in order [P]."""
+        return torch.cat(self._epg)
 
     def iou_by_threshold(self) -> dict[float, float]:
         """Mean IoU over all pairs at every kept threshold."""
@@ -284,6 +296,7 @@ class MetricAccumulator:
             out["pairs"] = int(sum(len(e) for e in self._epg))
             out["epg"] = float(torch.cat(self._epg).double().mean())
             out["epg_degenerate"] = self._degenerate
+        if self._iou:
             by_threshold = self.iou_by_threshold()
             chosen = self.iou_threshold
             if chosen is None:  # selected on these pairs (validation)

@@ -1,5 +1,5 @@
 """AIM training and evaluation (Alshami et al. 2025, Sec. 3-4 and App. A): one run = one RunConfig
-with ``paper="aim"`` (settings in ``config.extra``, defaults `AIM_EXTRA_DEFAULTS`).
+with ``paper="aim"`` (settings: `rightfocus.aim_options.AimOptions`, read from ``config.extra``).
 
 Loss (Eq. 7): the classification losses of the final classifier and, unless ``aux_losses`` is off
 (Table 12), of every top-down stage's classifier (label smoothing, Table 4), plus ``lam`` (6) times the
@@ -27,17 +27,21 @@ images (``examples.pt``, Figs. 3/6/11-24) and, for CUB, the shifted-center test 
 Masks of the fixed test images are stored every epoch (``masks/epoch_<e>.pt``, Fig. 7).
 
 This module is AIM's `Task` for the run engine (`training.engine`: lock, resume, checkpoints,
-metrics file, ``done``); every epoch re-seeds torch from (seed, epoch), and the engine restores the RNG
-state on resume, so a resumed run equals an uninterrupted one. `training.runner.train_run` runs it.
+metrics file, ``done``, the step loops): its training step (`AimStep`) and evaluation step
+(`evaluation_step`, scored by `training.evaluator.Evaluator`); every epoch re-seeds torch from (seed,
+epoch), and the engine restores the RNG state on resume, so a resumed run equals an uninterrupted
+one. `training.runner.train_run` runs it.
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import warnings
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable, Mapping, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -46,25 +50,25 @@ from torch.utils.data import DataLoader, Dataset, Subset
 
 from rightfocus.data import collate  # the shared batching (tensors stacked, the rest as lists)
 from rightfocus.experiments import store
+from rightfocus.aim_options import AIM_EXTRA_DEFAULTS, EVAL_CENTER_CROP, AimOptions
 from rightfocus.data.registry import DATASETS
-from rightfocus.experiments.aim_grids import AIM_EXTRA_DEFAULTS, EVAL_CENTER_CROP, PRETRAINED_FILES
+from rightfocus.models.backbones import pretrained_files
 from rightfocus.experiments.config import RunConfig
-from rightfocus.metrics import MAP_METRICS, suite_for
+from rightfocus.metrics import suite_for
 from rightfocus.models.aim_plain import PlainBackbone
 from rightfocus.models.taps import TappedModel
 from rightfocus.training import checkpoint as ckpt
-from rightfocus.training.engine import LossCheck, batches, eval_subset, steps_per_epoch
+from rightfocus.training import engine
+from rightfocus.training.engine import Task, TrainStep, batches, eval_subset, steps_per_epoch
+from rightfocus.training.evaluator import AIM_COLUMNS, EvalBatch, Evaluator, Localisation, metrics_row
 from rightfocus.training.runtime import Runtime, full
-
-#: Waterbirds groups (2 * y + place)
-NUM_WATERBIRDS_GROUPS = 4
 
 
 def aim_options(config: RunConfig) -> dict[str, Any]:
-    """The run's AIM settings: `AIM_EXTRA_DEFAULTS` overridden by ``config.extra``."""
-    unknown = set(config.extra) - set(AIM_EXTRA_DEFAULTS) - {"paper_arch", "weights"}
-    if unknown:
-        raise ValueError(f"unknown AIM extra key(s) {sorted(unknown)}; valid: {sorted(AIM_EXTRA_DEFAULTS)}")
+    """Deprecated: the run's AIM settings as a dict; use ``AimOptions.from_config(config)``."""
+    warnings.warn("aim_options(config) is deprecated; use rightfocus.aim_options.AimOptions.from_config(config)",
+                  DeprecationWarning, stacklevel=2)
+    AimOptions.from_config(config)  # validates
     return {**AIM_EXTRA_DEFAULTS, **config.extra}
 
 
@@ -73,32 +77,32 @@ def aim_options(config: RunConfig) -> dict[str, Any]:
 
 def model_options(config: RunConfig) -> dict[str, Any]:
     """Keyword options that rebuild this run's model (stored in its checkpoints)."""
-    opts = aim_options(config)
+    opts = AimOptions.from_config(config)
     # drop path (Table 4) is ConvNeXt's stochastic depth; ResNets have none
-    drop = {"drop_path": opts["drop_path"]} if "convnext" in config.arch else {}
+    drop = {"drop_path": opts.drop_path} if "convnext" in config.arch else {}
     if config.model_kind != "aim":
         return drop
-    noise = {"noise_off_fraction": float(opts["noise_off_fraction"])}
-    if opts["direction"] == "bottom_up":
-        return {"direction": "bottom_up", "masked_blocks": tuple(opts["blocks"]),
-                "edge_init": bool(opts["edge_init"]), **noise, **drop}
-    return {"stage": int(opts["stage"]), "aux_losses": bool(opts["aux_losses"]),
-            "single_mask": bool(opts["single_mask"]), "edge_init": bool(opts["edge_init"]),
-            "dropout": float(opts["dropout"]), **noise, **drop}
+    noise = {"noise_off_fraction": opts.noise_off_fraction}
+    if opts.direction == "bottom_up":
+        return {"direction": "bottom_up", "masked_blocks": tuple(opts.blocks or ()), "edge_init": opts.edge_init,
+                **noise, **drop}
+    return {"stage": opts.stage, "aux_losses": opts.aux_losses, "single_mask": opts.single_mask,
+            "edge_init": opts.edge_init, "dropout": opts.dropout, **noise, **drop}
 
 
 def _weights_file(config: RunConfig) -> str | None:
-    opts = aim_options(config)
-    if not opts["pretrained"]:
+    opts = AimOptions.from_config(config)
+    if not opts.pretrained:
         return None
-    if opts.get("weights"):
-        return str(opts["weights"])
-    if config.arch not in PRETRAINED_FILES:
+    if opts.weights:
+        return opts.weights
+    files = pretrained_files("aim")
+    if config.arch not in files:
         raise ValueError(f"no ImageNet weights are known for arch {config.arch!r}; set extra "
                          f"pretrained=False or extra weights=<file>")
     from rightfocus.models.weights import resolve_weights
 
-    return str(resolve_weights(PRETRAINED_FILES[config.arch]))  # $WEIGHTS_ROOT; never downloaded
+    return str(resolve_weights(files[config.arch]))  # $WEIGHTS_ROOT; never downloaded
 
 
 def build_run_model(config: RunConfig, num_classes: int, pretrained: bool = True) -> TappedModel:
@@ -174,7 +178,7 @@ def load_splits(config: RunConfig) -> tuple[Dataset, Dataset, Dataset, int]:
     evaluated = load_split(config, "train")  # the same images, as evaluation sees them
     test = load_split(config, "test")
     n = len(full)
-    n_val = max(1, int(round(aim_options(config)["val_fraction"] * n)))
+    n_val = max(1, int(round(AimOptions.from_config(config).val_fraction * n)))
     perm = torch.randperm(n, generator=torch.Generator().manual_seed(config.seed)).tolist()
     val, train = Subset(evaluated, sorted(perm[:n_val])), Subset(full, sorted(perm[n_val:]))
     num_classes = int(full[0]["labels"].numel())
@@ -258,14 +262,16 @@ def aim_loss_terms(fw: AimForward, targets: Tensor, tau: float | None, lam: floa
     return total, {"loss": total.detach(), "cls_loss": cls.detach(), "mask_loss": mask.detach()}
 
 
-def threshold_at(options: dict[str, Any], epoch: int) -> float | None:
-    """The active-area threshold of 1-based training `epoch` (App. A.3; None = no mask loss)."""
+def threshold_at(options: AimOptions | Mapping[str, Any], epoch: int) -> float | None:
+    """The active-area threshold of 1-based training `epoch` (App. A.3; None = no mask loss).
+    `options`: the run's `AimOptions` (or an ``extra`` dict of them)."""
     from rightfocus.losses import area_threshold
 
-    if options.get("tau") is None:
+    if not isinstance(options, AimOptions):
+        options = AimOptions.from_extra(options)
+    if options.tau is None:
         return None
-    return area_threshold(epoch - 1, int(options["anneal_start"]), int(options["anneal_epochs"]),
-                          float(options["tau"]))
+    return area_threshold(epoch - 1, options.anneal_start, options.anneal_epochs, options.tau)
 
 
 def active_share(masks: Sequence[Tensor]) -> list[float]:
@@ -276,14 +282,14 @@ def active_share(masks: Sequence[Tensor]) -> list[float]:
 def build_optimizer(model: nn.Module, config: RunConfig, steps: int
                     ) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LRScheduler]:
     """AdamW with the backbone at ``config.lr`` and the rest at ``topdown_lr``; cosine over `steps`."""
-    opts = aim_options(config)
+    opts = AimOptions.from_config(config)
     backbone_ids = {id(p) for p in backbone_parameters(model)}
     backbone = [p for p in model.parameters() if id(p) in backbone_ids]
     rest = [p for p in model.parameters() if id(p) not in backbone_ids]
     groups = [{"params": backbone, "lr": config.lr}]
     if rest:
-        groups.append({"params": rest, "lr": float(opts["topdown_lr"])})
-    optimizer = torch.optim.AdamW(groups, weight_decay=float(opts["weight_decay"]), foreach=True)
+        groups.append({"params": rest, "lr": opts.topdown_lr})
+    optimizer = torch.optim.AdamW(groups, weight_decay=opts.weight_decay, foreach=True)
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(1, steps))
     return optimizer, scheduler
 
@@ -311,125 +317,91 @@ def _set_epoch(model: nn.Module, epoch: int, total: int) -> None:
         model.set_epoch(epoch - 1, total)  # 0-based for the Gumbel schedule
 
 
+class AimStep:
+    """One training step of Eq. 7 (forward and loss under the run's autocast, the losses in fp32).
+    Stats: (loss, cls_loss, mask_loss) summed per image; `shares` collects the training masks'
+    activity per step."""
+
+    stats = ("loss", "cls_loss", "mask_loss")
+
+    def __init__(self, model: nn.Module, options: AimOptions, tau: float | None, lam: float, runtime: Runtime) -> None:
+        self.model, self.options, self.tau, self.lam, self.rt = model, options, tau, lam, runtime
+        self.shares: list[Tensor] = []
+
+    def __call__(self, batch: dict[str, Any]) -> TrainStep:
+        rt, opts = self.rt, self.options
+        x = rt.inputs(batch["image"], getattr(self.model, "input_encoding", "imagenet"))
+        targets = rt.to(targets_of(batch))
+        fw = forward(self.model, x)
+        fp32 = AimForward(full(fw.logits), [full(a) for a in fw.aux_logits], [full(m) for m in fw.masks],
+                          fw.merged)  # losses in fp32 under autocast; a no-op in fp32
+        loss, parts = aim_loss_terms(fp32, targets, self.tau, self.lam, opts.label_smoothing, opts.aux_losses)
+        if fw.masks:
+            self.shares.append(torch.stack([m.detach().float().mean() for m in fw.masks]))
+        return TrainStep(loss, torch.stack([parts[k] for k in self.stats]).double() * len(targets), len(targets))
+
+    def epoch_stats(self, means: dict[str, float]) -> dict[str, Any]:
+        """The epoch's mean losses, the threshold and the training mask activity."""
+        out: dict[str, Any] = {f"train_{k}": means[k] for k in self.stats}
+        out["tau"] = self.tau
+        if self.shares:
+            out["train_mask_active"] = float(torch.stack(self.shares).mean())
+        return out
+
+
+def _epoch_step(model: nn.Module, config: RunConfig, epoch: int, runtime: Runtime) -> AimStep:
+    """The training step of 1-based `epoch` (threshold of App. A.3), with the model in training mode."""
+    opts = AimOptions.from_config(config)
+    tau = threshold_at(opts, epoch) if config.model_kind == "aim" else None
+    model.train()
+    return AimStep(model, opts, tau, config.lam, runtime)
+
+
 def train_one_epoch(model: nn.Module, loader: Iterable[dict[str, Any]], optimizer: torch.optim.Optimizer,
                     scheduler: Any, config: RunConfig, epoch: int, runtime: Runtime | None = None) -> dict[str, Any]:
-    """One epoch of Eq. 7; returns mean losses, the threshold and the training mask activity.
-    `runtime`: bf16 autocast of forward and loss (backward outside), memory format; the sums stay
-    on the device and are read once at the end of the epoch."""
-    opts = aim_options(config)
-    tau = threshold_at(opts, epoch) if config.model_kind == "aim" else None
+    """One epoch of Eq. 7 (`AimStep` in the engine's `train_one_epoch`); returns mean losses, the
+    threshold and the training mask activity."""
     rt = runtime if runtime is not None else Runtime(_device(model))
-    model.train()
-    keys = ("loss", "cls_loss", "mask_loss")
-    sums = torch.zeros(len(keys), dtype=torch.float64, device=rt.device)
-    shares: list[Tensor] = []
-    n = 0
-    check = LossCheck(rt.device, rt.distributed)
-    for batch in loader:
-        x = rt.inputs(batch["image"], getattr(model, "input_encoding", "imagenet"))
-        targets = rt.to(targets_of(batch))
-        with rt.autocast():
-            fw = forward(model, x)
-            fp32 = AimForward(full(fw.logits), [full(a) for a in fw.aux_logits], [full(m) for m in fw.masks],
-                              fw.merged)  # losses in fp32 under autocast; a no-op in fp32
-            loss, parts = aim_loss_terms(fp32, targets, tau, config.lam,
-                                         float(opts["label_smoothing"]), bool(opts.get("aux_losses", True)))
-        check.update(loss)  # NaN/Inf stops the run before the step (engine.NonFiniteLoss)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        scheduler.step()
-        sums += torch.stack([parts[k] for k in keys]).double() * len(targets)
-        if fw.masks:
-            shares.append(torch.stack([m.detach().float().mean() for m in fw.masks]))
-        n += len(targets)
-    check.raise_if_bad()
-    values = sums.tolist()  # the epoch's one host synchronisation
-    out: dict[str, Any] = {f"train_{k}": v / max(n, 1) for k, v in zip(keys, values)}
-    out["tau"] = tau
-    if shares:
-        out["train_mask_active"] = float(torch.stack(shares).mean())
-    return out
+    step = _epoch_step(model, config, epoch, rt)
+    means = engine.train_one_epoch(step, loader, optimizer, rt, AimStep.stats, scheduler)
+    return step.epoch_stats(means)
+
+
+def evaluation_step(batch: dict[str, Any], model: nn.Module, layer: str, methods: Sequence[str]) -> EvalBatch:
+    """Logits, masks and, per attribution method, the ground-truth class's map against the object
+    mask (`object_masks`) of one batch, in fp32. GradCAM and Guided GradCAM read `layer`, Guided
+    Backprop the input."""
+    from rightfocus.attributions import attribute
+
+    x = _encode(model, batch["image"])
+    targets = targets_of(batch).to(x.device)
+    with torch.no_grad():
+        fw = forward(model, x)
+    groups = torch.as_tensor(batch["group"]).reshape(-1) if "group" in batch else None
+    index = torch.as_tensor(batch.get("index", torch.arange(len(targets)))).reshape(-1)
+    masks = object_masks(batch, targets.cpu(), x.shape[-2:]).to(x.device)
+    loc = {m: Localisation(attribute(model, x, targets, m, layer="input" if m == "guided_backprop" else layer).detach(),
+                           masks) for m in methods}
+    return EvalBatch(fw.logits, targets, groups, index, loc, fw.masks, fw.merged)
 
 
 def evaluate(model: nn.Module, loader: Iterable[dict[str, Any]], *, gradcam_at: str = "classifier_input",
              methods: Sequence[str] = ("gradcam",), num_groups: int | None = None,
              per_sample: bool = False, suite: Sequence[str] = ()
-             ) -> tuple[dict[str, dict[str, Any]], list[dict[str, Any]]]:
-    """Accuracy, group accuracies, mask activity and EPG per attribution method on `loader`.
+             ) -> tuple[dict[str | None, dict[str, Any]], list[dict[str, Any]]]:
+    """Accuracy, group accuracies, mask activity and EPG per attribution method on `loader`
+    (`evaluation_step` into an `Evaluator`, without IoU).
 
-    Returns ({method: metrics}, per-sample rows). EPG is of the ground-truth class's map against the
-    object mask (`object_masks`); GradCAM and Guided GradCAM read `gradcam_layer(model, gradcam_at)`,
-    Guided Backprop the input. `suite`: further registered metrics (`rightfocus.metrics.registry`)
-    of the same maps and masks, averaged per method like EPG.
+    Returns ({method: metrics} (no methods: {None: metrics}), per-sample rows). `suite`: further
+    registered metrics (`rightfocus.metrics.registry`) of the same maps and masks, averaged per
+    method like EPG.
     """
-    from rightfocus.attributions import attribute
-    from rightfocus.metrics import epg, group_accuracies, score
-
     model.eval()
-    layer = gradcam_layer(model, gradcam_at)
-    logits_all, targets_all, groups_all, index_all = [], [], [], []
-    stage_shares: list[list[float]] = []
-    merged_shares: list[float] = []
-    epgs: dict[str, list[Tensor]] = {m: [] for m in methods}
-    suite_scores: dict[str, list[Tensor]] = {m: [] for m in methods}  # [N, len(suite)] per batch
-    for batch in loader:
-        x = _encode(model, batch["image"])
-        targets = targets_of(batch).to(x.device)
-        with torch.no_grad():
-            fw = forward(model, x)
-        logits_all.append(fw.logits.cpu())
-        targets_all.append(targets.cpu())
-        if "group" in batch:
-            groups_all.append(torch.as_tensor(batch["group"]).reshape(-1))
-        index_all.append(torch.as_tensor(batch.get("index", torch.arange(len(targets)))).reshape(-1))
-        if fw.masks:
-            stage_shares.extend(zip(*[m.flatten(1).float().mean(1).cpu().tolist() for m in fw.masks]))
-            if fw.merged is not None:
-                merged_shares.extend((fw.merged.flatten(1) > 0).float().mean(1).tolist())
-        masks = object_masks(batch, targets.cpu(), x.shape[-2:]).to(x.device)
-        for method in methods:
-            at = "input" if method == "guided_backprop" else layer
-            maps = attribute(model, x, targets, method, layer=at).detach()
-            epgs[method].append(epg(maps, masks).cpu())
-            if suite:
-                suite_scores[method].append(torch.stack(list(score(suite, maps.float(), masks).values()), 1).cpu())
-    logits, targets = torch.cat(logits_all), torch.cat(targets_all)
-    correct = logits.argmax(1) == targets
-    base: dict[str, Any] = {"accuracy": float(correct.double().mean()), "group_acc": None,
-                            "worst_group_acc": None, "mask_active": None, "merged_active": None,
-                            "stage_active": None}
-    groups = torch.cat(groups_all) if groups_all else None
-    if groups is not None:
-        k = num_groups or int(groups.max()) + 1
-        accs = group_accuracies(logits, targets, groups, k)
-        base["group_acc"] = [None if torch.isnan(a) else float(a) for a in accs]
-        base["worst_group_acc"] = float(accs[~torch.isnan(accs)].min())
-    if stage_shares:
-        per_stage = torch.tensor(stage_shares, dtype=torch.float64)
-        base["stage_active"] = per_stage.mean(0).tolist()
-        base["mask_active"] = float(per_stage.mean())
-    if merged_shares:
-        base["merged_active"] = float(torch.tensor(merged_shares).mean())
-    summary = {m: {**base, "epg": float(torch.cat(v).double().mean()), "method": m} for m, v in epgs.items()}
-    for m, v in suite_scores.items():
-        if v:
-            summary[m].update(zip(suite, torch.cat(v).double().mean(0).tolist()))
-    if not methods:
-        summary[None] = {**base, "epg": None, "method": None}
-    rows: list[dict[str, Any]] = []
-    if per_sample:
-        index = torch.cat(index_all)
-        preds = logits.argmax(1)
-        cat = {m: torch.cat(v) for m, v in epgs.items()}
-        for i in range(len(targets)):
-            row = {"index": int(index[i]), "label": int(targets[i]), "pred": int(preds[i]),
-                   "correct": int(correct[i]), "group": None if groups is None else int(groups[i])}
-            row.update({f"epg_{m}": float(cat[m][i]) for m in methods})
-            if stage_shares:
-                row["mask_active"] = float(sum(stage_shares[i]) / len(stage_shares[i]))
-            rows.append(row)
-    return summary, rows
+    evaluator = Evaluator(methods, num_groups=num_groups, iou=False, suite=suite)
+    step = partial(evaluation_step, model=model, layer=gradcam_layer(model, gradcam_at), methods=methods)
+    res = engine.evaluate(step, loader, evaluator)
+    summary = {m: res[m] for m in methods} if methods else {None: res[None]}
+    return summary, evaluator.per_sample() if per_sample else []
 
 
 def fixed_indices(dataset: Dataset, n: int) -> list[int]:
@@ -500,25 +472,17 @@ def _write_csv(path: Path, rows: list[dict[str, Any]]) -> None:
 # ----------------------------------------------------------------------------- the task
 
 
-def _row(epoch: int, split: str, tap: str | None, metrics: dict[str, Any], **more: Any) -> dict[str, Any]:
-    return {"epoch": epoch, "split": split, "tap": tap, "method": metrics.get("method"),
-            "f1": None, "map": None, "epg": metrics.get("epg"), "iou": None, "iou_threshold": None,
-            "onobj_epg": None, "accuracy": metrics.get("accuracy"), "group_acc": metrics.get("group_acc"),
-            "worst_group_acc": metrics.get("worst_group_acc"), "mask_active": metrics.get("mask_active"),
-            "merged_active": metrics.get("merged_active"), "stage_active": metrics.get("stage_active"),
-            **{k: v for k, v in metrics.items() if k in MAP_METRICS and k != "epg"}, **more}
-
-
-class AimTask:
+class AimTask(Task):
     """AIM's part of a run (see the module docstring); the engine (`training.engine.run`) calls it."""
+
+    train_stats = AimStep.stats
 
     def __init__(self, config: RunConfig) -> None:
         if config.paper != "aim":
             raise ValueError(f"AimTask runs paper='aim' configs, got paper={config.paper!r}")
         self.config = config
-        self.opts = aim_options(config)
+        self.opts = AimOptions.from_config(config)
         self.generators: dict[str, torch.Generator] = {}
-        self.runtime: Runtime | None = None  # set by the engine (hardware options)
 
     def load_data(self) -> None:
         self.train, self.val, self.test_set, self.num_classes = load_splits(self.config)
@@ -538,43 +502,39 @@ class AimTask:
                 "AIM runs train on one process (WORLD_SIZE=1); multi-GPU (torchrun) is implemented for model "
                 "guidance runs (paper 'mg'). Run AIM without torchrun, one GPU per run")
         self.model = self.runtime.prepare(build_run_model(c, self.num_classes))
-        self.train_set = RandAugmented(self.train, *opts["randaugment"]) if opts["randaugment"] else self.train
+        self.train_set = RandAugmented(self.train, *opts.randaugment) if opts.randaugment else self.train
         steps = steps_per_epoch(-(-len(self.train_set) // c.batch_size), c)
         self.optimizer, self.scheduler = build_optimizer(self.model, c, steps * c.epochs)
-        num_groups = NUM_WATERBIRDS_GROUPS if DATASETS[c.dataset][0] == "waterbirds" else None
-        self.eval_kw = {"gradcam_at": opts["gradcam_at"], "num_groups": num_groups}
+        num_groups = DATASETS[c.dataset].num_groups
+        self.eval_kw = {"gradcam_at": opts.gradcam_at, "num_groups": num_groups}
         self.val_loader = self._loader(eval_subset(self.val, c))
-        self.tap = gradcam_layer(self.model, opts["gradcam_at"])
-        self.fixed = fixed_indices(self.test_set, int(opts["fixed_images"]))
+        self.tap = gradcam_layer(self.model, opts.gradcam_at)
+        self.fixed = fixed_indices(self.test_set, opts.fixed_images)
 
     def model_options(self) -> dict[str, Any]:
         return model_options(self.config)
 
-    def state_dict(self) -> dict[str, Any]:
-        return {"optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict()}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.optimizer.load_state_dict(state["optimizer"])
-        self.scheduler.load_state_dict(state["scheduler"])
-
-    def start(self, rdir: Path, results: Path) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-        return [], {}
-
-    def train_epoch(self, epoch: int, progress: bool) -> dict[str, Any]:
+    def train_loader(self, epoch: int) -> DataLoader:
+        """Epoch `epoch`'s shuffled batches; torch is re-seeded from (seed, epoch) and the model's
+        Gumbel noise schedule set to the epoch first."""
         c = self.config
         gen = _seed_epoch(c, epoch)
         _set_epoch(self.model, epoch, c.epochs)
-        loader = self._loader(self.train_set, persistent=False, shuffle=True, generator=gen,
-                              drop_last=len(self.train_set) > c.batch_size)
-        stats = train_one_epoch(self.model, batches(loader, c, f"epoch {epoch}/{c.epochs}", progress, train=True),
-                                self.optimizer, self.scheduler, c, epoch, self.runtime)
-        return {"lr": self.scheduler.get_last_lr()[0], **stats}
+        return self._loader(self.train_set, persistent=False, shuffle=True, generator=gen,
+                            drop_last=len(self.train_set) > c.batch_size)
+
+    def on_train_epoch_start(self, epoch: int) -> None:
+        self.training_step = _epoch_step(self.model, self.config, epoch, self.runtime)
+
+    def on_train_epoch_end(self, epoch: int, means: dict[str, float]) -> dict[str, Any]:
+        return {"lr": self.scheduler.get_last_lr()[0], **self.training_step.epoch_stats(means)}
 
     def validate(self, epoch: int, stats: dict[str, Any], progress: bool) -> list[dict[str, Any]]:
         """Accuracy and masks every epoch (selection); EPG only where figures need it (test)."""
         metrics, _ = evaluate(self.model, batches(self.val_loader, self.config, "val", progress), methods=(),
                               **self.eval_kw)
-        return [_row(epoch, "val", None, metrics[None], checkpoint=None, **stats)]
+        return [metrics_row(metrics[None], AIM_COLUMNS, epoch=epoch, split="val", tap=None, method=None,
+                            checkpoint=None, **stats)]
 
     def keep(self, history: list[dict[str, Any]]) -> set[int]:
         """The epoch with the best validation accuracy (ties: the later epoch)."""
@@ -590,27 +550,27 @@ class AimTask:
         c, opts, model = self.config, self.opts, self.model
         (sel,) = self.keep(history)
         model.load_state_dict(ckpt.load(rdir / "ckpt" / f"epoch_{sel}.pt", _device(model))["model"])
-        methods = ["gradcam"] + (["guided_gradcam", "guided_backprop"] if opts["guided_eval"] else [])
+        methods = ["gradcam"] + (["guided_gradcam", "guided_backprop"] if opts.guided_eval else [])
         test = eval_subset(self.test_set, c)
         summary, per_sample = evaluate(model, batches(self._loader(test), c, "test", progress), methods=methods,
                                        per_sample=True, suite=suite_for(c.profile), **self.eval_kw)
-        rows = [_row(sel, "test", "input" if m == "guided_backprop" else self.tap, summary[m],
-                     checkpoint=f"epoch_{sel}.pt") for m in methods]
+        rows = [metrics_row(summary[m], AIM_COLUMNS, epoch=sel, split="test",
+                            tap="input" if m == "guided_backprop" else self.tap, method=m,
+                            checkpoint=f"epoch_{sel}.pt") for m in methods]
         _write_csv(rdir / "per_sample.csv", per_sample)
-        store.atomic_torch_save(examples(model, self.test_set, self.fixed, opts["gradcam_at"]), rdir / "examples.pt")
-        if opts["shifted_offset"] is not None:
+        store.atomic_torch_save(examples(model, self.test_set, self.fixed, opts.gradcam_at), rdir / "examples.pt")
+        if opts.shifted_offset is not None:
             from rightfocus.data.shifted_crop import ShiftedCenterCrop
 
             # the shifted-centre crops (App. A.6) replace the centre crop: cut from the whole test images
-            shifted = ShiftedCenterCrop(load_split(c, "test", center_crop=False), float(opts["shifted_offset"]),
-                                        seed=0)
+            shifted = ShiftedCenterCrop(load_split(c, "test", center_crop=False), opts.shifted_offset, seed=0)
             s_summary, _ = evaluate(model, batches(self._loader(eval_subset(shifted, c)), c, "test_shifted", progress),
                                     **self.eval_kw)
-            rows.append(_row(sel, "test_shifted", self.tap, s_summary["gradcam"], checkpoint=f"epoch_{sel}.pt",
-                             shifted_offset=float(opts["shifted_offset"])))
-            store.atomic_torch_save(examples(model, shifted, self.fixed, opts["gradcam_at"]),
+            rows.append(metrics_row(s_summary["gradcam"], AIM_COLUMNS, epoch=sel, split="test_shifted", tap=self.tap,
+                                    method="gradcam", checkpoint=f"epoch_{sel}.pt", shifted_offset=opts.shifted_offset))
+            store.atomic_torch_save(examples(model, shifted, self.fixed, opts.gradcam_at),
                                     rdir / "examples_shifted.pt")
         test_m = summary["gradcam"]
         return rows, {"selected_epoch": sel, "front_epochs": [sel], "selection": "best validation accuracy",
-                      "test_accuracy": test_m["accuracy"], "test_worst_group_acc": test_m["worst_group_acc"],
+                      "test_accuracy": test_m["accuracy"], "test_worst_group_acc": test_m.get("worst_group_accuracy"),
                       "test_epg": test_m["epg"], "num_classes": self.num_classes}

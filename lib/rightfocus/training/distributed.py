@@ -1,4 +1,4 @@
-"""One run on several processes (GPUs): DDP through ``torchrun`` (issue 12, part 2).
+"""One run on several processes (GPUs): DDP through ``torchrun``.
 
     torchrun --nproc_per_node 4 -m rightfocus train CONFIG.yaml
 

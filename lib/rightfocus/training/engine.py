@@ -3,10 +3,13 @@
 config -> lock -> build -> resume or start -> epochs (train, validate, select, checkpoint) -> test ->
 `done`. The engine owns everything the papers share: the run lock, the device, seeding and RNG state,
 the checkpoint format and the single resume path, the metrics writer, the caps of a rehearsal
-(``max_steps_per_epoch``, ``max_eval_images``) and the progress display. A paper plugs in a `Task`
-(torchvision-reference / Lightning-module style): how to load data and build its model, one training
-epoch, one validation pass, which epochs to keep, the test phase. MG: `training.mg_task.MgTask`;
-AIM: `training.aim_loop.AimTask`; `training.runner.train_run` picks one by ``config.paper``.
+(``max_steps_per_epoch``, ``max_eval_images``), the progress display and the step loops:
+`train_one_epoch` (autocast, the non-finite loss check, backward, optimiser and scheduler steps,
+the epoch's statistics) and `evaluate` (a task's evaluation steps into a `training.evaluator.Evaluator`).
+A paper plugs in a `Task` (torchvision-reference / Lightning-module style): how to load data and
+build its model, its training batches and ``training_step``, its validation rows, which epochs to
+keep, the test phase. MG: `training.mg_task.MgTask`; AIM: `training.aim_loop.AimTask`;
+`training.runner.train_run` picks one by ``config.paper``.
 
 Checkpoints (``<run>/ckpt``): ``epoch_<e>.pt`` = {model, num_classes, epoch, model_options} for every
 epoch the task keeps (what `store.load_checkpoint` reads); ``latest.pt`` = that plus the task's
@@ -33,17 +36,20 @@ import contextlib
 import fcntl
 import os
 import time
+from dataclasses import dataclass
 from itertools import islice
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Protocol
+from typing import Any, Callable, Iterable, Iterator, Sequence
 
 import torch
+from torch import Tensor
 from torch.utils.data import Dataset, Subset
 
 from rightfocus.experiments import store
 from rightfocus.experiments.config import RunConfig
 from rightfocus.training import checkpoint as ckpt
 from rightfocus.training import distributed
+from rightfocus.training.evaluator import EvalBatch, Evaluator
 from rightfocus.training.runtime import Runtime, configure_backends, resolve_runtime
 
 
@@ -107,40 +113,79 @@ class StopRequested(Exception):
     interruption; the next call resumes)."""
 
 
-class Task(Protocol):
-    """What one paper plugs into the engine (everything else is shared).
+@dataclass
+class TrainStep:
+    """What a task's ``training_step(batch)`` returns (computed under the run's autocast)."""
 
-    Attributes set by `build`: ``model``, ``num_classes``; ``generators`` are the task's own torch
-    generators (their states are saved with the run's RNG state for an exact resume).
+    #: the step's loss, checked for NaN / Inf; its gradient is applied unless `backward` is given
+    loss: Tensor
+    #: [k] detached values summed over the epoch (the task's ``train_stats`` names them)
+    stats: Tensor
+    #: weight of this step in the epoch means (1 per batch, or the batch's image count)
+    count: int = 1
+    #: the tensor whose gradient is applied when it differs from `loss` (DDP: the rank's scaled share)
+    backward: Tensor | None = None
+
+
+class Task:
+    """What one paper plugs into the engine (everything else is shared); MG: `mg_task.MgTask`, AIM:
+    `aim_loop.AimTask`.
+
+    Attributes set by `build`: ``model``, ``num_classes``, ``optimizer``, ``scheduler`` (stepped after
+    every optimiser step; None: none) and ``generators``, the task's own torch generators (their states
+    are saved with the run's RNG state for an exact resume). ``training_step(batch) -> TrainStep`` is
+    set by `on_train_epoch_start` (forward and loss of one batch, run under the run's autocast).
     """
 
     config: RunConfig
     model: torch.nn.Module
     num_classes: int
     generators: dict[str, torch.Generator]
+    optimizer: torch.optim.Optimizer
+    scheduler: Any = None
+    #: names of the values ``training_step`` returns in ``TrainStep.stats``
+    train_stats: tuple[str, ...]
+    training_step: Callable[[Any], TrainStep]
     #: set by the engine before `load_data`: device, precision, memory format, loaders, process group
-    runtime: Any
+    runtime: Any = None
+    #: the results folder runs a task reads (MG's baseline, teacher and AIM mask sources) live in
+    results: Path = Path("results")
 
     def load_data(self) -> None:
         """Datasets of the run (before seeding, so data loading never moves the model's init)."""
+        raise NotImplementedError
 
     def build(self, device: torch.device) -> None:
         """Model (seeded by the engine just before), optimiser, loaders."""
+        raise NotImplementedError
 
     def model_options(self) -> dict[str, Any]:
         """Keyword options stored in checkpoints to rebuild the model (`store.load_checkpoint`)."""
+        return {}
 
     def start(self, rdir: Path, results: Path) -> tuple[list[dict[str, Any]], dict[str, Any]]:
         """A fresh run's first rows (e.g. epoch 0) and summary entries; not called on resume."""
+        return [], {}
 
-    def train_epoch(self, epoch: int, progress: bool) -> dict[str, Any]:
-        """One training epoch (1-based); returns the fields its validation rows carry."""
+    def train_loader(self, epoch: int) -> Iterable:
+        """The training batches of 1-based `epoch`."""
+        raise NotImplementedError
+
+    def on_train_epoch_start(self, epoch: int) -> None:
+        """Called after `train_loader`, before the first step: training mode, ``training_step``."""
+        raise NotImplementedError
+
+    def on_train_epoch_end(self, epoch: int, means: dict[str, float]) -> dict[str, Any]:
+        """The fields the epoch's validation rows carry, from the epoch means of ``train_stats``."""
+        return {f"train_{k}": means[k] for k in self.train_stats}
 
     def validate(self, epoch: int, stats: dict[str, Any], progress: bool) -> list[dict[str, Any]]:
         """Validation rows of `epoch` (``checkpoint`` is filled in by the engine)."""
+        raise NotImplementedError
 
     def keep(self, history: list[dict[str, Any]]) -> set[int]:
         """Epochs whose checkpoints are kept after the rows in `history` (selection so far)."""
+        raise NotImplementedError
 
     def after_epoch(self, rdir: Path, epoch: int) -> None:
         """Per-epoch artefacts besides metrics (AIM: masks of fixed images); epoch 0 = fresh start."""
@@ -148,11 +193,59 @@ class Task(Protocol):
     def test(self, rdir: Path, history: list[dict[str, Any]], progress: bool
              ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
         """Test rows and the ``done`` summary (selected epoch, front, ...) from the kept checkpoints."""
+        raise NotImplementedError
 
     def state_dict(self) -> dict[str, Any]:
         """Optimiser (and scheduler) state for ``latest.pt``."""
+        state = {"optimizer": self.optimizer.state_dict()}
+        if self.scheduler is not None:
+            state["scheduler"] = self.scheduler.state_dict()
+        return state
 
-    def load_state_dict(self, state: dict[str, Any]) -> None: ...
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.optimizer.load_state_dict(state["optimizer"])
+        if self.scheduler is not None:
+            self.scheduler.load_state_dict(state["scheduler"])
+
+
+# ---- the step loops ---------------------------------------------------------------------------
+def train_one_epoch(training_step: Callable[[Any], TrainStep], loader: Iterable, optimizer: torch.optim.Optimizer,
+                    runtime: Runtime, names: Sequence[str], scheduler: Any = None) -> dict[str, float]:
+    """One pass over `loader`: per batch `training_step` under the run's autocast, the non-finite loss
+    check (`LossCheck`), ``zero_grad``, ``backward`` (outside autocast), the optimiser step and the
+    scheduler step. The statistics are summed on the device and read once at the end of the epoch;
+    returns their means {name: sum / summed counts} (under torchrun: the sums of all ranks)."""
+    rt = runtime
+    totals = torch.zeros(len(names), dtype=torch.float64, device=rt.device)
+    count = 0
+    check = LossCheck(rt.device, rt.distributed)
+    for batch in loader:
+        with rt.autocast():
+            step = training_step(batch)
+        check.update(step.loss)  # NaN/Inf stops the run before the step (NonFiniteLoss)
+        optimizer.zero_grad(set_to_none=True)
+        (step.loss if step.backward is None else step.backward).backward()
+        optimizer.step()
+        if scheduler is not None:
+            scheduler.step()
+        totals += step.stats.double()
+        count += step.count
+    check.raise_if_bad()
+    if rt.distributed:
+        distributed.all_reduce_sum(totals)
+    count = max(count, 1)
+    return {k: v / count for k, v in zip(names, totals.tolist())}  # the epoch's one host synchronisation
+
+
+def evaluate(evaluation_step: Callable[[Any], EvalBatch], loader: Iterable, evaluator: Evaluator,
+             runtime: Runtime | None = None) -> dict[Any, dict[str, Any]]:
+    """One evaluation pass: every batch's `evaluation_step` outputs into `evaluator` (under torchrun
+    gathered from every rank), then its metrics (`Evaluator.compute`)."""
+    for batch in loader:
+        evaluator.add(evaluation_step(batch))
+    if runtime is not None and runtime.distributed:
+        evaluator.gather()
+    return evaluator.compute()
 
 
 # ---- shared policies --------------------------------------------------------------------------
@@ -282,7 +375,7 @@ def _load_resume_state(ckdir: Path, device: torch.device) -> tuple[dict[str, Any
             problems.append(str(exc))
             continue
         if not isinstance(state, dict) or "task" not in state:
-            problems.append(f"{path}: no resume state of a task (written before the run engine)")
+            problems.append(f"{path}: no resume state of a task (not a run engine checkpoint)")
             continue
         if problems:
             print(f"warning: {problems[0]}; resuming from {path.name} instead (deleting {latest.name})",
@@ -327,7 +420,7 @@ def _run_locked(task: Task, results: Path, rdir: Path, stop_after: int | None, p
     ckdir = rdir / "ckpt"
     ckdir.mkdir(parents=True, exist_ok=True)
     task.load_data()
-    task.results = results  # where runs a task reads (MG's teacher / AIM mask sources) live
+    task.results = results
     ckpt.seed_everything(config.seed)  # the fresh initialisation is part of the run's identity
     task.build(device)
 
@@ -383,7 +476,11 @@ def _epoch(task: Task, rdir: Path, epoch: int, history: list[dict[str, Any]], su
     main = task.runtime.is_main
     ckdir = rdir / "ckpt"
     t0 = time.perf_counter()
-    stats = task.train_epoch(epoch, progress)
+    loader = batches(task.train_loader(epoch), config, f"epoch {epoch}/{config.epochs}", progress, train=True)
+    task.on_train_epoch_start(epoch)
+    means = train_one_epoch(task.training_step, loader, task.optimizer, task.runtime, task.train_stats,
+                            task.scheduler)
+    stats = task.on_train_epoch_end(epoch, means)
     seconds = time.perf_counter() - t0
     rows = task.validate(epoch, {"epoch_time_s": seconds, **stats}, progress)
     history += rows

@@ -1,18 +1,20 @@
 """Model guidance's task for the run engine (Rao et al. 2023, Eq. (1), Sec. 3.3-3.5, 4 and D.1).
 
-What differs from AIM: the model (`models.build_model`; guided runs start from a baseline's selected
-checkpoint, or from the baselines' initialisation (`FROM_INIT`), and record it as epoch 0), one
-training epoch (BCE + lambda * the localisation loss of `localisation_step`), one evaluation pass (classification + EPG / IoU / on-object EPG per (tap, method);
-the IoU threshold of each checkpoint and pair selected on validation among `iou_candidates` and applied
-on test, Sec. 3.3),
-and the selection: baselines keep the best validation F1 (Waterbirds: accuracy), guided runs their
-own validation Pareto front in (F1, EPG, IoU) and its representative model, evaluated on test.
-The run's life (lock, resume, checkpoints, metrics file, `done`) is `training.engine`'s.
+What is MG's own: the model (`models.build_model`; guided runs start from a baseline's selected
+checkpoint, or from the baselines' initialisation (`FROM_INIT`), and record it as epoch 0), the
+training step (`GuidedStep`: BCE + lambda * the localisation loss of one random ground-truth class
+per image), the evaluation step (`evaluation_step`: classification + the maps of every (tap, method)
+pair; the IoU threshold of each checkpoint and pair selected on validation among `iou_candidates`
+and applied on test, Sec. 3.3), and the selection: baselines keep the best validation F1 (Waterbirds:
+accuracy), guided runs their own validation Pareto front in (F1, EPG, IoU) and its representative
+model, evaluated on test. The step loops and the run's life (lock, resume, checkpoints, metrics
+file, `done`) are `training.engine`'s, the metrics `training.evaluator`'s.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
@@ -25,19 +27,17 @@ from torch.utils.data import DataLoader, RandomSampler, Subset
 from rightfocus.attributions import attribute_all_classes
 from rightfocus.data.boxes import boxes_to_masks
 from rightfocus.data.collate import SEG_VOID
-from rightfocus.data.encoding import encode
 from rightfocus.experiments import store
 from rightfocus.experiments.config import FROM_INIT, NATIVE_METHOD, RunConfig
 from rightfocus.guide import Guide
-from rightfocus.metrics import (DEFAULT_IOU_THRESHOLD, IOU_THRESHOLDS, MAP_METRICS, MetricAccumulator, onobject_epg,
-                                suite_for)
-from rightfocus.metrics.registry import functions as metric_functions
+from rightfocus.metrics import DEFAULT_IOU_THRESHOLD, IOU_THRESHOLDS, suite_for
 from rightfocus.pareto import front_rows, representative
 from rightfocus.training import checkpoint as ckpt
-from rightfocus.training.distributed import (
-    DistributedTapped, ShardedBatchSampler, all_gather, all_reduce_sum, gather_lists, shard_range,
-)
-from rightfocus.training.engine import LossCheck, batches, eval_subset
+from rightfocus.training import engine
+from rightfocus.training.distributed import DistributedTapped, ShardedBatchSampler, shard_range
+from rightfocus.training.engine import Task, TrainStep, batches, eval_subset
+from rightfocus.training.evaluator import MG_COLUMNS, EvalBatch, Evaluator, Localisation
+from rightfocus.training.evaluator import metrics_row as evaluator_rows
 from rightfocus.training.mask_sources import BoxSource, MaskSource, _has_box_of, build_mask_source
 from rightfocus.training.runtime import Runtime, full
 
@@ -100,6 +100,56 @@ def _guided(targets: Tensor, guided: Tensor | None) -> Tensor:
     return targets >= 0 if guided is None else guided.bool().to(targets.device) & (targets >= 0)
 
 
+class GuidedStep:
+    """One training step of Eq. (1): BCE (mean) + lambda * SUM over the batch of the localisation loss.
+
+    The attribution of one random ground-truth class per image (`random_positive_class`, drawn from
+    `generator`) is compared with that class's mask from `source` (`training.mask_sources`; default:
+    its boxes); images whose chosen class has no mask contribute only to BCE. Targets and masks are
+    built on the host from the CPU batch and copied without blocking. Stats: (loss, bce, loc), one
+    count per batch. Under DDP (`model` a `DistributedTapped`, `shards` its batch sampler) each
+    rank's loss is weighted so that the averaged gradient is the one-process gradient of the global
+    batch, and the stats are the rank's shares of the global batch's values.
+    """
+
+    stats = ("loss", "bce", "loc")
+
+    def __init__(self, model: torch.nn.Module, guidance: Guidance | None, generator: torch.Generator,
+                 runtime: Runtime, shards: ShardedBatchSampler | None = None, source: MaskSource | None = None) -> None:
+        self.model, self.guidance, self.generator, self.rt, self.shards = model, guidance, generator, runtime, shards
+        self.guide = guide_for(model, guidance.tap, guidance.method, guidance.loss) if guidance is not None else None
+        self.source = source if source is not None else BoxSource()
+
+    def __call__(self, batch: dict[str, Any]) -> TrainStep:
+        rt, guidance = self.rt, self.guidance
+        n = len(batch["labels"])
+        global_size, offset = self.shards.meta.popleft() if self.shards is not None else (n, 0)
+        images = rt.inputs(batch["image"], self.model.input_encoding)
+        labels = rt.to(batch["labels"])
+        if self.guide is None:
+            logits = self.model(images)
+            loc = torch.zeros((), device=rt.device)
+        else:
+            targets = random_positive_class(batch["labels"], self.generator,
+                                            global_size if self.shards is not None else None, offset)
+            masks, use = self.source.masks(batch, batch["image"], targets)
+            keep = use.nonzero().flatten()
+            # targets and `use` stay on the host: Guide reads them there (no synchronisation)
+            logits, per_image = self.guide(images, targets.clamp_min(0), rt.to(masks), guided=use)
+            loc = per_image[rt.to(keep)].sum() if len(keep) else torch.zeros((), device=rt.device)
+        bce = F.binary_cross_entropy_with_logits(full(logits), labels)
+        loss = bce + (guidance.lam * loc if guidance is not None else 0.0)
+        if not rt.distributed:
+            # backward runs outside the explanation mode: the exact guidance gradient (scales in the graph)
+            return TrainStep(loss, torch.stack([loss, bce, loc]).detach())
+        # DDP averages the ranks' gradients: rank r's BCE counts n_r / global_size of the global mean,
+        # its loc sum counts fully -> scale both by the world size
+        share = n / global_size
+        lam = guidance.lam if guidance is not None else 0.0
+        return TrainStep(loss, torch.stack([share * bce + lam * loc, share * bce, loc]).detach(),
+                         backward=rt.world_size * (share * bce + lam * loc))
+
+
 def train_one_epoch(
     model: torch.nn.Module,
     loader: Iterable[dict[str, Any]],
@@ -110,66 +160,12 @@ def train_one_epoch(
     shards: ShardedBatchSampler | None = None,
     source: MaskSource | None = None,
 ) -> dict[str, float]:
-    """One pass over `loader`: BCE (mean) + lambda * SUM over the batch of the localisation loss.
-
-    The attribution of one random ground-truth class per image (`localisation_step`), compared with
-    that class's mask from `source` (`training.mask_sources`; default: its boxes); images whose
-    chosen class has no mask (no box, limited annotations) contribute only to BCE. Returns mean losses.
-    `runtime` (`training.runtime`): device, bf16 autocast of forward + attribution + loss (the
-    backward runs outside it), memory format. Targets and masks are built on the host from the CPU
-    batch and copied without blocking; losses are summed on the device and read once per epoch.
-    Under DDP (`model` a `DistributedTapped`, `shards` its batch sampler) each rank's loss is
-    weighted so that the averaged gradient is the one-process gradient of the global batch, and the
-    returned means are those of the global batches.
-    """
+    """One pass over `loader` with `GuidedStep` (the engine's `train_one_epoch`); returns the mean
+    losses {loss, bce, loc} (under DDP those of the global batches)."""
     rt = runtime if isinstance(runtime, Runtime) else Runtime(torch.device(runtime))
     model.train()
-    guide = guide_for(model, guidance.tap, guidance.method, guidance.loss) if guidance is not None else None
-    source = source if source is not None else BoxSource()
-    totals = torch.zeros(3, dtype=torch.float64, device=rt.device)  # loss, bce, loc
-    n_batches = 0
-    check = LossCheck(rt.device, rt.distributed)
-    for batch in loader:
-        n = len(batch["labels"])
-        global_size, offset = shards.meta.popleft() if shards is not None else (n, 0)
-        images = rt.inputs(batch["image"], model.input_encoding)
-        labels = rt.to(batch["labels"])
-        with rt.autocast():
-            if guide is None:
-                logits = model(images)
-                loc = torch.zeros((), device=rt.device)
-            else:
-                assert guidance is not None
-                targets = random_positive_class(batch["labels"], generator,
-                                                global_size if shards is not None else None, offset)
-                masks, use = source.masks(batch, batch["image"], targets)
-                keep = use.nonzero().flatten()
-                # targets and `use` stay on the host: Guide reads them there (no synchronisation)
-                logits, per_image = guide(images, targets.clamp_min(0), rt.to(masks), guided=use)
-                loc = per_image[rt.to(keep)].sum() if len(keep) else torch.zeros((), device=rt.device)
-            bce = F.binary_cross_entropy_with_logits(full(logits), labels)
-        loss = bce + (guidance.lam * loc if guidance is not None else 0.0)
-        check.update(loss)  # NaN/Inf stops the run before the step (engine.NonFiniteLoss)
-        optimizer.zero_grad(set_to_none=True)
-        if rt.distributed:
-            # DDP averages the ranks' gradients: rank r's BCE counts n_r / global_size of the global
-            # mean, its loc sum counts fully -> scale both by the world size
-            share = n / global_size
-            lam = guidance.lam if guidance is not None else 0.0
-            (rt.world_size * (share * bce + lam * loc)).backward()
-            step = torch.stack([share * bce + lam * loc, share * bce, loc]).detach()
-        else:
-            loss.backward()  # outside the explanation mode: the exact guidance gradient (scales in the graph)
-            step = torch.stack([loss, bce, loc]).detach()
-        optimizer.step()
-        totals += step.double()
-        n_batches += 1
-    check.raise_if_bad()
-    if rt.distributed:
-        all_reduce_sum(totals)
-    loss_sum, bce_sum, loc_sum = totals.tolist()  # the epoch's one host synchronisation
-    n_batches = max(n_batches, 1)
-    return {"loss": loss_sum / n_batches, "bce": bce_sum / n_batches, "loc": loc_sum / n_batches}
+    step = GuidedStep(model, guidance, generator, rt, shards, source)
+    return engine.train_one_epoch(step, loader, optimizer, rt, GuidedStep.stats)
 
 
 def _seg_masks(batch: dict[str, Any], image_index: Tensor, class_index: Tensor, binary: bool
@@ -190,6 +186,43 @@ def _classify(model: torch.nn.Module, images: Tensor) -> Tensor:
     return model(images)
 
 
+def evaluation_step(batch: dict[str, Any], model: torch.nn.Module, pairs: Sequence[tuple[str, str]],
+                    runtime: Runtime, num_groups: int | None = None, binary_seg: bool = False) -> EvalBatch:
+    """Logits of one batch and, per (tap, method) in `pairs`, the maps of EVERY ground-truth class of
+    every image that has a box of it, with their box masks (Sec. 3.3) and segmentations (on-object
+    EPG). Forward passes and attributions under the run's autocast, maps and logits in fp32. Samples
+    flagged ``invert_mask`` (Waterbirds reversed task) are scored against the complement of their
+    boxes and get no on-object EPG. `binary_seg`: segmentations mark the object with 1."""
+    rt = runtime
+    images = rt.inputs(batch["image"], model.input_encoding)
+    labels = rt.to(batch["labels"])
+    groups = batch.get("group")
+    with rt.autocast():
+        logits = full(_classify(model, images))
+    out = EvalBatch(logits, labels, torch.as_tensor(groups) if groups is not None and num_groups else None)
+    for tap, method in pairs:
+        with rt.autocast():
+            maps, image_index, class_index = attribute_all_classes(model, images, labels, method, layer=tap)
+        maps = full(maps)
+        if not len(image_index):
+            continue
+        # pairs without a box of their class have no mask to score against
+        sel = _has_box_of([batch["boxes"][i] for i in image_index.tolist()], class_index).nonzero().flatten()
+        if not len(sel):
+            continue
+        ii, cc = image_index[sel], class_index[sel]
+        invert = batch["invert_mask"][ii]
+        masks = boxes_to_masks([batch["boxes"][i] for i in ii.tolist()], cc, tuple(images.shape[-2:]),
+                               invert=invert).to(maps.device)
+        loc = Localisation(maps[sel.to(maps.device)].detach(), masks)
+        seg = _seg_masks(batch, ii, cc, binary_seg)
+        if seg is not None:
+            loc.on_object = (seg[0] & ~invert).to(maps.device)  # on-object EPG is undefined for inverted masks
+            loc.seg = seg[1].to(maps.device)
+        out.localisation[(tap, method)] = loc
+    return out
+
+
 def evaluate(
     model: torch.nn.Module,
     loader: Iterable[dict[str, Any]],
@@ -203,107 +236,30 @@ def evaluate(
     suite: Sequence[str] = (),
 ) -> dict[tuple[str | None, str | None], dict[str, Any]]:
     """Classification metrics and, per (tap, method) in `pairs`, EPG / IoU / on-object EPG over
-    EVERY ground-truth class of every image (Sec. 3.3; flat average over pairs).
+    EVERY ground-truth class of every image (Sec. 3.3; flat average over pairs): `evaluation_step`
+    per batch into an `Evaluator` (the engine's `evaluate`).
 
     IoU threshold per pair: `iou_thresholds[pair]` when given (a test split: the value selected on
     validation), else the best of `iou_candidates` on this split (a validation split, Sec. 3.3: "selected
     via a held-out set"), else `metrics.DEFAULT_IOU_THRESHOLD`; the result's ``iou_threshold`` says which.
-
-    Returns ``{(None, None): classification, (tap, method): classification + localisation}``.
-    Samples flagged ``invert_mask`` (Waterbirds reversed task) are scored against the complement of
-    their boxes. `binary_seg`: segmentations mark the object with 1 (else class index + 1).
-    `runtime`: bf16 autocast of the forward passes and attributions (maps and logits are scored in
-    fp32), memory format; under DDP each rank scores its shard of the set and the per-image / per-pair
-    values are gathered in rank order before the metrics are computed (= one process's metrics).
-    `suite`: further registered metrics (`rightfocus.metrics.registry`) averaged over the same pairs.
+    Returns ``{(None, None): classification, (tap, method): classification + localisation}``. Under
+    DDP each rank scores its shard and the values are gathered in rank order (= one process's
+    metrics). `suite`: further registered metrics (`rightfocus.metrics.registry`) averaged over the
+    same pairs.
     """
     rt = runtime if runtime is not None else Runtime(torch.device(device))
     model.eval()
-    cls_acc = MetricAccumulator(num_groups=num_groups)
-    fixed = dict(iou_thresholds or {})
-    extra = metric_functions(suite)
-    loc_acc = {p: MetricAccumulator(iou_threshold=fixed[p], iou_candidates=iou_candidates, suite=extra) if p in fixed
-               else MetricAccumulator(iou_threshold=None, iou_candidates=iou_candidates, suite=extra)
-               if iou_candidates else MetricAccumulator(suite=extra) for p in pairs}
-    onobj: dict[tuple[str, str], list[Tensor]] = {p: [] for p in pairs}
-    for batch in loader:
-        images = rt.inputs(batch["image"], model.input_encoding)
-        labels = rt.to(batch["labels"])
-        groups = batch.get("group")
-        with rt.autocast():
-            logits = full(_classify(model, images))
-        cls_acc.add_classification(logits, labels,
-                                   torch.as_tensor(groups) if groups is not None and num_groups else None)
-        for tap, method in pairs:
-            with rt.autocast():
-                maps, image_index, class_index = attribute_all_classes(model, images, labels, method, layer=tap)
-            maps = full(maps)
-            if not len(image_index):
-                continue
-            # pairs without a box of their class have no mask to score against
-            sel = _has_box_of([batch["boxes"][i] for i in image_index.tolist()], class_index).nonzero().flatten()
-            if not len(sel):
-                continue
-            ii, cc = image_index[sel], class_index[sel]
-            invert = batch["invert_mask"][ii]
-            masks = boxes_to_masks([batch["boxes"][i] for i in ii.tolist()], cc, tuple(images.shape[-2:]),
-                                   invert=invert).to(maps.device)
-            maps_sel = maps[sel.to(maps.device)]
-            loc_acc[(tap, method)].add_localisation(maps_sel, masks)
-            seg = _seg_masks(batch, ii, cc, binary_seg)
-            if seg is not None:
-                has = (seg[0] & ~invert).to(maps.device)  # on-object EPG is undefined for inverted masks
-                if has.any():
-                    onobj[(tap, method)].append(onobject_epg(maps_sel[has], masks[has], seg[1].to(maps.device)[has]))
-    if rt.distributed:
-        for acc in (cls_acc, *loc_acc.values()):
-            _gather_accumulator(acc)
-        onobj = {p: gather_lists({"v": v})["v"] for p, v in onobj.items()}
-    base = cls_acc.compute()
-    out: dict[tuple[str | None, str | None], dict[str, Any]] = {(None, None): base}
-    for p in pairs:
-        res = dict(base)
-        res.update(loc_acc[p].compute() if loc_acc[p]._epg else {})
-        if onobj[p]:
-            res["onobject_epg"] = float(torch.cat(onobj[p]).double().mean())
-        out[p] = res
-    return out
-
-
-def _gather_accumulator(acc: MetricAccumulator) -> None:
-    """Every rank's values in `acc` (its per-image lists, in rank order) on every rank."""
-    names = [k for k, v in vars(acc).items() if isinstance(v, list) and k.startswith("_")]
-    for k, v in gather_lists({k: getattr(acc, k) for k in names}).items():
-        setattr(acc, k, v)
-    acc._degenerate = int(sum(all_gather(acc._degenerate)))
-
-
-def _finite(value: Any) -> Any:
-    """NaN (e.g. the accuracy of a group without examples) -> None, so metrics.jsonl is strict JSON."""
-    if isinstance(value, list):
-        return [_finite(v) for v in value]
-    return None if isinstance(value, float) and value != value else value
+    evaluator = Evaluator(pairs, num_groups=num_groups, iou_candidates=iou_candidates,
+                          iou_thresholds=iou_thresholds, suite=suite)
+    step = partial(evaluation_step, model=model, pairs=pairs, runtime=rt, num_groups=num_groups,
+                   binary_seg=binary_seg)
+    res = engine.evaluate(step, loader, evaluator, rt)
+    return {(None, None) if k is None else k: v for k, v in res.items()}
 
 
 def metrics_row(result: dict[str, Any], **fields: Any) -> dict[str, Any]:
-    """A metrics.jsonl row (results contract) from an `evaluate` entry plus epoch/split/tap/... fields."""
-    result = {k: _finite(v) for k, v in result.items()}
-    row = {
-        "f1": result.get("f1"),
-        "map": result.get("map"),
-        "epg": result.get("epg"),
-        "iou": result.get("iou"),
-        "iou_threshold": result.get("iou_threshold"),
-        "onobj_epg": result.get("onobject_epg"),
-        "accuracy": result.get("accuracy"),
-        "group_acc": result.get("group_accuracy"),
-        "worst_group_acc": result.get("worst_group_accuracy"),
-        "pairs": result.get("pairs"),
-    }
-    # the explanation-metric suite the profile selects (`rightfocus.metrics.registry.PROFILE_SUITES`)
-    row.update({k: result[k] for k in MAP_METRICS if k in result and k not in row})
-    row.update(fields)
-    return row
+    """A metrics.jsonl row of an MG `evaluate` entry plus epoch/split/tap/... fields."""
+    return evaluator_rows(result, MG_COLUMNS, **fields)
 
 
 # ---- the run's pieces -------------------------------------------------------------------------
@@ -441,17 +397,16 @@ def selection(config: RunConfig, history: list[dict[str, Any]]) -> tuple[list[in
 
 
 # ---- the task ---------------------------------------------------------------------------------
-class MgTask:
+class MgTask(Task):
     """Model guidance's part of a run (see the module docstring); the engine calls it."""
+
+    train_stats = GuidedStep.stats
 
     def __init__(self, config: RunConfig) -> None:
         if config.paper != "mg":
             raise ValueError(f"MgTask runs paper='mg' configs, got paper={config.paper!r}")
         self.config = config
         self.generators: dict[str, torch.Generator] = {}
-        self.runtime: Runtime | None = None  # set by the engine (hardware options, process group)
-        #: the results folder teacher / AIM mask sources are read from (set by the engine)
-        self.results: Path = Path("results")
         self.source: MaskSource | None = None
 
     def load_data(self) -> None:
@@ -495,15 +450,6 @@ class MgTask:
         self.loaders["train"] = self._loader(self.data["train"], self.generators["data"])
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=c.lr, foreach=True)  # fixed lr, no weight decay (D.1)
 
-    def model_options(self) -> dict[str, Any]:
-        return {}
-
-    def state_dict(self) -> dict[str, Any]:
-        return {"optimizer": self.optimizer.state_dict()}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.optimizer.load_state_dict(state["optimizer"])
-
     def _evaluate(self, split: str, with_pairs: bool, progress: bool,
                   iou_thresholds: Mapping[tuple[str, str], float] | None = None) -> dict:
         """Evaluate `split`. Validation selects each pair's IoU threshold among `iou_candidates`;
@@ -545,14 +491,15 @@ class MgTask:
         return [metrics_row(res[split][p], epoch=0, split=split, tap=p[0], method=p[1], epoch_time_s=None,
                             checkpoint=None) for split in ("val", "test") for p in self.pairs]
 
-    def train_epoch(self, epoch: int, progress: bool) -> dict[str, Any]:
-        loader = batches(self.loaders["train"], self.config, f"epoch {epoch}/{self.config.epochs}", progress,
-                         train=True)
+    def train_loader(self, epoch: int) -> DataLoader:
+        return self.loaders["train"]
+
+    def on_train_epoch_start(self, epoch: int) -> None:
         if self.guidance is not None and self.source is None:
             self.source = build_mask_source(self.config, self.num_classes, self.results, self.device)
-        stats = train_one_epoch(self.train_model, loader, self.optimizer, self.guidance, self.generators["classes"],
-                                self.runtime, self.shards, self.source)
-        return {"train_loss": stats["loss"], "train_bce": stats["bce"], "train_loc": stats["loc"]}
+        self.train_model.train()
+        self.training_step = GuidedStep(self.train_model, self.guidance, self.generators["classes"], self.runtime,
+                                        self.shards, self.source)
 
     def validate(self, epoch: int, stats: dict[str, Any], progress: bool) -> list[dict[str, Any]]:
         res = self._evaluate("val", not self.config.is_baseline, progress)
@@ -563,9 +510,6 @@ class MgTask:
     def keep(self, history: list[dict[str, Any]]) -> set[int]:
         front, chosen = selection(self.config, history)
         return set(front) | {chosen}
-
-    def after_epoch(self, rdir: Path, epoch: int) -> None:
-        pass
 
     def test(self, rdir: Path, history: list[dict[str, Any]], progress: bool
              ) -> tuple[list[dict[str, Any]], dict[str, Any]]:

@@ -1,5 +1,5 @@
 """How a run uses its hardware: numeric precision, memory format, loader workers, device copies and
-the process group of a multi-GPU run (issue 12). The engine resolves one `Runtime` per run from the
+the process group of a multi-GPU run. The engine resolves one `Runtime` per run from the
 config's options and the device; tasks read it (``task.runtime``).
 
 Defaults per device (``RunConfig`` fields left at "auto" / None):
