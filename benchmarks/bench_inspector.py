@@ -33,8 +33,8 @@ def _stand_in_tree(root: Path, size: int) -> tuple[Path, list[list[str]]]:
     """Synthetic VOC + untrained demo-sized models in the results store's format."""
     from rightfocus.data import load_dataset
     from rightfocus.data.synthetic import make
-    from rightfocus.experiments import store
-    from rightfocus.experiments.config import RunConfig
+    from rightfocus.runs import store
+    from rightfocus.runs.config import RunConfig
     from rightfocus.models import build_model
     from rightfocus.training import aim_loop
     from rightfocus.training.checkpoint import save_weights

@@ -62,7 +62,7 @@ def decode_time(root: Path, n: int = 16) -> float:
 
 _CHILD = r"""
 import json, resource, sys, torch
-from rightfocus.experiments.config import RunConfig
+from rightfocus.runs.config import RunConfig
 from rightfocus.training.runner import train_run
 cfg = RunConfig.from_dict(json.loads(sys.argv[1]))
 torch.set_num_threads(1)
@@ -74,7 +74,7 @@ print(json.dumps({"maxrss_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxr
 def run_rss(root: Path, batch: int, results: Path) -> dict:
     """Peak RSS of one vanilla ResNet-50 baseline run (one training step of `batch` images at 224 px,
     evaluation of val and test) in a fresh process."""
-    from rightfocus.experiments.config import RunConfig
+    from rightfocus.runs.config import RunConfig
 
     cfg = RunConfig(paper="mg", dataset="coco2014", data_root=str(root), model_kind="vanilla", arch="resnet50",
                     epochs=1, lr=1e-4, batch_size=batch, image_size=224, profile="bench", seed=batch)

@@ -30,7 +30,8 @@ def main() -> None:
     parser.add_argument("--out", default="benchmarks/out", help="folder for ext_demo_cost.json")
     args = parser.parse_args()
     torch.set_num_threads(1)
-    from rightfocus.experiments import aim_grids, ext_grids, grids, store
+    from rightfocus.experiments import aim_grids, ext_grids, grids
+    from rightfocus.runs import store
     from rightfocus.training.runner import train_run
 
     shared = {c.run_id for c in grids.all_configs("demo", args.data_root)} | {

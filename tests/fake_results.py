@@ -1,5 +1,5 @@
 """Test INPUT data for the figure renderers: a small fake results tree written through the real
-results store (`rightfocus.experiments.store`), in exactly the results contract's format.
+results store (`rightfocus.runs.store`), in exactly the results contract's format.
 
 Values are made up but structured (guidance trades F1 for EPG/IoU; Energy gains most EPG, L1 most
 IoU; deeper taps train faster) so that every renderer has something to draw. `flip` reverses the
@@ -19,8 +19,8 @@ import numpy as np
 import pandas as pd
 
 from rightfocus import pareto
-from rightfocus.experiments import store
-from rightfocus.experiments.config import RunConfig
+from rightfocus.runs import store
+from rightfocus.runs.config import RunConfig
 
 EPOCHS = 4
 MAIN = {"vanilla": "ixg", "xdnn": "intgrad", "bcos": "bcos"}

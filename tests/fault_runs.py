@@ -17,8 +17,8 @@ from typing import Any
 import torch
 
 import rightfocus
-from rightfocus.experiments import store
-from rightfocus.experiments.config import RunConfig, dump_config
+from rightfocus.runs import store
+from rightfocus.runs.config import RunConfig, dump_config
 
 LIB = str(Path(rightfocus.__file__).resolve().parents[1])
 #: summary fields that differ between any two runs (wall clock)

@@ -9,7 +9,7 @@ import pytest
 
 from rightfocus.aim_options import AIM_EXTRA_DEFAULTS, AimOptions
 from rightfocus.experiments import aim_grids
-from rightfocus.experiments.config import RunConfig
+from rightfocus.runs.config import RunConfig
 
 
 def test_defaults_are_the_papers_and_the_grids_view_of_them():

@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 
 from rightfocus.data.shifted_crop import DIRECTIONS, ShiftedCenterCrop, direction_for, shifted_center_crop, shifted_window
-from rightfocus.experiments import store
+from rightfocus.runs import store
 from rightfocus.experiments.aim_grids import group_configs, make_config
 from rightfocus.losses import area_threshold
 from rightfocus.training import aim_loop

@@ -22,8 +22,8 @@ import pytest
 import torch
 import torch.multiprocessing as mp
 
-from rightfocus.experiments import store
-from rightfocus.experiments.config import RunConfig
+from rightfocus.runs import store
+from rightfocus.runs.config import RunConfig
 from rightfocus.training.runner import StopRequested, train_run
 
 torch.set_num_threads(1)

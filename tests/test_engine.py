@@ -14,8 +14,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from rightfocus.experiments import aim_grids, grids, store
-from rightfocus.experiments.config import RunConfig
+from rightfocus.experiments import aim_grids, grids
+from rightfocus.runs import store
+from rightfocus.runs.config import RunConfig
 from rightfocus.training import engine
 from rightfocus.training.runner import StopRequested, train_run
 
@@ -158,7 +159,7 @@ def test_progress_bar_does_not_change_the_batches(cap):
     as-is would draw a second permutation from the run's generator whenever progress is on."""
     from torch.utils.data import DataLoader
 
-    from rightfocus.experiments.config import RunConfig
+    from rightfocus.runs.config import RunConfig
     from rightfocus.training.engine import batches
 
     config = RunConfig(max_steps_per_epoch=cap)

@@ -75,8 +75,8 @@ def test_the_vanilla_kind_and_aim_build_the_new_backbone(plugin):
 
 def test_a_guided_run_trains_with_it_and_mg_fig7_draws_it(plugin, tmp_path):
     from rightfocus.data.synthetic import make
-    from rightfocus.experiments import store
-    from rightfocus.experiments.config import RunConfig
+    from rightfocus.runs import store
+    from rightfocus.runs.config import RunConfig
     from rightfocus.figures import RenderContext, render_all
     from rightfocus.figures.mg_pareto import fig7
 

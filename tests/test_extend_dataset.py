@@ -94,8 +94,8 @@ def test_load_dataset_reads_it_by_name_alias_and_variant(plugin, tmp_path):
 
 
 def test_a_guided_run_trains_on_it_and_ext_boxes_vs_masks_draws_it(plugin, tmp_path):
-    from rightfocus.experiments import store
-    from rightfocus.experiments.config import RunConfig
+    from rightfocus.runs import store
+    from rightfocus.runs.config import RunConfig
     from rightfocus.figures import RenderContext, render_all
     from rightfocus.figures.ext_guidance import boxes_vs_masks
 

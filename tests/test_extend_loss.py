@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 import torch
 
-from rightfocus.experiments.config import FROM_INIT, RunConfig
+from rightfocus.runs.config import FROM_INIT, RunConfig
 from rightfocus.losses import LOCALISATION_LOSSES, LOSSES, get_loss, localisation_loss
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -51,7 +51,8 @@ def toy(tmp_path, monkeypatch):
 
 
 def test_the_registry_keeps_the_built_in_losses_in_order():
-    from rightfocus.experiments import config, grids
+    from rightfocus.experiments import grids
+    from rightfocus.runs import config
     from rightfocus.figures import mg_common, style
 
     assert tuple(LOSSES) == BUILT_IN == tuple(config.LOSSES)
@@ -72,7 +73,7 @@ def test_every_registered_loss_is_per_image_and_reduces(name):
 
 def test_a_loss_in_a_file_trains_and_renders_without_changes_to_lib(toy, tmp_path, monkeypatch):
     from rightfocus.data.synthetic import make
-    from rightfocus.experiments import config, store
+    from rightfocus.runs import config, store
     from rightfocus.figures import style
     from rightfocus.training.runner import train_run
 

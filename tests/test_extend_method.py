@@ -20,7 +20,7 @@ import torch
 import rightfocus
 from rightfocus.attributions import METHODS, TAP_METHODS, attribute, attribution_context, attribution_from_tap
 from rightfocus.attributions.methods import ATTRIBUTION_METHODS, GUIDE_METHODS
-from rightfocus.experiments.config import FROM_INIT, RunConfig
+from rightfocus.runs.config import FROM_INIT, RunConfig
 
 LIB = Path(rightfocus.__file__).parent
 TESTS = Path(__file__).parent
@@ -81,7 +81,8 @@ def toy(tmp_path, monkeypatch):
 def test_the_views_keep_their_contents_and_order():
     assert tuple(METHODS) == BUILT_IN
     assert tuple(TAP_METHODS) == BUILT_IN[:4] == tuple(GUIDE_METHODS)
-    from rightfocus.experiments import config, grids
+    from rightfocus.experiments import grids
+    from rightfocus.runs import config
     from rightfocus.figures.ext_metrics import sanity_methods
 
     assert tuple(config.METHODS) == BUILT_IN[:4]
@@ -92,7 +93,7 @@ def test_the_views_keep_their_contents_and_order():
 
 
 def test_a_registered_method_appears_in_every_view(toy):
-    from rightfocus.experiments import config
+    from rightfocus.runs import config
     from rightfocus.figures.ext_metrics import sanity_methods
 
     for view in (METHODS, TAP_METHODS, GUIDE_METHODS, config.METHODS):
@@ -104,7 +105,7 @@ def test_a_registered_method_appears_in_every_view(toy):
 
 def test_a_method_in_a_file_trains_evaluates_and_renders_without_changes_to_lib(toy, tmp_path):
     from rightfocus.data.synthetic import make
-    from rightfocus.experiments import store
+    from rightfocus.runs import store
     from rightfocus.training.runner import train_run
 
     before = tree_hash(LIB)

@@ -39,7 +39,7 @@ TOY_GRIDS = '''
 import os
 from dataclasses import replace
 
-from rightfocus.experiments.config import RunConfig
+from rightfocus.runs.config import RunConfig
 from rightfocus.protocol import INIT_BASELINE, INIT_RANDOM, Recipe
 
 GROUPS = ("toy-main",)

@@ -30,7 +30,7 @@ import pytest
 import torch
 
 from fault_runs import aim_config, env, kill_at, mg_config, outcome, train_cmd, write_config
-from rightfocus.experiments import store
+from rightfocus.runs import store
 from rightfocus.training import aim_loop, engine
 from rightfocus.training.runner import StopRequested, task_for, train_run
 
@@ -465,7 +465,7 @@ def test_a_killed_writer_leaves_no_partial_file_for_readers(tmp_path):
     content; the temporary file is removed the next time the run starts (`remove_partial_writes`)."""
     path = tmp_path / "run" / "metrics.jsonl"
     store.atomic_write_text(path, "old\n")
-    code = ("import sys; from rightfocus.experiments import store; "
+    code = ("import sys; from rightfocus.runs import store; "
             f"store.atomic_write_text({str(path)!r}, 'new\\n' * 1000)")
     proc = subprocess.Popen([sys.executable, "-c", code], env=env(**{store.FAULT_ENV: "metrics.jsonl@1"}),
                             stderr=subprocess.PIPE, text=True)
@@ -487,7 +487,7 @@ def test_a_killed_writer_leaves_no_partial_file_for_readers(tmp_path):
     ("done", '{"selected_epoch": ', r"done line 1 column \d+: not valid JSON .*delete it and re-run"),
 ])
 def test_damaged_store_files_name_file_line_and_fix(tmp_path, name, text, pattern):
-    from rightfocus.experiments.config import RunConfig
+    from rightfocus.runs.config import RunConfig
 
     rdir = tmp_path / "demo" / "runs" / "r"
     store.write_config(rdir, RunConfig())

@@ -17,7 +17,7 @@ import pandas as pd
 import pytest
 import torch
 
-from rightfocus.experiments import store
+from rightfocus.runs import store
 from rightfocus.experiments.aim_grids import GROUPS, group_configs
 from rightfocus.figures import FIGURES, render_all
 from rightfocus.figures.aim_common import AIM_IDS

@@ -10,8 +10,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from rightfocus.experiments import aim_grids, ext_grids, grids, store
-from rightfocus.experiments.config import NATIVE_METHOD, RunConfig
+from rightfocus.experiments import aim_grids, ext_grids, grids
+from rightfocus.runs import store
+from rightfocus.runs.config import NATIVE_METHOD, RunConfig
 from rightfocus.figures.inventory import EXT_GUIDANCE_IDS
 from rightfocus.training.mask_sources import referenced_run
 

@@ -21,7 +21,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from fake_results import write_checkpoints, write_fake_results  # noqa: E402
 
 from rightfocus.experiments import paper_numbers_mg as paper  # noqa: E402
-from rightfocus.experiments import store  # noqa: E402
+from rightfocus.runs import store  # noqa: E402
 from rightfocus.figures import FIGURES, register, render_all, style  # noqa: E402
 from rightfocus.figures.inventory import MG_EXTRA_IDS, MG_IDS, parse_inventory  # noqa: E402
 from rightfocus.figures.mg_common import front_2d, representative_checkpoint, selected_test_rows  # noqa: E402
@@ -298,7 +298,7 @@ def test_figures_notebook_is_committed_clean_and_thin():
 @pytest.mark.slow  # two real tiny trainings (~30 s alone, minutes on a busy machine)
 def test_renders_from_a_real_tiny_training_run(tmp_path):
     from rightfocus.data.synthetic import make
-    from rightfocus.experiments.config import RunConfig
+    from rightfocus.runs.config import RunConfig
     from rightfocus.training.runner import train_run
 
     voc = make("voc2007", tmp_path / "voc", seed=0, n_train=12, n_val=6, n_test=6, min_size=24, max_size=28)

@@ -16,8 +16,8 @@ import torch
 
 from rightfocus import project
 from rightfocus.cli import main
-from rightfocus.experiments import store
-from rightfocus.experiments.config import FIELD_HELP, RunConfig, load_config_file
+from rightfocus.runs import store
+from rightfocus.runs.config import FIELD_HELP, RunConfig, load_config_file
 from readme_blocks import run_block, runnable_blocks
 
 REPO = Path(__file__).resolve().parents[1]
@@ -207,7 +207,7 @@ def test_id_tags_default_to_the_grids_defaults():
     """A setting at its default adds nothing to the prefix (existing ids stay), so the tag defaults must be
     the grids' own."""
     from rightfocus.experiments.aim_grids import AIM_EXTRA_DEFAULTS
-    from rightfocus.experiments.config import ID_TAGS
+    from rightfocus.runs.config import ID_TAGS
 
     for key, (default, _) in ID_TAGS.items():
         if key in AIM_EXTRA_DEFAULTS:

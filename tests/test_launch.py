@@ -17,8 +17,8 @@ import pytest
 from rightfocus import launch as L
 from rightfocus.cli import main
 from rightfocus.data.synthetic import make
-from rightfocus.experiments import store
-from rightfocus.experiments.config import RunConfig
+from rightfocus.runs import store
+from rightfocus.runs.config import RunConfig
 from rightfocus.experiments.grids import group_configs
 
 
@@ -68,7 +68,7 @@ def test_waves_put_baselines_first_and_skip_done(voc, tmp_path):
         assert all(wave_of[b] < wave_of[c.run_id] for b in L._needs(c))
         assert (c.init_from is None) == (wave_of[c.run_id] == 0)
     # configs are written where `rightfocus grid` writes them, with the same text
-    from rightfocus.experiments.config import load_config_file
+    from rightfocus.runs.config import load_config_file
 
     assert load_config_file(runs[0].config) == cfgs[0]
     assert runs[0].config == tmp_path / "demo" / "mg" / "configs" / f"{cfgs[0].run_id}.yaml"

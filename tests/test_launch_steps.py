@@ -18,8 +18,8 @@ import pytest
 
 from rightfocus import launch as L
 from rightfocus.data.synthetic import make
-from rightfocus.experiments import store
-from rightfocus.experiments.config import RunConfig
+from rightfocus.runs import store
+from rightfocus.runs.config import RunConfig
 
 
 @pytest.fixture(scope="module")

@@ -13,8 +13,8 @@ import pytest
 import torch
 
 from rightfocus.data.synthetic import make
-from rightfocus.experiments import store
-from rightfocus.experiments.config import RunConfig
+from rightfocus.runs import store
+from rightfocus.runs.config import RunConfig
 from rightfocus.training import checkpoint as ckpt
 from rightfocus.training.runner import train_run
 

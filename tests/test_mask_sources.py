@@ -19,8 +19,8 @@ from pycocotools.coco import COCO
 from rightfocus.data import collate, load_dataset
 from rightfocus.data.synthetic import make
 from rightfocus.data.voc import VOC_CLASSES
-from rightfocus.experiments import store
-from rightfocus.experiments.config import RunConfig
+from rightfocus.runs import store
+from rightfocus.runs.config import RunConfig
 from rightfocus.training import checkpoint as ckpt
 from rightfocus.training.mask_sources import (
     AimSource, BoxSource, SegmentationSource, TeacherSource, build_mask_source, parse_mask_source,

@@ -26,8 +26,8 @@ def test_notebook_trains_through_papermill(tmp_path):
     import papermill as pm
 
     from rightfocus.data.synthetic import make
-    from rightfocus.experiments import store
-    from rightfocus.experiments.config import RunConfig
+    from rightfocus.runs import store
+    from rightfocus.runs.config import RunConfig
 
     voc = make("voc2007", tmp_path / "voc", seed=0, n_train=6, n_val=4, n_test=4, min_size=24, max_size=24)
     base = RunConfig(dataset="voc2007", data_root=str(voc), model_kind="vanilla", arch="tiny", epochs=1,

@@ -11,7 +11,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from rightfocus.experiments import store
+from rightfocus.runs import store
 from rightfocus.figures import render_all
 from rightfocus.figures import operating_point as op
 

@@ -14,7 +14,8 @@ import pandas as pd
 import pytest
 
 from fake_results import write_fake_results
-from rightfocus.experiments import aim_grids, store
+from rightfocus.experiments import aim_grids
+from rightfocus.runs import store
 from rightfocus.figures import MissingResults, RenderContext, render_all
 
 

@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from torch.utils._python_dispatch import TorchDispatchMode
 
 from rightfocus.data.encoding import encode
-from rightfocus.experiments.config import RunConfig
+from rightfocus.runs.config import RunConfig
 from rightfocus.models import build_model
 from rightfocus.training.mg_task import localisation_step
 from rightfocus.training.runtime import Runtime, resolve_precision, resolve_runtime

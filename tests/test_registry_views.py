@@ -8,7 +8,8 @@ import pytest
 
 from rightfocus.check import resources
 from rightfocus.data import DATASETS, DatasetSpec, load_dataset
-from rightfocus.experiments import aim_grids, config, grids
+from rightfocus.experiments import aim_grids, grids
+from rightfocus.runs import config
 from rightfocus.figures import mg_common, style
 from rightfocus.models import BACKBONES, MODEL_KINDS, register_kind
 

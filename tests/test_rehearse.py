@@ -11,8 +11,9 @@ import pytest
 import yaml
 from PIL import Image
 
-from rightfocus.experiments import aim_grids, grids, store
-from rightfocus.experiments.config import CAP_FIELDS, RunConfig, load_config_file
+from rightfocus.experiments import aim_grids, grids
+from rightfocus.runs import store
+from rightfocus.runs.config import CAP_FIELDS, RunConfig, load_config_file
 from rightfocus.experiments.makefile import EXECUTED_NOTEBOOK, PAPERS, sample_groups, write_grid
 
 #: fields the rehearsal may change (caps); everything else, shapes included, is the paper's

@@ -12,8 +12,8 @@ import nbformat
 import pytest
 
 from rightfocus.cli import main as cli
-from rightfocus.experiments import store
-from rightfocus.experiments.config import RunConfig, dump_config
+from rightfocus.runs import store
+from rightfocus.runs.config import RunConfig, dump_config
 from rightfocus.experiments.makefile import EXECUTED_NOTEBOOK, PAPERS, run_params
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -9,7 +9,8 @@ from dataclasses import replace
 
 import pytest
 
-from rightfocus.experiments import aim_grids, grids, store
+from rightfocus.experiments import aim_grids, grids
+from rightfocus.runs import store
 from rightfocus.experiments.rehearsal import write_weights
 from rightfocus.training.runner import train_run
 

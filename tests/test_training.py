@@ -14,8 +14,8 @@ from sklearn.metrics import f1_score
 
 from rightfocus.data import collate, encode, load_dataset
 from rightfocus.data.synthetic import make
-from rightfocus.experiments import store
-from rightfocus.experiments.config import FROM_INIT, RunConfig, load_config_file
+from rightfocus.runs import store
+from rightfocus.runs.config import FROM_INIT, RunConfig, load_config_file
 from rightfocus.metrics import IOU_THRESHOLDS
 from rightfocus.pareto import pareto_front
 from rightfocus.training.runner import StopRequested, train_run
@@ -224,7 +224,7 @@ def test_overrides_and_validation(tmp_path):
 
 def test_cli_train_runs_the_same_function(voc, tmp_path, capsys):
     from rightfocus.cli import main
-    from rightfocus.experiments.config import dump_config
+    from rightfocus.runs.config import dump_config
 
     cfg = _base(voc, epochs=1)
     path = tmp_path / "run.yaml"

@@ -11,8 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from rightfocus.experiments import grids, store
-from rightfocus.experiments.config import FROM_INIT
+from rightfocus.experiments import grids
+from rightfocus.runs import store
+from rightfocus.runs.config import FROM_INIT
 from rightfocus.experiments.makefile import write_grid
 from rightfocus.experiments.paper_numbers_mg import TABLE_D1, TABLE_D2
 from rightfocus.training.mg_task import eval_pairs

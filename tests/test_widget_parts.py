@@ -14,8 +14,8 @@ import pytest
 import torch
 
 from rightfocus.data.masks import box_mask, localisation_mask, localisation_source, object_mask
-from rightfocus.experiments import store
-from rightfocus.experiments.config import RunConfig
+from rightfocus.runs import store
+from rightfocus.runs.config import RunConfig
 from rightfocus.widgets import browse
 from rightfocus.widgets.cache import LRUCache
 from rightfocus.widgets.catalogue import RunCatalogue

@@ -63,7 +63,7 @@ def test_runs_are_listed_and_defaults_follow_the_guided_run(tree, state):
 def test_heatmap_is_attribute_on_the_chosen_checkpoint_image_and_class(tree, state):
     from rightfocus.attributions import attribute
     from rightfocus.data import encode, load_dataset
-    from rightfocus.experiments import store
+    from rightfocus.runs import store
 
     ds = load_dataset("voc2007", tree["data"], "test", size=SIZE)
     for run in (tree["baseline"], tree["guided"]):
@@ -103,7 +103,7 @@ def test_metrics_equal_rightfocus_metrics_on_the_same_map(tree, state):
 
 def test_prediction_is_the_models_sigmoid_score(tree, state):
     from rightfocus.data import encode
-    from rightfocus.experiments import store
+    from rightfocus.runs import store
 
     model, _ = store.load_checkpoint(store.run_dir(tree["results"], "demo", tree["guided"]))
     state.select(index=2)
@@ -152,7 +152,7 @@ def test_filters_by_class_group_and_epg(tree, state):
 
 def test_aim_panel_shows_stage_masks_and_stored_epochs(tree):
     from rightfocus.data import encode
-    from rightfocus.experiments.store import load_checkpoint as load_aim_checkpoint
+    from rightfocus.runs.store import load_checkpoint as load_aim_checkpoint
 
     s = InspectorState(tree["results"], "demo", [tree["aim"]])
     assert (s.method, s.tap) == ("gradcam", "classifier")
@@ -191,8 +191,8 @@ def test_export_png_and_bad_selections(tree, state, tmp_path):
     with pytest.raises(ValueError, match="choose at least one run"):
         state.set_runs([])
     # runs on different data cannot be compared side by side
-    from rightfocus.experiments import store
-    from rightfocus.experiments.config import RunConfig
+    from rightfocus.runs import store
+    from rightfocus.runs.config import RunConfig
 
     other = RunConfig(dataset="coco2014", data_root="elsewhere", profile="demo")
     store.write_config(state.run_dir(other.run_id), other)
@@ -209,7 +209,7 @@ def test_export_png_and_bad_selections(tree, state, tmp_path):
 def test_inspector_agrees_with_the_runs_own_evaluation(tmp_path):
     """Runs trained by `train_run`: the inspector's per-map EPG / IoU, averaged flat over the test
     (image, class) pairs, equals the test EPG / IoU the training loop stored for the selected checkpoint."""
-    from rightfocus.experiments import store
+    from rightfocus.runs import store
     from rightfocus.training.runner import train_run
 
     data = _write_voc(tmp_path / "voc")
@@ -423,7 +423,7 @@ def test_notebook_runs_headless_under_papermill(tree, tmp_path, name, monkeypatc
 
 # ---- where the inspector looks: unfinished runs, relative data roots ---------------------------------------
 def test_unfinished_run_folders_are_skipped_with_a_note(tree, tmp_path):
-    from rightfocus.experiments import store
+    from rightfocus.runs import store
 
     results = tmp_path / "results"
     cfg = store.load_config(store.run_dir(tree["results"], "demo", tree["baseline"]))
@@ -444,7 +444,7 @@ def test_relative_data_roots_resolve_next_to_the_results(tree, tmp_path, monkeyp
     import shutil
 
     from rightfocus import project
-    from rightfocus.experiments import store
+    from rightfocus.runs import store
 
     clone = tmp_path / "clone"
     shutil.copytree(tree["results"], clone / "results")

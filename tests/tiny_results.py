@@ -58,7 +58,7 @@ def _write_voc(root: Path, n_per_split: int = 6, seed: int = 0) -> Path:
 
 
 def _mg_config(data_root: Path, **fields):
-    from rightfocus.experiments.config import RunConfig
+    from rightfocus.runs.config import RunConfig
 
     base = dict(paper="mg", dataset="voc2007", data_root=str(data_root), model_kind="vanilla", arch="tiny",
                 epochs=1, lr=1e-3, batch_size=6, image_size=SIZE, seed=0, profile="demo")
@@ -70,8 +70,8 @@ def _write_aim_run(results: Path, data_root: Path, num_classes: int, epochs: int
     """An AIM run on the same data, in the store's format, written with the AIM loop's own pieces:
     its model builder, checkpoint writer and per-epoch mask writer (masks/epoch_<e>.pt)."""
     from rightfocus.data import load_dataset
-    from rightfocus.experiments import store
-    from rightfocus.experiments.config import RunConfig
+    from rightfocus.runs import store
+    from rightfocus.runs.config import RunConfig
     from rightfocus.training import aim_loop
     from rightfocus.training.checkpoint import save_weights
 
@@ -97,7 +97,7 @@ def _write_aim_run(results: Path, data_root: Path, num_classes: int, epochs: int
 
 def _write_mg_run(results: Path, config, model, num_classes: int) -> str:
     """A finished MG run in the store's format, written with the store's and the loop's own writers."""
-    from rightfocus.experiments import store
+    from rightfocus.runs import store
     from rightfocus.training.checkpoint import save_weights
 
     rdir = store.run_dir(results, "demo", config.run_id)

@@ -170,7 +170,7 @@ def _train_epilog() -> str:
     """The config fields, their meaning and defaults (from `RunConfig` and `config.FIELD_HELP`)."""
     import dataclasses
 
-    from rightfocus.experiments.config import FIELD_HELP, RunConfig
+    from rightfocus.runs.config import FIELD_HELP, RunConfig
 
     lines = ["config fields (YAML keys, or --set KEY=VALUE; extra.NAME=VALUE sets one extra setting):"]
     for f in dataclasses.fields(RunConfig):

@@ -44,8 +44,8 @@ from typing import Any, Iterable, Sequence
 
 from submitit.helpers import Checkpointable, DelayedSubmission
 
-from rightfocus.experiments import store
-from rightfocus.experiments.config import RunConfig, dump_config
+from rightfocus.runs import store
+from rightfocus.runs.config import RunConfig, dump_config
 
 EXECUTORS = ("slurm", "local", "debug")
 #: a user's errors (missing data, a bad config): `rightfocus` reports them in one line, and the debug
@@ -222,7 +222,7 @@ class RunJob(Checkpointable):
         self.raise_user_errors = raise_user_errors
 
     def _run_dir(self) -> Path:
-        from rightfocus.experiments.config import load_config_file
+        from rightfocus.runs.config import load_config_file
 
         cfg = load_config_file(self.config)
         return store.run_dir(self.results, cfg.profile, cfg.run_id)

@@ -74,7 +74,7 @@ def pooled_fronts(
 ) -> pd.DataFrame:
     """Validation rows on each configuration's front pooled over lambda and epochs (Fig. 4).
 
-    `metrics` is `rightfocus.experiments.store.load_metrics(...)`. Rows are the guided runs'
+    `metrics` is `rightfocus.runs.store.load_metrics(...)`. Rows are the guided runs'
     fine-tuning epochs (epoch >= 1) evaluated at the run's own tap/method (or at `tap`/`method`,
     e.g. ``tap="input"`` for Fig. 8). A pure function of the results.
     """

@@ -189,7 +189,7 @@ def config_init(config: Any) -> str:
     """How a RunConfig starts: from a baseline run (`init_from` names run ids), from ImageNet weights (a
     weights file or AIM's ``pretrained``; also `init_from` = ``"init"``, where a baseline starts), or at
     random."""
-    from rightfocus.experiments.config import FROM_INIT
+    from rightfocus.runs.config import FROM_INIT
 
     if config.init_from and config.init_from != FROM_INIT:
         return INIT_BASELINE

@@ -22,7 +22,7 @@ from rightfocus.check.problems import ERROR, WARNING, Problem
 from rightfocus.check.resources import (DeviceInfo, StepTime, device_info, device_problems, disk_estimate,
                                         measure_steps, run_hours, step_key)
 from rightfocus.check.weights import WeightsNeed, check_weights, weights_needs
-from rightfocus.experiments.config import RunConfig
+from rightfocus.runs.config import RunConfig
 
 __all__ = ["CheckReport", "KNOWN", "KnownCounts", "Problem", "preflight", "run_check", "ERROR", "WARNING"]
 

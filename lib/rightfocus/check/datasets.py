@@ -17,7 +17,7 @@ from typing import Any, Iterable
 
 from rightfocus.check.known_counts import KNOWN, KnownCounts, counts_key
 from rightfocus.check.problems import ERROR, WARNING, Problem
-from rightfocus.experiments.config import RunConfig
+from rightfocus.runs.config import RunConfig
 
 #: MG runs read train / val / test of their dataset (`training.mg_task.build_datasets`)
 MG_SPLITS = ("train", "val", "test")

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from rightfocus.check.problems import ERROR, WARNING, Problem
-from rightfocus.experiments.config import NATIVE_METHOD, RunConfig
+from rightfocus.runs.config import NATIVE_METHOD, RunConfig
 
 #: MG guided runs keep the checkpoints on their own validation Pareto front (the MG task's `keep`):
 #: its size is not known before training; assumed here (a 3-D front over 10-50 epochs)

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from rightfocus.check.problems import ERROR, Problem
-from rightfocus.experiments.config import FROM_INIT, RunConfig
+from rightfocus.runs.config import FROM_INIT, RunConfig
 
 
 @dataclass

@@ -18,7 +18,7 @@ from typing import Any, Iterable
 
 from rightfocus.aim_options import AIM_EXTRA_DEFAULTS, EVAL_CENTER_CROP  # noqa: F401  (grid data, re-exported)
 from rightfocus.data.registry import paper_datasets
-from rightfocus.experiments.config import CAP_FIELDS, RunConfig, unique_runs
+from rightfocus.runs.config import CAP_FIELDS, RunConfig, unique_runs
 from rightfocus.models.backbones import pretrained_files
 
 #: ImageNet-1k torchvision release files the AIM backbones start from (looked up under $WEIGHTS_ROOT;

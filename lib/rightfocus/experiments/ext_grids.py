@@ -23,7 +23,7 @@ from dataclasses import replace
 from typing import Any, Iterable
 
 from rightfocus.experiments import aim_grids, grids
-from rightfocus.experiments.config import RunConfig, unique_runs
+from rightfocus.runs.config import RunConfig, unique_runs
 
 GROUPS: tuple[str, ...] = ("ext-masks", "ext-annotation-free")
 

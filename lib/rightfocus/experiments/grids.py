@@ -27,7 +27,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any, Iterable
 
-from rightfocus.experiments.config import CAP_FIELDS, FROM_INIT, RunConfig, unique_runs
+from rightfocus.runs.config import CAP_FIELDS, FROM_INIT, RunConfig, unique_runs
 from rightfocus.models.backbones import BACKBONES
 from rightfocus.models.kinds import native_methods
 

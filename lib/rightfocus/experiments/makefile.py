@@ -39,8 +39,8 @@ from typing import Callable, Iterable
 
 import yaml
 
-from rightfocus.experiments import store
-from rightfocus.experiments.config import RunConfig, dump_config
+from rightfocus.runs import store
+from rightfocus.runs.config import RunConfig, dump_config
 from rightfocus.papers import PAPERS, Paper
 from rightfocus.registry import load_plugins
 
@@ -167,7 +167,7 @@ def _run_targets(paper: str, every: dict[str, RunConfig], results: Path, profile
 
 def _source_runs(config: RunConfig) -> list[str]:
     """The run a teacher / AIM mask source reads, when named by id (it must be done first)."""
-    from rightfocus.experiments.mask_spec import referenced_run
+    from rightfocus.runs.mask_spec import referenced_run
 
     ref = referenced_run(config.mask_source)
     return [ref] if ref is not None and "/" not in ref else []

@@ -11,7 +11,7 @@ from typing import Sequence
 
 import pandas as pd
 
-from rightfocus.experiments import store
+from rightfocus.runs import store
 
 
 def curves(results: str | Path, profile: str, run_ids: Sequence[str], metrics: Sequence[str] = ("f1", "epg", "iou")):

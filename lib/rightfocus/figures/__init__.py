@@ -5,7 +5,7 @@ A renderer is a function ``f(ctx: RenderContext) -> matplotlib Figure | Table`` 
 card, `rightfocus.protocol`). `render_all` saves figures as
 ``<id>.png`` + ``<id>.pdf`` and tables as ``<id>.csv`` + ``<id>.md`` under ``figures/<profile>/``.
 
-Renderers only READ results (through `rightfocus.experiments.store`); they never train. When a group
+Renderers only READ results (through `rightfocus.runs.store`); they never train. When a group
 a renderer reads has no results, `render_all` writes an explicit placeholder naming the group and the
 command that produces it, never fake data. A renderer that finds its groups but not the runs it needs
 raises `MissingResults`, which also becomes a placeholder.
@@ -93,7 +93,7 @@ class RenderContext:
         """All metrics rows of a group joined with configs (`store.load_metrics`), cached."""
         key = ("metrics", group)
         if key not in self._cache:
-            from rightfocus.experiments import store
+            from rightfocus.runs import store
 
             self._cache[key] = store.load_metrics(self.results, self.profile, group)
         return self._cache[key]
@@ -106,7 +106,7 @@ class RenderContext:
             return False
 
     def run_dir(self, run_id: str) -> Path:
-        from rightfocus.experiments import store
+        from rightfocus.runs import store
 
         return store.run_dir(self.results, self.profile, run_id)
 
@@ -226,7 +226,7 @@ def render_all(
             report[fig_id] = "rendered"
         written.extend(_save(result, rend.kind, fig_id, out, notes, flags))
     report_path = out / "render_report.json"
-    from rightfocus.experiments import store
+    from rightfocus.runs import store
 
     store.update_json(report_path, report)  # shared by `make -j` render jobs: locked, atomic
     written.append(report_path)

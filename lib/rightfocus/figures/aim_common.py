@@ -2,7 +2,7 @@
 test metrics, matching of the paper's table rows to our runs, and the stored per-run artefacts
 (examples.pt, masks/epoch_<e>.pt, per_sample.csv) the AIM loop writes.
 
-Nothing here trains; everything reads `results/<profile>/` through `rightfocus.experiments.store`.
+Nothing here trains; everything reads `results/<profile>/` through `rightfocus.runs.store`.
 """
 
 from __future__ import annotations
@@ -197,7 +197,7 @@ def aim_notes(ctx: RenderContext) -> list[str]:
 
 def load_pt(path: Path) -> dict[str, Any]:
     """An example/mask blob of a run (`store.load_torch`: tensors and plain data; pickle refused)."""
-    from rightfocus.experiments import store
+    from rightfocus.runs import store
 
     if not path.exists():
         raise MissingResults(f"{path} is missing (written by the AIM loop at the end of a run)")

@@ -265,7 +265,7 @@ def fig10(ctx: RenderContext) -> Any:
 
 
 def _offset(ctx: RenderContext, run: pd.Series) -> float:
-    from rightfocus.experiments import store
+    from rightfocus.runs import store
 
     from rightfocus.aim_options import AimOptions
 

@@ -73,7 +73,8 @@ def profile_configs(ctx: RenderContext, profile: str) -> tuple[list[Any], str]:
     """The AIM run configs of `profile` and where they come from: the configs stored with the runs in
     the results when `profile` is the rendered one and it has AIM runs, else the ones its grid
     generates (`aim_grids.all_configs`, what `make aim PROFILE=<profile>` trains)."""
-    from rightfocus.experiments import aim_grids, store
+    from rightfocus.experiments import aim_grids
+    from rightfocus.runs import store
 
     if profile == ctx.profile:
         cfgs = []

@@ -85,7 +85,7 @@ def _rows(df: pd.DataFrame) -> pd.DataFrame:
     with ``source`` (mask source kind or "unguided") and ``rep`` (the selected checkpoint)."""
     if df.empty:
         raise MissingResults("no runs with metrics")
-    from rightfocus.experiments.config import NATIVE_METHOD
+    from rightfocus.runs.config import NATIVE_METHOD
 
     df = df[df["split"] == "test"].copy()
     base = df["is_baseline"].astype(bool)

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from rightfocus import pareto
-from rightfocus.experiments.config import NATIVE_METHOD
+from rightfocus.runs.config import NATIVE_METHOD
 from rightfocus.figures import MissingResults, RenderContext, style
 from rightfocus.models.kinds import native_methods
 

@@ -32,7 +32,7 @@ def _cached(ctx: RenderContext, key: tuple, make: Any) -> Any:
 
 def load_model(ctx: RenderContext, run_id: str, which: str | int = "selected") -> tuple[Any, Any]:
     """(model in eval mode, RunConfig) of a kept checkpoint; a missing one becomes a placeholder."""
-    from rightfocus.experiments import store
+    from rightfocus.runs import store
 
     def make() -> tuple[Any, Any]:
         try:
@@ -67,7 +67,7 @@ def baseline_model(ctx: RenderContext, group: str, family: dict[str, Any]) -> tu
     df = ctx.metrics(group)
     g = match(guided(df), family)
     if not g.empty:
-        from rightfocus.experiments import store
+        from rightfocus.runs import store
         from rightfocus.training.mg_task import resolve_init
 
         config = store.load_config(ctx.run_dir(str(g["run_id"].iloc[0])))

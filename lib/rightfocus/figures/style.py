@@ -201,7 +201,7 @@ def save_table(table: Any, stem: Path, notes: Sequence[str] = (), flags: Sequenc
     deviations)."""
     csv = stem.with_name(f"{stem.name}.csv")
     md = stem.with_name(f"{stem.name}.md")
-    from rightfocus.experiments.store import atomic_write_text
+    from rightfocus.runs.store import atomic_write_text
 
     atomic_write_text(csv, table.frame.to_csv(index=False))  # readers never see half a table
     parts = [f"# {table.title or stem.name}", "", to_markdown(table.frame), ""]

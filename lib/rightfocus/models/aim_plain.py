@@ -1,6 +1,6 @@
 """The plain classifier of an AIM comparison (Alshami et al. 2025, Table 6): AIM's own bottom-up
 backbone with its own classifier, so "with vs without AIM" differs only by AIM. Here (not in the
-training loop) so that `experiments.store.load_checkpoint` can rebuild it without importing training."""
+training loop) so that `runs.store.load_checkpoint` can rebuild it without importing training."""
 
 from __future__ import annotations
 

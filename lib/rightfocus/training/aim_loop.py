@@ -48,12 +48,13 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset, Subset
 
+from rightfocus.attributions.methods import INPUT_ONLY, get_method
 from rightfocus.data import collate  # the shared batching (tensors stacked, the rest as lists)
-from rightfocus.experiments import store
+from rightfocus.runs import store
 from rightfocus.aim_options import AIM_EXTRA_DEFAULTS, EVAL_CENTER_CROP, AimOptions
 from rightfocus.data.registry import DATASETS
 from rightfocus.models.backbones import pretrained_files
-from rightfocus.experiments.config import RunConfig
+from rightfocus.runs.config import RunConfig
 from rightfocus.metrics import suite_for
 from rightfocus.models.aim_plain import PlainBackbone
 from rightfocus.models.taps import TappedModel
@@ -380,7 +381,7 @@ def evaluation_step(batch: dict[str, Any], model: nn.Module, layer: str, methods
     groups = torch.as_tensor(batch["group"]).reshape(-1) if "group" in batch else None
     index = torch.as_tensor(batch.get("index", torch.arange(len(targets)))).reshape(-1)
     masks = object_masks(batch, targets.cpu(), x.shape[-2:]).to(x.device)
-    loc = {m: Localisation(attribute(model, x, targets, m, layer="input" if m == "guided_backprop" else layer).detach(),
+    loc = {m: Localisation(attribute(model, x, targets, m, layer="input" if get_method(m).taps == INPUT_ONLY else layer).detach(),
                            masks) for m in methods}
     return EvalBatch(fw.logits, targets, groups, index, loc, fw.masks, fw.merged)
 
@@ -555,7 +556,7 @@ class AimTask(Task):
         summary, per_sample = evaluate(model, batches(self._loader(test), c, "test", progress), methods=methods,
                                        per_sample=True, suite=suite_for(c.profile), **self.eval_kw)
         rows = [metrics_row(summary[m], AIM_COLUMNS, epoch=sel, split="test",
-                            tap="input" if m == "guided_backprop" else self.tap, method=m,
+                            tap="input" if get_method(m).taps == INPUT_ONLY else self.tap, method=m,
                             checkpoint=f"epoch_{sel}.pt") for m in methods]
         _write_csv(rdir / "per_sample.csv", per_sample)
         store.atomic_torch_save(examples(model, self.test_set, self.fixed, opts.gradcam_at), rdir / "examples.pt")

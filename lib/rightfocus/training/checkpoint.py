@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from rightfocus.experiments.store import atomic_torch_save, load_torch
+from rightfocus.runs.store import atomic_torch_save, load_torch
 
 
 def rng_state(generators: dict[str, torch.Generator]) -> dict[str, Any]:

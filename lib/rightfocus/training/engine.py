@@ -45,8 +45,8 @@ import torch
 from torch import Tensor
 from torch.utils.data import Dataset, Subset
 
-from rightfocus.experiments import store
-from rightfocus.experiments.config import RunConfig
+from rightfocus.runs import store
+from rightfocus.runs.config import RunConfig
 from rightfocus.training import checkpoint as ckpt
 from rightfocus.training import distributed
 from rightfocus.training.evaluator import EvalBatch, Evaluator

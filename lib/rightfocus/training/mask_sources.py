@@ -32,9 +32,9 @@ if TYPE_CHECKING:  # torch is imported where masks are built: validating a RunCo
     import torch
     from torch import Tensor
 
-    from rightfocus.experiments.config import RunConfig
+    from rightfocus.runs.config import RunConfig
 
-from rightfocus.experiments.mask_spec import (  # noqa: F401  (the registry, re-exported here)
+from rightfocus.runs.mask_spec import (  # noqa: F401  (the registry, re-exported here)
     ANNOTATION_FREE, MASK_SOURCES, SourceKind, check_mask_source, parse_mask_source, referenced_run,
 )
 
@@ -127,7 +127,7 @@ def class_set(config: "RunConfig") -> tuple[str, str | None]:
 
 
 def _resolve_run(arg: str, results: Path, profile: str) -> Path:
-    from rightfocus.experiments import store
+    from rightfocus.runs import store
 
     path = Path(arg)
     rdir = path if (path / "config.yaml").is_file() else store.run_dir(results, profile, arg)
@@ -200,8 +200,8 @@ class AimSource(MaskSource):
 def build_mask_source(config: "RunConfig", num_classes: int, results: str | Path = "results",
                       device: torch.device | str = "cpu") -> MaskSource:
     """The `MaskSource` of a run (`config.mask_source`), loading a teacher / AIM run from `results`."""
-    from rightfocus.experiments import store
-    from rightfocus.experiments.config import NATIVE_METHOD
+    from rightfocus.runs import store
+    from rightfocus.runs.config import NATIVE_METHOD
 
     name, arg = parse_mask_source(config.mask_source)
     if name in ("boxes", "dilated-boxes"):

@@ -27,8 +27,9 @@ from torch.utils.data import DataLoader, RandomSampler, Subset
 from rightfocus.attributions import attribute_all_classes
 from rightfocus.data.boxes import boxes_to_masks
 from rightfocus.data.collate import SEG_VOID
-from rightfocus.experiments import store
-from rightfocus.experiments.config import FROM_INIT, NATIVE_METHOD, RunConfig
+from rightfocus.runs import store
+from rightfocus.runs.config import FROM_INIT, NATIVE_METHOD, RunConfig
+from rightfocus.attributions.methods import get_method
 from rightfocus.guide import Guide
 from rightfocus.metrics import DEFAULT_IOU_THRESHOLD, IOU_THRESHOLDS, suite_for
 from rightfocus.pareto import front_rows, representative
@@ -88,11 +89,10 @@ def localisation_step(model: torch.nn.Module, images: Tensor, targets: Tensor, m
 
 
 def guide_for(model: torch.nn.Module, tap: str, method: str, loss: str) -> Guide:
-    """The `Guide` of a training run at a model tap (refuses single-pass IntGrad on non-X-DNNs, which
-    `Guide` only warns about: a training grid never computes something else silently)."""
-    if method == "intgrad" and getattr(model, "kind", None) != "xdnn":
-        raise ValueError(f"single-pass 'intgrad' is exact only for X-DNN models (kind 'xdnn'), got kind "
-                         f"{getattr(model, 'kind', None)!r}; guide with 'ixg' instead")
+    """The `Guide` of a training run at a model tap. A method whose single-pass map is not exact on the
+    model (IntGrad on a model with biases) is refused, where `Guide` only warns: a training grid never
+    computes something else silently."""
+    get_method(method).check(model, strict=True)
     return Guide(model, layer=tap, method=method, loss=loss)
 
 

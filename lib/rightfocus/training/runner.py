@@ -10,8 +10,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterable, Iterator, Sequence
 
-from rightfocus.experiments import store
-from rightfocus.experiments.config import RunConfig, load_config_file
+from rightfocus.runs import store
+from rightfocus.runs.config import RunConfig, load_config_file
 from rightfocus.training.engine import StopRequested, Task, run
 
 __all__ = ["StopRequested", "task_for", "train_from_file", "train_run", "train_runs"]

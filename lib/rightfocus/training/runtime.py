@@ -18,7 +18,7 @@ bf16 autocast covers the forward pass, the attribution (``autograd.grad(create_g
 graph is built under autocast) and the losses; maps and logits are cast to fp32 before losses and
 metrics; parameters, optimiser state and gradients stay fp32 (no loss scaling needed for bf16).
 Only ``precision`` changes results beyond round-off, so it alone enters a run's id (when not
-"auto"); the others are hardware knobs (`experiments.config.NON_RESULT_FIELDS`). Known limits:
+"auto"); the others are hardware knobs (`runs.config.NON_RESULT_FIELDS`). Known limits:
 ``torch.compile`` and the fused attention kernels have no double backward (`Guide` runs attention
 through the math kernel; the B-cos ViT computes attention explicitly).
 """
@@ -34,7 +34,7 @@ import torch
 from torch import Tensor, nn
 
 from rightfocus.data.encoding import encode
-from rightfocus.experiments.config import RunConfig
+from rightfocus.runs.config import RunConfig
 
 PRECISIONS = ("auto", "fp32", "bf16")
 

@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from rightfocus.experiments import store
+from rightfocus.runs import store
 
 
 def from_model(model: torch.nn.Module, encoded: Tensor) -> tuple[dict[str, Tensor], Tensor | None]:

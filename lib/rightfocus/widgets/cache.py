@@ -16,7 +16,7 @@ import pandas as pd
 import torch
 from torch import Tensor
 
-from rightfocus.experiments.config import RunConfig
+from rightfocus.runs.config import RunConfig
 from rightfocus.widgets import aim_masks, browse
 from rightfocus.widgets.catalogue import RunCatalogue
 from rightfocus.widgets.selection import CLASSIFIER_TAP, Selection

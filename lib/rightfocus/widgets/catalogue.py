@@ -9,11 +9,12 @@ from pathlib import Path
 from typing import Sequence
 
 from rightfocus import project
-from rightfocus.experiments import store
-from rightfocus.experiments.config import RunConfig
+from rightfocus.data.registry import DATASETS, canonical_name
+from rightfocus.runs import store
+from rightfocus.runs.config import RunConfig
 
-#: datasets whose labels are multi-hot (sigmoid scores, per-class segmentation ids)
-MULTI_LABEL_DATASETS = ("voc2007", "coco2014")
+#: datasets whose labels are multi-hot (sigmoid scores, per-class segmentation ids), from the registry
+MULTI_LABEL_DATASETS = tuple(name for name, spec in DATASETS.items() if spec.multi_label)
 
 
 def short_label(config: RunConfig) -> str:
@@ -94,8 +95,9 @@ class RunCatalogue:
         self._configs.setdefault(run_id, config)
 
     def multi_label(self, run_id: str) -> bool:
-        """Whether the run's dataset has multi-hot labels (`MULTI_LABEL_DATASETS`)."""
-        return self.config(run_id).dataset in MULTI_LABEL_DATASETS
+        """Whether the run's dataset has multi-hot labels (its `rightfocus.data.DATASETS` entry)."""
+        name = canonical_name(self.config(run_id).dataset)
+        return name is not None and DATASETS[name].multi_label
 
     def label(self, run_id: str) -> str:
         return short_label(self.config(run_id))

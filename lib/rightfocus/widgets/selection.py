@@ -7,8 +7,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields
 from typing import Any, Callable, Sequence
 
+from rightfocus.attributions.methods import get_method, native_method
 from rightfocus.data.masks import LOCALISATION_SOURCES
-from rightfocus.experiments.config import RunConfig
+from rightfocus.runs.config import RunConfig
 
 #: a tap name resolved per model: the map the final classifier reads (AIM: ``aim``; others: ``final``),
 #: where GradCAM is taken for EPG of AIM models (the paper does not name the layer)
@@ -25,13 +26,15 @@ def readout_choices() -> dict[str, str]:
 
 
 def default_attribution(configs: Sequence[RunConfig]) -> tuple[str, str]:
-    """(method, tap) to show first: the first guided run's own, B-cos' ``bcos@input`` when a B-cos
-    model is among `configs`, else GradCAM at the classifier tap."""
+    """(method, tap) to show first: the first guided run's own; else, at the input, the native method
+    of the first model whose native method runs on that model kind only (its own explanation: B-cos'
+    ``bcos@input``); else GradCAM at the classifier tap."""
     guided = next((c for c in configs if c.method is not None), None)
     if guided is not None:
         return guided.method, guided.tap
-    if any(c.model_kind == "bcos" for c in configs):
-        return "bcos", "input"
+    own = next((m for m in (get_method(native_method(c.model_kind)) for c in configs) if m.refuse_inexact), None)
+    if own is not None:
+        return own.name, "input"
     return "gradcam", CLASSIFIER_TAP
 
 

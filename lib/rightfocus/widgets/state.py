@@ -22,8 +22,8 @@ import torch
 from torch import Tensor
 
 from rightfocus.data.masks import localisation_masks, localisation_source
-from rightfocus.experiments import store
-from rightfocus.experiments.config import RunConfig
+from rightfocus.runs import store
+from rightfocus.runs.config import RunConfig
 from rightfocus.widgets import browse, scores
 from rightfocus.widgets import view as views
 from rightfocus.widgets.cache import AttributionCache, DatasetLoader, LRUCache, ModelLoader, class_names
