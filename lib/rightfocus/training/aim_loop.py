@@ -477,13 +477,11 @@ class AimTask(Task):
     """AIM's part of a run (see the module docstring); the engine (`training.engine.run`) calls it."""
 
     train_stats = AimStep.stats
+    paper = "aim"
 
     def __init__(self, config: RunConfig) -> None:
-        if config.paper != "aim":
-            raise ValueError(f"AimTask runs paper='aim' configs, got paper={config.paper!r}")
-        self.config = config
+        super().__init__(config)
         self.opts = AimOptions.from_config(config)
-        self.generators: dict[str, torch.Generator] = {}
 
     def load_data(self) -> None:
         self.train, self.val, self.test_set, self.num_classes = load_splits(self.config)

@@ -150,6 +150,14 @@ class Task:
     runtime: Any = None
     #: the results folder runs a task reads (MG's baseline, teacher and AIM mask sources) live in
     results: Path = Path("results")
+    #: the ``RunConfig.paper`` whose runs this task trains
+    paper: str = ""
+
+    def __init__(self, config: RunConfig) -> None:
+        if config.paper != self.paper:
+            raise ValueError(f"{type(self).__name__} runs paper={self.paper!r} configs, got paper={config.paper!r}")
+        self.config = config
+        self.generators = {}
 
     def load_data(self) -> None:
         """Datasets of the run (before seeding, so data loading never moves the model's init)."""

@@ -401,12 +401,10 @@ class MgTask(Task):
     """Model guidance's part of a run (see the module docstring); the engine calls it."""
 
     train_stats = GuidedStep.stats
+    paper = "mg"
 
     def __init__(self, config: RunConfig) -> None:
-        if config.paper != "mg":
-            raise ValueError(f"MgTask runs paper='mg' configs, got paper={config.paper!r}")
-        self.config = config
-        self.generators: dict[str, torch.Generator] = {}
+        super().__init__(config)
         self.source: MaskSource | None = None
 
     def load_data(self) -> None:
