@@ -26,8 +26,9 @@ def box_mask(sample: dict[str, Any], target: int) -> Tensor:
     return boxes_to_masks(sample["boxes"], int(target), size, invert=bool(sample.get("invert_mask", False)))
 
 
-def object_mask(seg: Tensor | None, target: int, multi_label: bool) -> Tensor | None:
-    """The object's pixels in a segmentation [H, W] (float), or None without one.
+def object_mask(seg: Tensor | None, target: int | Tensor, multi_label: bool) -> Tensor | None:
+    """The object's pixels in a segmentation [H, W] (float), or None without one; batched: `seg`
+    [N, H, W] with `target` [N] (one class per segmentation).
 
     Multi-label datasets (VOC, COCO) mark class k with id k + 1; single-label ones mark the object
     with any id other than 0 and `SEG_VOID` (binary segmentations such as CUB's and Waterbirds': id 1).
@@ -35,7 +36,9 @@ def object_mask(seg: Tensor | None, target: int, multi_label: bool) -> Tensor | 
     if seg is None:
         return None
     if multi_label:
-        return (seg == target + 1).float()
+        if isinstance(target, Tensor) and target.dim():
+            return (seg == (target + 1).reshape(-1, *[1] * (seg.dim() - 1))).float()
+        return (seg == int(target) + 1).float()
     return ((seg > 0) & (seg != SEG_VOID)).float()
 
 

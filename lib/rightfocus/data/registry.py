@@ -79,6 +79,11 @@ def canonical_name(name: str) -> str | None:
     return next((n for n, s in DATASETS.items() if name in s.aliases), None)
 
 
+def dataset_spec(name: str) -> "DatasetSpec":
+    """The `DatasetSpec` of `name` or of the entry `name` is an alias of (`UnknownName` otherwise)."""
+    return DATASETS[canonical_name(name) or name]
+
+
 _DATA = "rightfocus.data"
 for _spec in (
     DatasetSpec("voc2007", f"{_DATA}.voc:load_voc2007", aliases=("voc",), multi_label=True, segmentations=True,

@@ -52,6 +52,7 @@ from rightfocus.attributions.methods import INPUT_ONLY, get_method
 from rightfocus.data import collate  # the shared batching (tensors stacked, the rest as lists)
 from rightfocus.runs import store
 from rightfocus.aim_options import AIM_EXTRA_DEFAULTS, EVAL_CENTER_CROP, AimOptions
+from rightfocus.data.masks import object_mask
 from rightfocus.data.registry import DATASETS
 from rightfocus.models.backbones import pretrained_files
 from rightfocus.runs.config import RunConfig
@@ -216,9 +217,9 @@ def object_masks(batch: dict[str, Any], targets: Tensor, size: Sequence[int]) ->
     counts as background) where the dataset has one, else the union of the target class's boxes."""
     seg = batch.get("seg")
     if seg is not None and not isinstance(seg, list):
-        return ((seg > 0) & (seg != 255)).float()
+        return object_mask(seg, targets, multi_label=False)
     if isinstance(seg, list) and all(s is not None for s in seg):
-        return torch.stack([((s > 0) & (s != 255)).float() for s in seg])
+        return torch.stack([object_mask(s, int(t), multi_label=False) for s, t in zip(seg, targets)])
     from rightfocus.data.boxes import boxes_to_masks
 
     return boxes_to_masks(list(batch["boxes"]), targets, tuple(int(s) for s in size)).float()

@@ -97,6 +97,7 @@ class SegmentationSource(MaskSource):
         import torch
 
         from rightfocus.data.collate import SEG_VOID
+        from rightfocus.data.masks import object_mask
 
         n, size = len(targets), tuple(images.shape[-2:])
         seg = batch.get("seg")
@@ -105,8 +106,7 @@ class SegmentationSource(MaskSource):
         if tuple(seg.shape[-2:]) != size:
             raise ValueError(f"segmentations are {tuple(seg.shape[-2:])} but the images {size}; the dataset must "
                              "resize both (load_dataset(..., size=...))")
-        wanted = torch.ones_like(targets) if self.binary else targets + 1
-        obj = seg == wanted[:, None, None]
+        obj = object_mask(seg, targets, multi_label=not self.binary).bool()
         void = seg == SEG_VOID
         invert = batch["invert_mask"].bool()[:, None, None]
         out = torch.where(invert, ~obj, obj) & ~void
@@ -207,7 +207,9 @@ def build_mask_source(config: "RunConfig", num_classes: int, results: str | Path
     if name in ("boxes", "dilated-boxes"):
         return BoxSource(float(arg) if arg else 0.0)
     if name == "segmentation":
-        return SegmentationSource(binary=class_set(config)[0] in ("waterbirds", "cub", "travelingbirds"))
+        from rightfocus.data.registry import dataset_spec
+
+        return SegmentationSource(binary=not dataset_spec(class_set(config)[0]).multi_label)
     assert arg is not None
     rdir = _resolve_run(arg, Path(results), config.profile)
     model, source = store.load_checkpoint(rdir, "selected", device="cpu")

@@ -30,6 +30,8 @@ from rightfocus.data.collate import SEG_VOID
 from rightfocus.runs import store
 from rightfocus.runs.config import FROM_INIT, NATIVE_METHOD, RunConfig
 from rightfocus.attributions.methods import get_method
+from rightfocus.data.masks import object_mask
+from rightfocus.data.registry import dataset_spec
 from rightfocus.guide import Guide
 from rightfocus.metrics import DEFAULT_IOU_THRESHOLD, IOU_THRESHOLDS, suite_for
 from rightfocus.pareto import front_rows, representative
@@ -171,14 +173,14 @@ def train_one_epoch(
 def _seg_masks(batch: dict[str, Any], image_index: Tensor, class_index: Tensor, binary: bool
                ) -> tuple[Tensor, Tensor] | None:
     """(pairs that have a segmentation, their object masks), or None when the batch has none.
-    `binary`: the segmentation marks the object with 1 (CUB/Waterbirds), else with class index + 1."""
+    `binary`: the dataset is single-label (its segmentation marks the object, CUB/Waterbirds), else
+    class k is marked k + 1 (`rightfocus.data.masks.object_mask`)."""
     seg = batch.get("seg")
     if seg is None or not torch.is_tensor(seg):
         return None
     seg = seg[image_index]
     has = (seg != SEG_VOID).flatten(1).any(1)  # collate fills images without one with void
-    target = torch.ones_like(class_index) if binary else class_index + 1
-    return has, (seg == target[:, None, None]).float()
+    return has, object_mask(seg, class_index, multi_label=not binary)
 
 
 @torch.no_grad()
@@ -456,7 +458,7 @@ class MgTask(Task):
         return evaluate(self.model, batches(self.loaders[split], self.config, split, progress),
                         self.pairs if with_pairs else (), device=self.device,
                         num_groups=4 if self.config.dataset == "waterbirds" else None,
-                        binary_seg=self.config.dataset == "waterbirds", runtime=self.runtime,
+                        binary_seg=not dataset_spec(self.config.dataset).multi_label, runtime=self.runtime,
                         iou_candidates=iou_candidates(self.config) if select else (),
                         iou_thresholds=None if select else iou_thresholds,
                         suite=suite_for(self.config.profile))
