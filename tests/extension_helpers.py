@@ -1,14 +1,16 @@
-"""Shared pieces of the extension tests (tests/test_extend_backbone.py, tests/test_extend_dataset.py):
+"""Shared pieces of the extension tests (tests/test_extend_*.py):
 a plug-in module written into a temporary folder and loaded the way users load theirs, a fingerprint of
 the library's source tree, and a trained MG baseline + guided pair in a results tree."""
 
 from __future__ import annotations
 
 import hashlib
+import importlib
 import sys
 import textwrap
 from dataclasses import replace
 from pathlib import Path
+from types import ModuleType
 
 import rightfocus
 from rightfocus.registry import load_plugins
@@ -23,6 +25,15 @@ def lib_fingerprint() -> str:
         if path.is_file() and "__pycache__" not in path.parts:
             h.update(str(path.relative_to(LIB)).encode() + b"\0" + path.read_bytes())
     return h.hexdigest()
+
+
+def import_toy(folder: Path, module: str, source: str, monkeypatch) -> ModuleType:
+    """Write `source` as ``folder/<module>.py`` and import it (fresh) with `folder` on the path for
+    the test's duration (`monkeypatch`); the caller unregisters what it registered."""
+    (folder / f"{module}.py").write_text(source)
+    monkeypatch.syspath_prepend(str(folder))
+    sys.modules.pop(module, None)
+    return importlib.import_module(module)
 
 
 def load_plugin(folder: Path, module: str, source: str) -> None:

@@ -5,7 +5,6 @@ results) ranks it. The registry keeps the built-in losses' names and order."""
 
 from __future__ import annotations
 
-import importlib
 import json
 import sys
 from pathlib import Path
@@ -18,7 +17,7 @@ from rightfocus.runs.config import FROM_INIT, RunConfig
 from rightfocus.losses import LOCALISATION_LOSSES, LOSSES, get_loss, localisation_loss
 
 sys.path.insert(0, str(Path(__file__).parent))
-from test_extend_method import LIB, tree_hash  # noqa: E402
+from extension_helpers import import_toy, lib_fingerprint  # noqa: E402
 
 BUILT_IN = ("energy", "l1", "ppce", "rrr", "distill")
 
@@ -41,11 +40,7 @@ def outside_mass(attributions, masks):
 
 @pytest.fixture
 def toy(tmp_path, monkeypatch):
-    (tmp_path / "toy_loss.py").write_text(TOY)
-    monkeypatch.syspath_prepend(str(tmp_path))
-    sys.modules.pop("toy_loss", None)
-    module = importlib.import_module("toy_loss")
-    yield module
+    yield import_toy(tmp_path, "toy_loss", TOY, monkeypatch)
     LOCALISATION_LOSSES.unregister("toy_outside")
     sys.modules.pop("toy_loss", None)
 
@@ -77,7 +72,7 @@ def test_a_loss_in_a_file_trains_and_renders_without_changes_to_lib(toy, tmp_pat
     from rightfocus.figures import style
     from rightfocus.training.runner import train_run
 
-    before = tree_hash(LIB)
+    before = lib_fingerprint()
     assert "toy_outside" in LOSSES and list(config.LOSSES)[-1] == "toy_outside"
     assert style.loss_label("toy_outside") == "Outside mass" and style.loss_style("toy_outside")["marker"]
     voc = make("voc2007", tmp_path / "voc", seed=0, n_train=6, n_val=4, n_test=4, min_size=24, max_size=28)
@@ -106,4 +101,4 @@ def test_a_loss_in_a_file_trains_and_renders_without_changes_to_lib(toy, tmp_pat
     table = pd.read_csv(out / "ext.metric_agreement.csv")
     epg = table[(table["ranking"].str.startswith("MG losses")) & (table["metric"] == "epg")].iloc[0]
     assert epg["best_under_metric"].startswith("toy_outside")  # the largest EPG gain of the fake tree
-    assert tree_hash(LIB) == before
+    assert lib_fingerprint() == before

@@ -7,8 +7,6 @@ parity tests name every built-in method."""
 from __future__ import annotations
 
 import ast
-import hashlib
-import importlib
 import json
 import sys
 from dataclasses import replace
@@ -17,12 +15,11 @@ from pathlib import Path
 import pytest
 import torch
 
-import rightfocus
+from extension_helpers import import_toy, lib_fingerprint
 from rightfocus.attributions import METHODS, TAP_METHODS, attribute, attribution_context, attribution_from_tap
 from rightfocus.attributions.methods import ATTRIBUTION_METHODS, GUIDE_METHODS
 from rightfocus.runs.config import FROM_INIT, RunConfig
 
-LIB = Path(rightfocus.__file__).parent
 TESTS = Path(__file__).parent
 BUILT_IN = ("ixg", "intgrad", "gradcam", "bcos", "guided_backprop", "guided_gradcam")
 
@@ -56,24 +53,11 @@ ORACLES = {
 }
 
 
-def tree_hash(root: Path) -> str:
-    """Hash of every source file under `root` (names and contents; caches excluded)."""
-    h = hashlib.sha256()
-    for p in sorted(root.rglob("*")):
-        if p.is_file() and "__pycache__" not in p.parts:
-            h.update(str(p.relative_to(root)).encode())
-            h.update(p.read_bytes())
-    return h.hexdigest()
-
 
 @pytest.fixture
 def toy(tmp_path, monkeypatch):
     """The toy method module, imported from a temporary folder; unregistered afterwards."""
-    (tmp_path / "toy_method.py").write_text(TOY)
-    monkeypatch.syspath_prepend(str(tmp_path))
-    sys.modules.pop("toy_method", None)
-    module = importlib.import_module("toy_method")
-    yield module
+    yield import_toy(tmp_path, "toy_method", TOY, monkeypatch)
     ATTRIBUTION_METHODS.unregister("toy_gradsign")
     sys.modules.pop("toy_method", None)
 
@@ -108,7 +92,7 @@ def test_a_method_in_a_file_trains_evaluates_and_renders_without_changes_to_lib(
     from rightfocus.runs import store
     from rightfocus.training.runner import train_run
 
-    before = tree_hash(LIB)
+    before = lib_fingerprint()
     voc = make("voc2007", tmp_path / "voc", seed=0, n_train=6, n_val=4, n_test=4, min_size=24, max_size=28)
     cfg = RunConfig(dataset="voc2007", data_root=str(voc), model_kind="vanilla", arch="tiny", epochs=1, lr=1e-3,
                     batch_size=6, image_size=16, seed=0, method="toy_gradsign", tap="input", loss="energy",
@@ -140,7 +124,7 @@ def test_a_method_in_a_file_trains_evaluates_and_renders_without_changes_to_lib(
     out = tmp_path / "out"
     assert render_all("demo", results, only=["ext.sanity"], out=out).placeholders == {}
     assert (out / "ext.sanity.png").stat().st_size > 5000
-    assert tree_hash(LIB) == before
+    assert lib_fingerprint() == before
 
 
 @pytest.mark.parametrize("method", [m for m in BUILT_IN if ATTRIBUTION_METHODS[m].single_pass])
