@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence
 
 
 PROFILE_HELP = "demo: synthetic data, CPU minutes; paper: the papers' datasets and schedules"
@@ -182,13 +182,19 @@ def _train_epilog() -> str:
 
 
 def _build_parser() -> argparse.ArgumentParser:
-    from rightfocus.experiments.grids import PROFILES
-    from rightfocus.papers import PAPERS, choices_help, standalone
+    from rightfocus.papers import PAPERS, standalone
 
-    papers, alone = list(PAPERS), standalone()
     parser = argparse.ArgumentParser(prog="rightfocus", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
+    _add_data_commands(sub)
+    _add_run_commands(sub, list(PAPERS), standalone())
+    _add_launch_command(sub, standalone())
+    _add_output_commands(sub)
+    return parser
 
+
+def _add_data_commands(sub: Any) -> None:
+    """``make-data`` and ``gallery``: the synthetic datasets."""
     p = sub.add_parser("make-data", help="write a synthetic dataset in a real dataset's on-disk format")
     p.add_argument("kind", help="voc2007|coco2014|waterbirds|cub|travelingbirds|imagefolder|hardimagenet|all (voc, coco: aliases)")
     p.add_argument("--out", required=True, help="output folder")
@@ -199,6 +205,11 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", required=True, help="folder written by `make-data all`")
     p.add_argument("--out", required=True, help="PNG path")
     p.set_defaults(func=_gallery)
+
+
+def _add_run_commands(sub: Any, papers: list[str], alone: Sequence[str]) -> None:
+    """``train``, ``grid`` and ``check``: one run, a paper's grid, and the check before running it."""
+    from rightfocus.papers import choices_help
 
     p = sub.add_parser("train", help="train (or resume) one run from a YAML config", epilog=_train_epilog(),
                        formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -230,6 +241,11 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("--sample", type=int, default=16, help="images decoded per split (0: all)")
     p.add_argument("--steps", type=int, default=2, help="timed steps per model (after one warm-up step)")
     p.set_defaults(func=_check)
+
+
+def _add_launch_command(sub: Any, alone: Sequence[str]) -> None:
+    """``launch``: a paper grid through submitit."""
+    from rightfocus.papers import choices_help
 
     p = sub.add_parser("launch", help="run a paper grid through submitit (SLURM, local, debug); --status")
     p.add_argument("--paper", default=alone[0], choices=alone, help=choices_help(alone))
@@ -264,6 +280,11 @@ def _build_parser() -> argparse.ArgumentParser:
     s.add_argument("--max-requeues", type=int, default=30, help="time-limit requeues per run (preemptions are free)")
     p.set_defaults(func=_launch)
 
+
+def _add_output_commands(sub: Any) -> None:
+    """``figures`` and ``protocol``: what the results render to and how the paper profile trains them."""
+    from rightfocus.experiments.grids import PROFILES
+
     p = sub.add_parser("figures", help="render inventory figures and tables from results")
     p.add_argument("--profile", default="demo", choices=PROFILES, help="results profile to render")
     p.add_argument("--results", default="results", help=RESULTS_HELP)
@@ -280,7 +301,6 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", default="md", choices=("md", "json"),
                    help="md: readable markdown (default); json: machine-readable records")
     p.set_defaults(func=_protocol)
-    return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
