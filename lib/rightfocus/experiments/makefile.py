@@ -35,7 +35,7 @@ from __future__ import annotations
 import shlex
 from dataclasses import replace
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Any, Callable, Iterable
 
 import yaml
 
@@ -214,3 +214,21 @@ def _group_targets(paper: str, per_group: dict[str, list[RunConfig]], results: P
             "",
         ]
     return lines
+
+
+def __getattr__(name: str) -> Any:
+    if name == "PaperGrid":  # deprecated: PaperGrid(module, notebook, first_group) is now a `Paper`
+        import warnings
+
+        from rightfocus.papers import Paper
+
+        warnings.warn("experiments.makefile.PaperGrid is deprecated; register a rightfocus.papers.Paper",
+                      DeprecationWarning, stacklevel=2)
+
+        def paper_grid(module: str, notebook: str, first_group: str | None = None) -> Paper:
+            key = module.rpartition(".")[2]
+            return Paper(key=key, title=module, short=module, grid_module=module, notebook=notebook,
+                         first_group=first_group)
+
+        return paper_grid
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

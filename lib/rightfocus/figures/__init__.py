@@ -271,3 +271,15 @@ def _save(result: Any, kind: str, fig_id: str, out: Path, notes: list[str], flag
 
 
 _import_renderers()
+
+
+def __getattr__(name: str) -> Any:
+    if name == "DEVIATION_PROVIDERS":  # deprecated: id prefix -> function(fig_id) -> the demo's deviations
+        import warnings
+
+        from rightfocus.papers import PAPERS
+
+        warnings.warn("figures.DEVIATION_PROVIDERS is deprecated; use rightfocus.papers.PAPERS[key]."
+                      "demo_deviations", DeprecationWarning, stacklevel=2)
+        return {key: paper.demo_deviations for key, paper in PAPERS.items()}
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

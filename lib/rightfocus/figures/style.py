@@ -210,3 +210,13 @@ def save_table(table: Any, stem: Path, notes: Sequence[str] = (), flags: Sequenc
     parts += [f"Deviation: {n}" for n in notes]
     atomic_write_text(md, "\n".join(parts).rstrip() + "\n")
     return [csv, md]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "LOSS_STYLE":  # deprecated: the paper's four losses' styles as one table
+        import warnings
+
+        warnings.warn("figures.style.LOSS_STYLE is deprecated; use loss_style(name)", DeprecationWarning,
+                      stacklevel=2)
+        return {n: loss_style(n) for n in LOSS_MARKS}
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

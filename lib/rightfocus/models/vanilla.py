@@ -89,9 +89,20 @@ class VanillaResNet(VanillaModel):
         super().__init__(net, entry)
 
 
+#: names of the per-family classes `VanillaModel` replaces -> a backbone of that family (deprecated)
+_FAMILY_CLASSES = {"VanillaDenseNet": "densenet121", "VanillaConvNeXt": "convnext_tiny"}
+
+
 def __getattr__(name: str) -> Any:
     if name == "ARCHS":  # the architectures this kind builds, now (registered backbones included)
         return buildable()
+    if name in _FAMILY_CLASSES:
+        import functools
+        import warnings
+
+        warnings.warn(f"{name}(net) is deprecated; use VanillaModel(net, '<backbone name>') or "
+                      "build_model('vanilla', arch, num_classes)", DeprecationWarning, stacklevel=2)
+        return functools.partial(VanillaModel, entry=_FAMILY_CLASSES[name])
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
