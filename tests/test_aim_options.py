@@ -41,9 +41,14 @@ def test_values_override_defaults_with_their_types():
 
 
 def test_unknown_key_names_it_and_the_valid_ones():
-    cfg = RunConfig(paper="aim", model_kind="aim", dataset="cub", extra={"stagee": 2})
-    with pytest.raises(ValueError, match=r"unknown AIM extra key\(s\) \['stagee'\]; valid: \[.*'stage'.*\]"):
-        AimOptions.from_config(cfg)
+    message = r"unknown AIM extra key\(s\) \['stagee'\]; valid: \[.*'stage'.*\]"
+    with pytest.raises(ValueError, match=message):  # refused when the config is loaded, before any training
+        RunConfig(paper="aim", model_kind="aim", dataset="cub", extra={"stagee": 2})
+    with pytest.raises(ValueError, match=message):
+        AimOptions.from_extra({"stagee": 2})
+    with pytest.raises(ValueError, match="AIM extra 'stage' must be"):
+        RunConfig.from_dict({"paper": "aim", "model_kind": "aim", "dataset": "cub", "extra": {"stage": "two"}})
+    RunConfig(paper="mg", dataset="voc2007", extra={"stagee": 2})  # model guidance's extra is not AIM's
 
 
 @pytest.mark.parametrize("key,value", [("stage", "2"), ("stage", 1.5), ("aux_losses", 1), ("tau", "0.3"),

@@ -228,6 +228,10 @@ class RunConfig:
         from rightfocus.runs.mask_spec import check_mask_source
 
         check_mask_source(self)
+        if self.paper == "aim":  # AIM's settings are typed: an unknown key or a wrong type is refused on load
+            from rightfocus.aim_options import AimOptions
+
+            AimOptions.from_extra(self.extra)
         if not 0.0 < self.annotation_fraction <= 1.0:
             raise ValueError(f"RunConfig.annotation_fraction={self.annotation_fraction} must be in (0, 1]")
         if self.dilation < 0:
