@@ -88,17 +88,25 @@ def _raise_wake(signum: int, frame: Any) -> None:
     raise _Wake
 
 
+def _sleep(seconds: float) -> None:
+    """Sleep in short steps: a signal that arrives just before a step's system call starts (a window
+    one long ``time.sleep`` can lose for its whole length) is handled at the next step."""
+    deadline = time.monotonic() + seconds
+    while (left := deadline - time.monotonic()) > 0:
+        time.sleep(min(left, 0.05))
+
+
 def _pause(seconds: float) -> None:
-    """Sleep `seconds`, or until SIGUSR1 (in the main thread)."""
+    """Sleep `seconds`, or until SIGUSR1 (in the main thread); SIGINT interrupts it as usual."""
     import signal
     import threading
 
     if threading.current_thread() is not threading.main_thread():
-        time.sleep(seconds)
+        _sleep(seconds)
         return
     old = signal.signal(signal.SIGUSR1, _raise_wake)
     try:
-        time.sleep(seconds)
+        _sleep(seconds)
     except _Wake:
         pass
     finally:
