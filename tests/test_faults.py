@@ -317,8 +317,11 @@ def test_ctrl_c_in_the_cli_prints_no_traceback(mg_ref, tmp_path, capsys):
     then resumes from epoch 2 (epoch 2's checkpoint was never renamed into place)."""
     cfg, out = mg_ref
     config = write_config(cfg, tmp_path)
+    # SIGINT as a terminal delivers it: a suite started in the background of a non-interactive shell
+    # (``make test &``) inherits SIGINT ignored, and a child would keep ignoring it
     proc = subprocess.Popen(train_cmd(config, tmp_path / "res"), env=env(**{store.FAULT_ENV: "latest.pt@2"}),
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     assert proc.stderr is not None
     for line in proc.stderr:
         if "fault-pause" in line:
