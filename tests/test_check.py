@@ -29,7 +29,7 @@ VOC_SIZES = {"n_train": 10, "n_val": 6, "n_test": 8}
 
 
 def _weights_files(group: str = GROUP) -> list[tuple[str, str, str]]:
-    needs = weights_needs("mg", {group: grids.group_configs(group, "paper", "data")})
+    needs = weights_needs({group: grids.group_configs(group, "paper", "data")})
     return [(n.file, n.kind, n.arch) for n in needs]
 
 

@@ -174,12 +174,12 @@ def run_check(paper: str = "mg", profile: str = "paper", data_root: str = "data"
     every = list({c.run_id: c for cs in by_group.values() for c in cs}.values())
 
     log(f"rightfocus check: {len(every)} runs of {paper}/{profile}; datasets ...")
-    specs = report.specs = data_specs(paper, by_group)
+    specs = report.specs = data_specs(by_group)
     report.data_rows, found = check_datasets(specs, sample=sample, log=log)
     report.problems += found
 
     log("weights ...")
-    report.weights = weights_needs(paper, by_group)
+    report.weights = weights_needs(by_group)
     report.problems += check_weights(report.weights, weights_root, log=log)
 
     report.device = device_info()
@@ -219,5 +219,5 @@ def preflight(paper: str, profile: str, data_root: str = "data", weights_root: s
     nothing."""
     log = log or (lambda s: print(s, file=sys.stderr, flush=True))
     by_group = grid_groups(paper, profile, data_root, groups)
-    _, problems = check_datasets(data_specs(paper, by_group), sample=sample, log=log)
-    return problems + check_weights(weights_needs(paper, by_group), weights_root, log=log)
+    _, problems = check_datasets(data_specs(by_group), sample=sample, log=log)
+    return problems + check_weights(weights_needs(by_group), weights_root, log=log)

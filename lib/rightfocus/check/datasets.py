@@ -58,7 +58,7 @@ class SplitRow:
     num_classes: int | None = None
 
 
-def data_specs(paper: str, configs_by_group: dict[str, list[RunConfig]]) -> list[DataSpec]:
+def data_specs(configs_by_group: dict[str, list[RunConfig]]) -> list[DataSpec]:
     """The datasets (loader, root, options, splits) the runs of each group read, once each."""
     specs: dict[tuple[str, str, str], DataSpec] = {}
     for group, configs in configs_by_group.items():

@@ -46,7 +46,7 @@ def _aim_file(c: RunConfig) -> str | None:
     return opts.weights if opts.weights else PRETRAINED_FILES.get(c.arch)
 
 
-def weights_needs(paper: str, configs_by_group: dict[str, list[RunConfig]]) -> list[WeightsNeed]:
+def weights_needs(configs_by_group: dict[str, list[RunConfig]]) -> list[WeightsNeed]:
     """Every weights file the runs of the groups load, once each."""
     needs: dict[tuple[str, str, str], WeightsNeed] = {}
     seen: set[tuple[str, str]] = set()
