@@ -304,22 +304,36 @@ def val_iou_thresholds(rows: Iterable[dict[str, Any]], epoch: int) -> dict[tuple
             for r in rows if r["split"] == "val" and r["epoch"] == epoch and r.get("tap") is not None}
 
 
+def _common_options(config: RunConfig, cache: bool) -> dict[str, Any]:
+    """`load_dataset` options every split of the run shares."""
+    common: dict[str, Any] = {"size": config.image_size, "cache": True} if cache else {"size": config.image_size}
+    if config.task is not None:
+        common["task"] = config.task
+    common.update(config.extra.get("data_options", {}))
+    return common
+
+
+def eval_dataset(config: RunConfig, split: str, cache: bool = True) -> Any:
+    """The run's ``val`` or ``test`` dataset as its evaluation reads it (Waterbirds validation: the
+    modified validation set, Rao et al. 2023 D.1.2)."""
+    from rightfocus.data import load_dataset
+
+    options = _common_options(config, cache)
+    if config.dataset == "waterbirds" and split == "val":
+        options["modified_val"] = True
+    return load_dataset(config.dataset, config.data_root, split, **options)
+
+
 def build_datasets(config: RunConfig) -> dict[str, Any]:
     """train / val / test datasets of the run (training options on train only)."""
     from rightfocus.data import load_dataset
 
-    common: dict[str, Any] = {"size": config.image_size, "cache": True}
-    if config.task is not None:
-        common["task"] = config.task
-    common.update(config.extra.get("data_options", {}))
-    train_opts = dict(common, annotation_fraction=config.annotation_fraction,
+    train_opts = dict(_common_options(config, cache=True), annotation_fraction=config.annotation_fraction,
                       annotation_seed=int(config.extra.get("annotation_seed", 0)), dilation=config.dilation)
     if config.dataset == "waterbirds":
         train_opts["train_transform"] = config.extra.get("train_transform", True)
-    val_opts = dict(common, modified_val=True) if config.dataset == "waterbirds" else common
     return {"train": load_dataset(config.dataset, config.data_root, "train", **train_opts),
-            "val": load_dataset(config.dataset, config.data_root, "val", **val_opts),
-            "test": load_dataset(config.dataset, config.data_root, "test", **common)}
+            "val": eval_dataset(config, "val"), "test": eval_dataset(config, "test")}
 
 
 def _how_to_train(run_id: str, results: str | Path, profile: str) -> str:

@@ -37,11 +37,10 @@ __all__ = ["CLASSIFIER_TAP", "MASK_SOURCES", "MULTI_LABEL_DATASETS", "DatasetLoa
 
 def default_dataset_loader(config: RunConfig, split: str, data_root: str | None = None) -> Any:
     """The run's evaluation dataset of `split` at its training resolution, loaded as its training
-    loop loads it (MG: `training.mg_task.build_datasets`' options; AIM: `aim_loop.load_split(s)`, test =
-    the dataset's test split, val = the run's seeded 20 % of train, both centre-cropped)."""
+    loop loads it (MG: `training.mg_task.eval_dataset`, without the decoded-image cache; AIM:
+    `aim_loop.load_split(s)`, test = the dataset's test split, val = the run's seeded 20 % of train,
+    both centre-cropped)."""
     import dataclasses
-
-    from rightfocus.data import load_dataset
 
     if data_root is not None:
         config = dataclasses.replace(config, data_root=data_root)
@@ -55,13 +54,9 @@ def default_dataset_loader(config: RunConfig, split: str, data_root: str | None 
         from rightfocus.training.aim_loop import load_split
 
         return load_split(config, split)  # centre-cropped, as the run evaluated it
-    options: dict[str, Any] = {"size": config.image_size}
-    if config.task is not None:
-        options["task"] = config.task
-    options.update(config.extra.get("data_options", {}))
-    if config.dataset == "waterbirds" and split == "val":
-        options["modified_val"] = True
-    return load_dataset(config.dataset, config.data_root, split, **options)
+    from rightfocus.training.mg_task import eval_dataset
+
+    return eval_dataset(config, split, cache=False)
 
 
 def default_model_loader(rdir: Path, which: Any, device: str = "cpu") -> tuple[torch.nn.Module, RunConfig]:
